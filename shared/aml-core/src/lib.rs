@@ -1,0 +1,11 @@
+//! The domain core every service shares: the screening labels and curriculum tiers, the
+//! training sample record, the one formatter that renders an alert into the model's input
+//! text, and the classification metrics of a screening model.
+
+pub mod format;
+pub mod label;
+pub mod metrics;
+pub mod sample;
+
+pub use label::{Difficulty, Label, ParseEnumError};
+pub use sample::SampleRecord;

@@ -1,0 +1,148 @@
+//! The configuration schema: one section per concern, every field with a default.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::Secret;
+
+/// The whole configuration every `aml` binary reads (`aml.toml`, `.env`, `AML_*`, flags).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AmlConfig {
+    /// The NATS JetStream connection.
+    pub nats: NatsConfig,
+    /// Object storage.
+    pub storage: StorageConfig,
+    /// Logs and traces.
+    pub telemetry: TelemetryConfig,
+    /// The pull-consumer runner.
+    pub bus: BusConfig,
+}
+
+/// How to reach NATS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NatsConfig {
+    /// Server URL(s), comma-separated.
+    pub url: String,
+    /// User name for user/password authentication.
+    pub user: Option<String>,
+    /// Password for user/password authentication.
+    pub password: Option<Secret>,
+    /// Token authentication.
+    pub token: Option<Secret>,
+    /// A `.creds` file (JWT + NKey), as issued for remote workers.
+    pub credentials_file: Option<PathBuf>,
+    /// CA certificate that signs the server's TLS certificate.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Refuse to connect without TLS.
+    pub tls_required: bool,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        NatsConfig {
+            url: "nats://127.0.0.1:4222".to_owned(),
+            user: None,
+            password: None,
+            token: None,
+            credentials_file: None,
+            tls_ca_file: None,
+            tls_required: false,
+        }
+    }
+}
+
+/// Where bulk data lives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `file:///abs/dir`, a plain directory path, `s3://bucket/prefix` or `memory://`.
+    pub url: String,
+    /// Settings for `s3://` URLs.
+    pub s3: S3Config,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            url: "./aml-data".to_owned(),
+            s3: S3Config::default(),
+        }
+    }
+}
+
+/// S3-compatible storage settings; unset values fall back to the `AWS_*` environment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    /// Endpoint of an S3-compatible server (MinIO, R2).
+    pub endpoint: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// Access key id.
+    pub access_key_id: Option<String>,
+    /// Secret access key.
+    pub secret_access_key: Option<Secret>,
+    /// Allow plain HTTP (local MinIO).
+    pub allow_http: bool,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logs and traces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// `human` or `json`.
+    pub log_format: LogFormat,
+    /// A tracing filter, e.g. `info` or `aml_bus=debug,info`.
+    pub log_level: String,
+    /// OTLP/gRPC endpoint; also read from `OTEL_EXPORTER_OTLP_ENDPOINT`. Unset: no export.
+    pub otlp_endpoint: Option<String>,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            log_format: LogFormat::Human,
+            log_level: "info".to_owned(),
+            otlp_endpoint: None,
+        }
+    }
+}
+
+/// The pull-consumer runner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusConfig {
+    /// Handlers running at once per process.
+    pub concurrency: usize,
+    /// Seconds the server waits for an ack before redelivering.
+    pub ack_wait_secs: u64,
+    /// Delay before a transiently failed message is redelivered, in milliseconds.
+    pub nak_delay_ms: u64,
+    /// Deliveries after which a still-failing message goes to the DLQ.
+    pub max_deliveries: u32,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        BusConfig {
+            concurrency: 16,
+            ack_wait_secs: 30,
+            nak_delay_ms: 1_000,
+            max_deliveries: 10,
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Runtime glue shared by every binary: the layered configuration and telemetry.
+
+pub mod config;
+pub mod telemetry;
+
+pub use config::{AmlConfig, ConfigError, ConfigSources, Secret};
+pub use telemetry::{TelemetryError, TelemetryGuard};
