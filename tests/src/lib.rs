@@ -1,0 +1,26 @@
+//! Shared pieces of the integration tests and benchmarks: a real `nats-server` per test,
+//! and a job handler whose output is keyed by job id.
+
+pub mod nats;
+pub mod recording;
+
+pub use nats::NatsServer;
+pub use recording::{RecordingHandler, job_id, scoring_job};
+
+/// Polls `check` every 50 ms until it returns true or `timeout` passes; returns the last answer.
+pub async fn wait_until<F, Fut>(timeout: std::time::Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -1,1 +1,28 @@
-//! wip
+//! Messaging over NATS JetStream.
+//!
+//! - [`topology`]: the streams, subjects and durable consumers, declared once and created
+//!   idempotently by whichever service starts first.
+//! - [`Publisher`]: typed protobuf publishing with `Nats-Msg-Id` deduplication and trace context
+//!   in the headers.
+//! - [`Runner`]: a pull-consumer loop with bounded concurrency that acks only after the
+//!   handler's output is durable, naks transient failures with a delay, sends progress acks
+//!   during long handlers, routes poison messages to the DLQ and drains on shutdown.
+
+mod connect;
+mod dlq;
+mod error;
+mod publish;
+mod runner;
+pub mod topology;
+mod trace;
+
+pub use connect::connect;
+pub use dlq::{DLQ_DELIVERED_HEADER, DLQ_REASON_HEADER, DLQ_SUBJECT_HEADER, dlq_subject};
+pub use error::{BusError, HandlerError};
+pub use publish::{PublishSummary, Publisher};
+pub use runner::{Delivery, Handler, Runner, RunnerSettings, RunnerStats};
+pub use topology::{ConsumerSpec, Topology};
+pub use trace::{extract_context, inject_context};
+
+/// Result of bus operations.
+pub type Result<T, E = BusError> = std::result::Result<T, E>;

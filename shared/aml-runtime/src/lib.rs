@@ -1,6 +1,7 @@
 //! Runtime glue shared by every binary: the layered configuration and telemetry.
 
 pub mod config;
+pub mod signals;
 pub mod telemetry;
 
 pub use config::{AmlConfig, ConfigError, ConfigSources, Secret};
