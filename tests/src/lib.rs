@@ -3,9 +3,11 @@
 
 pub mod nats;
 pub mod recording;
+pub mod s3;
 
 pub use nats::NatsServer;
 pub use recording::{RecordingHandler, job_id, scoring_job};
+pub use s3::S3Server;
 
 /// Polls `check` every 50 ms until it returns true or `timeout` passes; returns the last answer.
 pub async fn wait_until<F, Fut>(timeout: std::time::Duration, mut check: F) -> bool

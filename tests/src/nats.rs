@@ -45,7 +45,14 @@ impl NatsServer {
     fn spawn(&mut self) -> anyhow::Result<()> {
         let mut command = Command::new(binary());
         command
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
             .arg(self.store.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -59,7 +66,10 @@ impl NatsServer {
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             if Instant::now() > deadline {
-                bail!("nats-server did not listen on port {} within 10 s", self.port);
+                bail!(
+                    "nats-server did not listen on port {} within 10 s",
+                    self.port
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -62,7 +62,9 @@ impl Handler<ScoringJob> for RecordingHandler {
             .await
             .map_err(HandlerError::transient)?;
         if let Some(log) = &self.log {
-            let mut file = log.lock().map_err(|_| HandlerError::transient("log lock poisoned"))?;
+            let mut file = log
+                .lock()
+                .map_err(|_| HandlerError::transient("log lock poisoned"))?;
             writeln!(file, "{id}").map_err(HandlerError::transient)?;
         }
         Ok(())

@@ -11,10 +11,19 @@ use aml_bus::{ConsumerSpec, Publisher, Topology};
 use aml_integration_tests::{NatsServer, job_id, scoring_job, wait_until};
 use aml_proto::v1::ScoringJob;
 
-fn spawn_worker(nats: &NatsServer, storage_dir: &Path, log: &Path, concurrency: usize, work_ms: u64) -> Child {
+fn spawn_worker(
+    nats: &NatsServer,
+    storage_dir: &Path,
+    log: &Path,
+    concurrency: usize,
+    work_ms: u64,
+) -> Child {
     Command::new(env!("CARGO_BIN_EXE_bus-test-worker"))
         .args(["--nats-url", &nats.url()])
-        .args(["--storage-url", &format!("file://{}", storage_dir.display())])
+        .args([
+            "--storage-url",
+            &format!("file://{}", storage_dir.display()),
+        ])
         .arg("--log")
         .arg(log)
         .args(["--concurrency", &concurrency.to_string()])
@@ -70,10 +79,15 @@ fn handled_counts(logs: &[std::path::PathBuf]) -> HashMap<String, usize> {
 async fn publish_jobs(nats: &NatsServer, count: u32) -> Vec<String> {
     let topology = Topology::new(nats.connect().await.expect("connects"));
     topology.ensure_streams().await.expect("streams");
-    let jobs: Vec<ScoringJob> = (0..count).map(|shard| scoring_job("batch", shard, 1024)).collect();
+    let jobs: Vec<ScoringJob> = (0..count)
+        .map(|shard| scoring_job("batch", shard, 1024))
+        .collect();
     let ids: Vec<String> = jobs.iter().map(job_id).collect();
     let summary = Publisher::new(topology.jetstream().clone())
-        .publish_all(subjects::SCORE, ids.iter().map(String::as_str).zip(jobs.iter()))
+        .publish_all(
+            subjects::SCORE,
+            ids.iter().map(String::as_str).zip(jobs.iter()),
+        )
         .await
         .expect("published");
     assert_eq!(summary.stored, u64::from(count));
@@ -105,28 +119,47 @@ async fn ten_thousand_jobs_survive_a_killed_worker() {
     let logs_dir = tempfile::tempdir().expect("logs dir");
     let ids = publish_jobs(&nats, 10_000).await;
 
-    let logs: Vec<_> = (0..4).map(|n| logs_dir.path().join(format!("worker-{n}.log"))).collect();
+    let logs: Vec<_> = (0..4)
+        .map(|n| logs_dir.path().join(format!("worker-{n}.log")))
+        .collect();
     let mut workers: Vec<Child> = logs
         .iter()
         .map(|log| spawn_worker(&nats, storage.path(), log, 8, 1))
         .collect();
 
-    let started = wait_until(Duration::from_secs(60), || async { result_count(storage.path()) >= 1_500 }).await;
+    let started = wait_until(Duration::from_secs(60), || async {
+        result_count(storage.path()) >= 1_500
+    })
+    .await;
     assert!(started, "workers made no progress");
     workers[0].kill().expect("SIGKILL worker 0");
     workers[0].wait().expect("worker 0 reaped");
     let killed_at = result_count(storage.path());
-    assert!(killed_at < 10_000, "the kill must land mid-run, it landed after {killed_at}");
+    assert!(
+        killed_at < 10_000,
+        "the kill must land mid-run, it landed after {killed_at}"
+    );
 
-    let finished = wait_until(Duration::from_secs(180), || async { result_count(storage.path()) >= 10_000 }).await;
+    let finished = wait_until(Duration::from_secs(180), || async {
+        result_count(storage.path()) >= 10_000
+    })
+    .await;
     for worker in workers.iter_mut().skip(1) {
         terminate(worker);
         assert!(worker.wait().expect("worker exits").success());
     }
-    assert!(finished, "only {} of 10000 results", result_count(storage.path()));
+    assert!(
+        finished,
+        "only {} of 10000 results",
+        result_count(storage.path())
+    );
 
     let expected: BTreeSet<String> = ids.into_iter().collect();
-    assert_eq!(result_ids(storage.path()), expected, "each job exactly once in the results");
+    assert_eq!(
+        result_ids(storage.path()),
+        expected,
+        "each job exactly once in the results"
+    );
     let handled = handled_counts(&logs);
     assert_eq!(handled.len(), 10_000, "every job was handled");
     assert_queue_drained(&nats).await;
@@ -142,25 +175,45 @@ async fn sigterm_drains_in_flight_and_restart_loses_nothing() {
     let second_log = logs_dir.path().join("second.log");
 
     let mut first = spawn_worker(&nats, storage.path(), &first_log, 16, 20);
-    let started = wait_until(Duration::from_secs(60), || async { result_count(storage.path()) >= 200 }).await;
+    let started = wait_until(Duration::from_secs(60), || async {
+        result_count(storage.path()) >= 200
+    })
+    .await;
     assert!(started, "worker made no progress");
     terminate(&mut first);
-    assert!(first.wait().expect("worker exits").success(), "graceful exit");
+    assert!(
+        first.wait().expect("worker exits").success(),
+        "graceful exit"
+    );
     let after_first = result_count(storage.path());
     assert!(after_first < 1_500, "SIGTERM must land mid-run");
-    let first_handled = handled_counts(&[first_log.clone()]);
-    assert_eq!(first_handled.len(), after_first, "every result written was logged");
+    let first_handled = handled_counts(std::slice::from_ref(&first_log));
+    assert_eq!(
+        first_handled.len(),
+        after_first,
+        "every result written was logged"
+    );
 
     let mut second = spawn_worker(&nats, storage.path(), &second_log, 16, 0);
-    let finished = wait_until(Duration::from_secs(120), || async { result_count(storage.path()) >= 1_500 }).await;
+    let finished = wait_until(Duration::from_secs(120), || async {
+        result_count(storage.path()) >= 1_500
+    })
+    .await;
     terminate(&mut second);
     assert!(second.wait().expect("worker exits").success());
-    assert!(finished, "only {} of 1500 results", result_count(storage.path()));
+    assert!(
+        finished,
+        "only {} of 1500 results",
+        result_count(storage.path())
+    );
 
     let handled = handled_counts(&[first_log, second_log]);
     assert_eq!(handled.len(), 1_500, "nothing lost");
     let twice: Vec<_> = handled.iter().filter(|(_, count)| **count > 1).collect();
-    assert!(twice.is_empty(), "handled twice after a graceful stop: {twice:?}");
+    assert!(
+        twice.is_empty(),
+        "handled twice after a graceful stop: {twice:?}"
+    );
     let expected: BTreeSet<String> = ids.into_iter().collect();
     assert_eq!(result_ids(storage.path()), expected);
     assert_queue_drained(&nats).await;

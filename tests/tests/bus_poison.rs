@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use aml_bus::topology::{DLQ_STREAM, subjects};
 use aml_bus::{
-    ConsumerSpec, DLQ_REASON_HEADER, DLQ_SUBJECT_HEADER, Delivery, Handler, HandlerError, Publisher,
-    Runner, RunnerSettings, Topology,
+    ConsumerSpec, DLQ_REASON_HEADER, DLQ_SUBJECT_HEADER, Delivery, Handler, HandlerError,
+    Publisher, Runner, RunnerSettings, Topology,
 };
 use aml_integration_tests::{NatsServer, wait_until};
 use aml_proto::v1::{CandidateChunk, Difficulty, Label, Sample};
@@ -30,7 +30,10 @@ impl Handler<CandidateChunk> for ChunkRecorder {
         if chunk == 13 {
             return Err(HandlerError::invalid("chunk 13 references an unknown run"));
         }
-        self.seen.lock().expect("lock").push((chunk, delivery.delivered));
+        self.seen
+            .lock()
+            .expect("lock")
+            .push((chunk, delivery.delivered));
         Ok(())
     }
 }
@@ -64,7 +67,11 @@ fn settings() -> RunnerSettings {
 }
 
 async fn dlq_messages(topology: &Topology, expected: usize) -> Vec<(String, String)> {
-    let stream = topology.jetstream().get_stream(DLQ_STREAM).await.expect("DLQ stream");
+    let stream = topology
+        .jetstream()
+        .get_stream(DLQ_STREAM)
+        .await
+        .expect("DLQ stream");
     let consumer = stream
         .create_consumer(pull::Config::default())
         .await
@@ -80,7 +87,10 @@ async fn dlq_messages(topology: &Topology, expected: usize) -> Vec<(String, Stri
     while let Some(Ok(message)) = batch.next().await {
         let headers = message.headers.clone().expect("DLQ headers");
         found.push((
-            headers.get(DLQ_SUBJECT_HEADER).expect("subject").to_string(),
+            headers
+                .get(DLQ_SUBJECT_HEADER)
+                .expect("subject")
+                .to_string(),
             headers.get(DLQ_REASON_HEADER).expect("reason").to_string(),
         ));
     }
@@ -99,7 +109,10 @@ async fn poison_messages_go_to_the_dlq_and_the_consumer_keeps_going() {
         .expect("valid chunk");
     topology
         .jetstream()
-        .publish(subjects::VALIDATE, bytes::Bytes::from_static(b"\xff\xff not protobuf"))
+        .publish(
+            subjects::VALIDATE,
+            bytes::Bytes::from_static(b"\xff\xff not protobuf"),
+        )
         .await
         .expect("sent")
         .await
@@ -139,11 +152,19 @@ async fn poison_messages_go_to_the_dlq_and_the_consumer_keeps_going() {
     .await;
     shutdown.cancel();
     let stats = running.await.expect("runner task").expect("runner");
-    assert!(all_seen, "handled: {:?}", handler.seen.lock().expect("lock"));
+    assert!(
+        all_seen,
+        "handled: {:?}",
+        handler.seen.lock().expect("lock")
+    );
 
     let mut seen = handler.seen.lock().expect("lock").clone();
     seen.sort();
-    assert_eq!(seen, vec![(1, 1), (3, 1), (99, 3)], "the retried chunk succeeded on its third delivery");
+    assert_eq!(
+        seen,
+        vec![(1, 1), (3, 1), (99, 3)],
+        "the retried chunk succeeded on its third delivery"
+    );
     assert_eq!(stats.acked, 3);
     assert_eq!(stats.nacked, 2);
     assert_eq!(stats.dead_lettered, 3);
@@ -151,10 +172,21 @@ async fn poison_messages_go_to_the_dlq_and_the_consumer_keeps_going() {
     let mut dead = dlq_messages(&topology, 3).await;
     dead.sort();
     assert_eq!(dead.len(), 3, "{dead:?}");
-    assert!(dead.iter().all(|(subject, _)| subject == subjects::VALIDATE));
+    assert!(
+        dead.iter()
+            .all(|(subject, _)| subject == subjects::VALIDATE)
+    );
     let reasons: Vec<&str> = dead.iter().map(|(_, reason)| reason.as_str()).collect();
-    assert!(reasons.iter().any(|r| r.starts_with("undecodable payload:")), "{reasons:?}");
-    assert!(reasons.contains(&"invalid message: CandidateChunk.tier is unspecified"), "{reasons:?}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("undecodable payload:")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&"invalid message: CandidateChunk.tier is unspecified"),
+        "{reasons:?}"
+    );
     assert!(
         reasons.contains(&"invalid message: chunk 13 references an unknown run"),
         "{reasons:?}"
@@ -184,7 +216,11 @@ async fn a_message_failing_every_delivery_ends_in_the_dlq() {
     let dead = wait_until(Duration::from_secs(20), || {
         let topology = topology.clone();
         async move {
-            let mut stream = topology.jetstream().get_stream(DLQ_STREAM).await.expect("DLQ");
+            let mut stream = topology
+                .jetstream()
+                .get_stream(DLQ_STREAM)
+                .await
+                .expect("DLQ");
             stream.info().await.expect("info").state.messages == 1
         }
     })

@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aml_bus::topology::subjects;
-use aml_bus::{ConsumerSpec, Delivery, Handler, HandlerError, Publisher, Runner, RunnerSettings, Topology};
+use aml_bus::{
+    ConsumerSpec, Delivery, Handler, HandlerError, Publisher, Runner, RunnerSettings, Topology,
+};
 use aml_integration_tests::{NatsServer, scoring_job};
 use aml_proto::v1::ScoringJob;
 use opentelemetry::trace::TracerProvider as _;
@@ -63,12 +65,20 @@ async fn publishing_span_is_parent_of_the_consumer_span() {
         spans
             .iter()
             .find(|span| span.name == name)
-            .unwrap_or_else(|| panic!("no span {name} in {:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no span {name} in {:?}",
+                    spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+                )
+            })
     };
     let publish = find("scheduler.publish");
     let handle = find("aml.handle");
     let write = find("write-results");
-    assert_eq!(handle.span_context.trace_id(), publish.span_context.trace_id());
+    assert_eq!(
+        handle.span_context.trace_id(),
+        publish.span_context.trace_id()
+    );
     assert_eq!(handle.parent_span_id, publish.span_context.span_id());
     assert_eq!(write.parent_span_id, handle.span_context.span_id());
 }

@@ -1,1 +1,47 @@
-fn main(){}
+//! `aml`: one CLI for the AML/KYC screening platform.
+
+mod commands;
+
+use aml_runtime::CommonArgs;
+use aml_runtime::config::render_redacted;
+use clap::{Parser, Subcommand};
+use tracing::debug;
+
+/// Fine-tune and run an open LLM that judges sanctions / PEP screening alerts.
+#[derive(Debug, Parser)]
+#[command(name = "aml", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the JetStream streams (ALERTS, JOBS, EVENTS, DLQ) and service consumers.
+    Setup,
+    /// List what is in the dead-letter queue, with the reasons.
+    Dlq(commands::dlq::DlqArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = cli.common.load()?;
+    if cli.common.print_config {
+        print!("{}", render_redacted(&config));
+        return Ok(());
+    }
+    let _telemetry = aml_runtime::telemetry::init("aml", &config.telemetry)?;
+    debug!(config = %render_redacted(&config), "effective configuration");
+    match cli.command {
+        Some(Command::Setup) => commands::setup::run(&config).await,
+        Some(Command::Dlq(args)) => commands::dlq::run(&config, &args).await,
+        None => {
+            use clap::CommandFactory;
+            Cli::command().print_help()?;
+            Ok(())
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Connecting to NATS with the configured credentials.
 
-use async_nats::ConnectOptions;
 use aml_runtime::config::NatsConfig;
+use async_nats::ConnectOptions;
 
 use crate::{BusError, Result};
 
@@ -14,7 +14,9 @@ pub async fn connect(config: &NatsConfig, client_name: &str) -> Result<async_nat
     let mut options = match &config.credentials_file {
         Some(path) => ConnectOptions::with_credentials_file(path)
             .await
-            .map_err(|error| connect_error(format!("credentials file {}: {error}", path.display())))?,
+            .map_err(|error| {
+                connect_error(format!("credentials file {}: {error}", path.display()))
+            })?,
         None => ConnectOptions::new(),
     };
     if let (Some(user), Some(password)) = (&config.user, &config.password) {

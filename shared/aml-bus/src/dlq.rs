@@ -32,7 +32,10 @@ pub(crate) async fn dead_letter(
     reason: &str,
 ) -> Result<()> {
     let mut dlq_headers = headers.cloned().unwrap_or_default();
-    let single_line: String = reason.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let single_line: String = reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     dlq_headers.insert(DLQ_REASON_HEADER, single_line.as_str());
     dlq_headers.insert(DLQ_SUBJECT_HEADER, subject);
     dlq_headers.insert(DLQ_DELIVERED_HEADER, delivered.to_string().as_str());
@@ -41,7 +44,9 @@ pub(crate) async fn dead_letter(
         subject: target.clone(),
         reason,
     };
-    let message = PublishMessage::build().payload(payload).headers(dlq_headers);
+    let message = PublishMessage::build()
+        .payload(payload)
+        .headers(dlq_headers);
     jetstream
         .send_publish(target.clone(), message)
         .await

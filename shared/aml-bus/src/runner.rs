@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, AckKind};
 use aml_proto::Validate;
 use aml_runtime::config::BusConfig;
+use async_nats::jetstream::{self, AckKind};
 use futures::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -44,7 +44,10 @@ pub struct Delivery<M> {
 /// Handles one message type; returning `Ok` means the output is durable and the message may be acked.
 pub trait Handler<M>: Send + Sync + 'static {
     /// Handles one delivery.
-    fn handle(&self, delivery: Delivery<M>) -> impl Future<Output = Result<(), HandlerError>> + Send;
+    fn handle(
+        &self,
+        delivery: Delivery<M>,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 }
 
 /// How a [`Runner`] pulls and acknowledges.
@@ -140,7 +143,11 @@ impl Runner {
     /// Pulls, decodes, validates and handles messages until `shutdown` is cancelled, then
     /// stops fetching, hands back fetched-but-unstarted messages and waits for in-flight
     /// handlers to finish and ack.
-    pub async fn run<M, H>(&self, handler: Arc<H>, shutdown: CancellationToken) -> Result<RunnerStats>
+    pub async fn run<M, H>(
+        &self,
+        handler: Arc<H>,
+        shutdown: CancellationToken,
+    ) -> Result<RunnerStats>
     where
         M: prost::Message + Default + Validate + Send + 'static,
         H: Handler<M>,
@@ -246,8 +253,11 @@ async fn release_unstarted(batch: &mut jetstream::consumer::pull::Batch, counter
     }
 }
 
-async fn process<M, H>(message: jetstream::Message, shared: Arc<Shared<H>>, permit: OwnedSemaphorePermit)
-where
+async fn process<M, H>(
+    message: jetstream::Message,
+    shared: Arc<Shared<H>>,
+    permit: OwnedSemaphorePermit,
+) where
     M: prost::Message + Default + Validate + Send + 'static,
     H: Handler<M>,
 {
@@ -259,19 +269,31 @@ where
     let decoded = match M::decode(message.payload.clone()) {
         Ok(decoded) => decoded,
         Err(error) => {
-            send_to_dlq(&message, &shared, delivered, &format!("undecodable payload: {error}")).await;
+            send_to_dlq(
+                &message,
+                &shared,
+                delivered,
+                &format!("undecodable payload: {error}"),
+            )
+            .await;
             return;
         }
     };
     if let Err(error) = decoded.validate() {
-        send_to_dlq(&message, &shared, delivered, &format!("invalid message: {error}")).await;
+        send_to_dlq(
+            &message,
+            &shared,
+            delivered,
+            &format!("invalid message: {error}"),
+        )
+        .await;
         return;
     }
     let span = info_span!("aml.handle", subject = %subject, stream_sequence, delivered);
-    if let Some(headers) = &message.headers {
-        if let Err(error) = span.set_parent(extract_context(headers)) {
-            debug!(%error, "trace context not attached");
-        }
+    if let Some(headers) = &message.headers
+        && let Err(error) = span.set_parent(extract_context(headers))
+    {
+        debug!(%error, "trace context not attached");
     }
     let delivery = Delivery {
         message: decoded,
@@ -289,7 +311,9 @@ where
             }
             Err(error) => warn!(%error, "ack not confirmed; the message may be redelivered"),
         },
-        Err(HandlerError::Transient(reason)) if delivered >= i64::from(shared.settings.max_deliveries) => {
+        Err(HandlerError::Transient(reason))
+            if delivered >= i64::from(shared.settings.max_deliveries) =>
+        {
             let reason = format!("gave up after {delivered} deliveries: {reason}");
             send_to_dlq(&message, &shared, delivered, &reason).await;
         }
@@ -302,13 +326,23 @@ where
             shared.counters.nacked.fetch_add(1, Ordering::Relaxed);
         }
         Err(HandlerError::Invalid(reason)) => {
-            send_to_dlq(&message, &shared, delivered, &format!("invalid message: {reason}")).await;
+            send_to_dlq(
+                &message,
+                &shared,
+                delivered,
+                &format!("invalid message: {reason}"),
+            )
+            .await;
         }
     }
     drop(permit);
 }
 
-async fn with_progress_acks<F>(handling: F, message: &jetstream::Message, interval: Duration) -> F::Output
+async fn with_progress_acks<F>(
+    handling: F,
+    message: &jetstream::Message,
+    interval: Duration,
+) -> F::Output
 where
     F: Future,
 {
@@ -326,7 +360,12 @@ where
     }
 }
 
-async fn send_to_dlq<H>(message: &jetstream::Message, shared: &Shared<H>, delivered: i64, reason: &str) {
+async fn send_to_dlq<H>(
+    message: &jetstream::Message,
+    shared: &Shared<H>,
+    delivered: i64,
+    reason: &str,
+) {
     warn!(subject = %message.subject, %reason, "sending message to the DLQ");
     let stored = dead_letter(
         &shared.jetstream,
@@ -342,11 +381,17 @@ async fn send_to_dlq<H>(message: &jetstream::Message, shared: &Shared<H>, delive
             if let Err(error) = message.double_ack_with(AckKind::Term).await {
                 warn!(%error, "terminate not confirmed; the message may reach the DLQ twice");
             }
-            shared.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters
+                .dead_lettered
+                .fetch_add(1, Ordering::Relaxed);
         }
         Err(error) => {
             warn!(%error, "DLQ publish failed; redelivering later");
-            if let Err(error) = message.ack_with(AckKind::Nak(Some(shared.settings.nak_delay))).await {
+            if let Err(error) = message
+                .ack_with(AckKind::Nak(Some(shared.settings.nak_delay)))
+                .await
+            {
                 warn!(%error, "nak failed; the message is redelivered after the ack wait");
             }
         }

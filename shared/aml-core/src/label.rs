@@ -210,7 +210,10 @@ mod tests {
             Label::from_decision_line("NO_MATCH: different DOB"),
             Some(Label::NoMatch)
         );
-        assert_eq!(Label::from_decision_line("  Edge - partial DOB"), Some(Label::Edge));
+        assert_eq!(
+            Label::from_decision_line("  Edge - partial DOB"),
+            Some(Label::Edge)
+        );
         assert_eq!(Label::from_decision_line("MATCHING names"), None);
     }
 

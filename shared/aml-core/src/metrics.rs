@@ -156,7 +156,11 @@ impl ThresholdMetrics {
         let mut items: Vec<ScoredItem> = items
             .into_iter()
             .map(|item| ScoredItem {
-                score: if item.score.is_finite() { item.score } else { 0.0 },
+                score: if item.score.is_finite() {
+                    item.score
+                } else {
+                    0.0
+                },
                 positive: item.positive,
             })
             .collect();
@@ -266,8 +270,11 @@ mod tests {
 
     #[test]
     fn everything_predicted_as_one_class_gives_zero_not_nan() {
-        let metrics =
-            ClassificationMetrics::from_pairs([(Match, NoMatch), (Edge, NoMatch), (NoMatch, NoMatch)]);
+        let metrics = ClassificationMetrics::from_pairs([
+            (Match, NoMatch),
+            (Edge, NoMatch),
+            (NoMatch, NoMatch),
+        ]);
         assert_eq!(metrics.precision_match, 0.0);
         assert_eq!(metrics.recall_match, 0.0);
         assert_eq!(metrics.f1_match, 0.0);

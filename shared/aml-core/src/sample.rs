@@ -74,6 +74,9 @@ mod tests {
     fn unknown_field_is_rejected() {
         let line = r#"{"instruction":"i","input":"x","output":"o","cot":"c","difficulty":"hard","label":"edge","extra":1}"#;
         let error = serde_json::from_str::<SampleRecord>(line).unwrap_err();
-        assert!(error.to_string().contains("unknown field `extra`"), "{error}");
+        assert!(
+            error.to_string().contains("unknown field `extra`"),
+            "{error}"
+        );
     }
 }

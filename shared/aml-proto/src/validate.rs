@@ -96,7 +96,9 @@ impl Validate for CandidateChunk {
         require_text("CandidateChunk", "run_id", &self.run_id)?;
         require_enum::<Difficulty>("CandidateChunk", "tier", self.tier)?;
         for (index, sample) in self.samples.iter().enumerate() {
-            sample.validate().map_err(|error| nest(error, "CandidateChunk", "samples", index))?;
+            sample
+                .validate()
+                .map_err(|error| nest(error, "CandidateChunk", "samples", index))?;
         }
         Ok(())
     }

@@ -1,8 +1,10 @@
 //! Runtime glue shared by every binary: the layered configuration and telemetry.
 
+pub mod cli;
 pub mod config;
 pub mod signals;
 pub mod telemetry;
 
+pub use cli::CommonArgs;
 pub use config::{AmlConfig, ConfigError, ConfigSources, Secret};
 pub use telemetry::{TelemetryError, TelemetryGuard};

@@ -48,16 +48,19 @@ pub struct TelemetryGuard {
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
-        if let Some(provider) = self.provider.take() {
-            if let Err(error) = provider.shutdown() {
-                eprintln!("trace exporter shutdown failed: {error}");
-            }
+        if let Some(provider) = self.provider.take()
+            && let Err(error) = provider.shutdown()
+        {
+            eprintln!("trace exporter shutdown failed: {error}");
         }
     }
 }
 
 /// Installs the global subscriber for a binary named `service_name`.
-pub fn init(service_name: &str, config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
+pub fn init(
+    service_name: &str,
+    config: &TelemetryConfig,
+) -> Result<TelemetryGuard, TelemetryError> {
     let filter = EnvFilter::try_new(&config.log_level).map_err(|error| TelemetryError::Filter {
         filter: config.log_level.clone(),
         reason: error.to_string(),
@@ -91,7 +94,10 @@ pub fn init(service_name: &str, config: &TelemetryConfig) -> Result<TelemetryGua
     Ok(TelemetryGuard { provider })
 }
 
-fn tracer_provider(service_name: &str, endpoint: &str) -> Result<SdkTracerProvider, TelemetryError> {
+fn tracer_provider(
+    service_name: &str,
+    endpoint: &str,
+) -> Result<SdkTracerProvider, TelemetryError> {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .with_endpoint(endpoint)

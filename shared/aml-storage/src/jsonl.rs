@@ -163,7 +163,10 @@ mod tests {
                 text: format!("row {id}"),
             })
             .collect();
-        let written = storage.put_jsonl("datasets/run/train.jsonl", &rows).await.unwrap();
+        let written = storage
+            .put_jsonl("datasets/run/train.jsonl", &rows)
+            .await
+            .unwrap();
         assert_eq!(written, 1000);
         let back: Vec<Row> = storage.get_jsonl("datasets/run/train.jsonl").await.unwrap();
         assert_eq!(back, rows);
@@ -184,8 +187,14 @@ mod tests {
             .await
             .unwrap();
         let error = storage.get_jsonl::<Row>("x.jsonl").await.unwrap_err();
-        assert!(matches!(error, StorageError::Json { line: 3, .. }), "{error}");
-        assert!(error.to_string().starts_with("memory:/x.jsonl:3:"), "{error}");
+        assert!(
+            matches!(error, StorageError::Json { line: 3, .. }),
+            "{error}"
+        );
+        assert!(
+            error.to_string().starts_with("memory:/x.jsonl:3:"),
+            "{error}"
+        );
     }
 
     #[tokio::test]
@@ -196,18 +205,33 @@ mod tests {
         {
             let mut writer = storage.jsonl_writer("half.jsonl").unwrap();
             for id in 0..200 {
-                writer.write(&Row { id, text: big.clone() }).await.unwrap();
+                writer
+                    .write(&Row {
+                        id,
+                        text: big.clone(),
+                    })
+                    .await
+                    .unwrap();
             }
             assert!(!storage.exists("half.jsonl").await.unwrap());
         }
         assert!(!storage.exists("half.jsonl").await.unwrap());
         let mut writer = storage.jsonl_writer("whole.jsonl").unwrap();
         for id in 0..200 {
-            writer.write(&Row { id, text: big.clone() }).await.unwrap();
+            writer
+                .write(&Row {
+                    id,
+                    text: big.clone(),
+                })
+                .await
+                .unwrap();
             assert!(!storage.exists("whole.jsonl").await.unwrap());
         }
         assert_eq!(writer.finish().await.unwrap(), 200);
-        assert_eq!(storage.get_jsonl::<Row>("whole.jsonl").await.unwrap().len(), 200);
+        assert_eq!(
+            storage.get_jsonl::<Row>("whole.jsonl").await.unwrap().len(),
+            200
+        );
     }
 
     #[test]

@@ -57,7 +57,10 @@ pub struct Storage {
 
 impl fmt::Debug for Storage {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.debug_struct("Storage").field("url", &self.url).finish()
+        formatter
+            .debug_struct("Storage")
+            .field("url", &self.url)
+            .finish()
     }
 }
 
@@ -165,7 +168,10 @@ impl Storage {
             .get(&path)
             .await
             .map_err(|error| self.backend(key, error))?;
-        result.bytes().await.map_err(|error| self.backend(key, error))
+        result
+            .bytes()
+            .await
+            .map_err(|error| self.backend(key, error))
     }
 
     /// Reads a JSON object.

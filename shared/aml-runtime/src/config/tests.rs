@@ -32,7 +32,10 @@ fn each_layer_overrides_the_one_below() {
     let mut sources = ConfigSources {
         toml_file: Some(toml),
         dotenv_file: Some(dotenv),
-        environment: vars(&[("AML_BUS__CONCURRENCY", "5"), ("AML_BUS__MAX_DELIVERIES", "6")]),
+        environment: vars(&[
+            ("AML_BUS__CONCURRENCY", "5"),
+            ("AML_BUS__MAX_DELIVERIES", "6"),
+        ]),
         flags: vec![],
     };
     sources

@@ -1,0 +1,32 @@
+# The two commands of the README: `make demo` (the main job) and `make test` (the whole suite).
+# Both install what they need: nats-server (Debian) and a .venv with the pinned torch wheel
+# (libtorch for tch) and the Python test oracles.
+
+SHELL := /bin/bash
+VENV := $(CURDIR)/.venv
+TORCH_LIB = $(shell ls -d $(VENV)/lib/python3*/site-packages/torch/lib 2>/dev/null | head -1)
+
+export PATH := $(VENV)/bin:$(PATH):/usr/sbin
+export LIBTORCH_USE_PYTORCH := 1
+export LD_LIBRARY_PATH := $(TORCH_LIB):$(LD_LIBRARY_PATH)
+export AML_PYTHON := $(VENV)/bin/python
+
+.PHONY: deps test lint demo bench-bus
+
+deps:
+	@scripts/ensure-nats.sh
+	@scripts/ensure-python.sh
+
+lint: deps
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+test: lint
+	scripts/with-nats.sh cargo test --workspace
+
+demo: deps
+	@echo "the end-to-end demo lands with the model runtime and services; see README"
+	@false
+
+bench-bus: deps
+	cargo run --release -p aml-integration-tests --bin bench-bus

@@ -1,0 +1,4 @@
+//! One module per `aml` subcommand.
+
+pub mod dlq;
+pub mod setup;
