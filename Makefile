@@ -9,7 +9,7 @@ TORCH_LIB = $(shell ls -d $(VENV)/lib/python3*/site-packages/torch/lib 2>/dev/nu
 export PATH := $(VENV)/bin:$(PATH):/usr/sbin
 export LIBTORCH_USE_PYTORCH := 1
 export LD_LIBRARY_PATH := $(TORCH_LIB):$(LD_LIBRARY_PATH)
-export AML_PYTHON := $(VENV)/bin/python
+export ORACLE_PYTHON := $(VENV)/bin/python
 
 .PHONY: deps test lint demo bench-bus
 

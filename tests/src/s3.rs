@@ -14,7 +14,7 @@ pub struct S3Server {
 }
 
 fn moto_binary() -> String {
-    if let Ok(python) = std::env::var("AML_PYTHON") {
+    if let Ok(python) = std::env::var("ORACLE_PYTHON") {
         let beside = std::path::Path::new(&python).with_file_name("moto_server");
         if beside.exists() {
             return beside.display().to_string();

@@ -8,10 +8,7 @@ use aml_integration_tests::NatsServer;
 
 fn aml(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_aml"));
-    command
-        .current_dir(dir)
-        .args(args)
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT");
+    command.current_dir(dir).args(args).env_clear();
     for (key, value) in env {
         command.env(key, value);
     }
