@@ -23,6 +23,9 @@ enum Command {
     Setup,
     /// List what is in the dead-letter queue, with the reasons.
     Dlq(commands::dlq::DlqArgs),
+    /// Model runtime: build tiny models, print logits, score and generate.
+    #[command(subcommand)]
+    Model(commands::model::ModelCommand),
 }
 
 #[tokio::main]
@@ -38,6 +41,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Setup) => commands::setup::run(&config).await,
         Some(Command::Dlq(args)) => commands::dlq::run(&config, &args).await,
+        Some(Command::Model(command)) => commands::model::run(command),
         None => {
             use clap::CommandFactory;
             Cli::command().print_help()?;

@@ -1,0 +1,279 @@
+//! Self-attention with grouped-query heads, a shared prefix and a per-sequence KV cache.
+//!
+//! Keys and values come in up to three segments: the shared prefix (encoded once, the same
+//! for every sequence of a batch), the sequences' own cache, and the tokens of this step.
+//! With one segment, attention is plain scaled-dot-product attention. With several, each
+//! segment's attention is computed with its log-sum-exp and the parts are merged exactly
+//! (cascade attention). The prefix part folds the whole batch into the query axis, so the
+//! prefix keys and values are read once per batch and per key/value head, never copied per
+//! sequence.
+
+use tch::{Device, Kind, Tensor};
+
+use crate::layers::{Linear, RmsNorm};
+use crate::rope::apply_rotary;
+
+/// Added to the scores of keys a query must not see; finite so no row becomes NaN.
+const MASKED: f64 = -1e9;
+
+/// Keys and values of one layer, `[batch (or 1), kv_heads, len, head_dim]`.
+#[derive(Debug)]
+pub struct LayerKv {
+    /// Keys, after rotary embedding.
+    pub k: Tensor,
+    /// Values.
+    pub v: Tensor,
+}
+
+impl LayerKv {
+    fn shallow_clone(&self) -> LayerKv {
+        LayerKv {
+            k: self.k.shallow_clone(),
+            v: self.v.shallow_clone(),
+        }
+    }
+}
+
+/// Which of this step's tokens a token may attend to.
+#[derive(Debug)]
+pub enum SelfMask {
+    /// Each token sees itself and the tokens before it.
+    Causal,
+    /// An explicit `[batch, seq, seq]` boolean matrix: `true` where query row may see key column.
+    Allowed(Tensor),
+}
+
+/// What one layer's attention reads besides this step's tokens.
+pub struct AttentionContext<'a> {
+    /// The shared prefix of this layer.
+    pub prefix: Option<&'a LayerKv>,
+    /// The sequences' cached keys and values of this layer.
+    pub cache: Option<&'a LayerKv>,
+    /// Which cached positions are real (`[batch, cached_len]`, `true` = visible).
+    pub cache_valid: Option<&'a Tensor>,
+    /// The mask among this step's tokens.
+    pub self_mask: &'a SelfMask,
+}
+
+/// The attention block of one decoder layer.
+#[derive(Debug)]
+pub struct Attention {
+    /// Query projection.
+    pub q_proj: Linear,
+    /// Key projection.
+    pub k_proj: Linear,
+    /// Value projection.
+    pub v_proj: Linear,
+    /// Output projection.
+    pub o_proj: Linear,
+    /// Per-head query norm (Qwen3).
+    pub q_norm: Option<RmsNorm>,
+    /// Per-head key norm (Qwen3).
+    pub k_norm: Option<RmsNorm>,
+    /// Query heads.
+    pub num_heads: i64,
+    /// Key/value heads.
+    pub num_kv_heads: i64,
+    /// Width of one head.
+    pub head_dim: i64,
+}
+
+fn additive(allowed: &Tensor, kind: Kind) -> Tensor {
+    allowed.logical_not().to_kind(kind).multiply_scalar(MASKED)
+}
+
+/// Attention of `q [b, h, l, d]` over `k, v [b, h, t, d]` with an additive mask, returning the
+/// output and the log-sum-exp of each query's scores (`[b, h, l]`, float32).
+fn attend_with_lse(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+    scale: f64,
+) -> (Tensor, Tensor) {
+    let fused = match q.device() {
+        Device::Cpu => Tensor::f_internal_scaled_dot_product_flash_attention_for_cpu(
+            q, k, v, 0.0, false, mask, scale,
+        )
+        .ok(),
+        Device::Cuda(_) => {
+            let length = q.size()[2];
+            let bias = mask
+                .map(|mask| mask.expand([q.size()[0], q.size()[1], length, k.size()[2]], false));
+            Tensor::f_internal_scaled_dot_product_efficient_attention(
+                q,
+                k,
+                v,
+                bias.as_ref(),
+                true,
+                0.0,
+                false,
+                scale,
+            )
+            .ok()
+            .map(|(out, lse, _, _)| (out, lse.narrow(2, 0, length)))
+        }
+        _ => None,
+    };
+    if let Some((out, lse)) = fused {
+        return (out, lse.to_kind(Kind::Float));
+    }
+    let mut scores = q
+        .to_kind(Kind::Float)
+        .matmul(&k.to_kind(Kind::Float).transpose(-2, -1))
+        * scale;
+    if let Some(mask) = mask {
+        scores += mask.to_kind(Kind::Float);
+    }
+    let lse = scores.logsumexp([-1].as_slice(), false);
+    let probabilities = (scores - lse.unsqueeze(-1)).exp();
+    let out = probabilities
+        .matmul(&v.to_kind(Kind::Float))
+        .to_kind(q.kind());
+    (out, lse)
+}
+
+impl Attention {
+    /// Projects, rotates and attends; returns the output and this step's keys and values.
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        context: &AttentionContext<'_>,
+        train: bool,
+    ) -> (Tensor, LayerKv) {
+        let (batch, seq, _) = x.size3().unwrap_or((1, 1, 1));
+        let heads = |projected: Tensor, count: i64, norm: &Option<RmsNorm>| {
+            let shaped = projected.view([batch, seq, count, self.head_dim]);
+            let shaped = match norm {
+                Some(norm) => norm.forward(&shaped),
+                None => shaped,
+            };
+            shaped.transpose(1, 2)
+        };
+        let q = heads(self.q_proj.forward(x, train), self.num_heads, &self.q_norm);
+        let k = heads(
+            self.k_proj.forward(x, train),
+            self.num_kv_heads,
+            &self.k_norm,
+        );
+        let v = heads(self.v_proj.forward(x, train), self.num_kv_heads, &None);
+        let q = apply_rotary(&q, cos, sin);
+        let k = apply_rotary(&k, cos, sin);
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let extra_segments = context.prefix.is_some() || context.cache.is_some();
+        let attended = if extra_segments {
+            self.cascade(&q, &k, &v, context, scale)
+        } else {
+            match context.self_mask {
+                SelfMask::Causal => Tensor::scaled_dot_product_attention(
+                    &q,
+                    &k,
+                    &v,
+                    None::<Tensor>,
+                    0.0,
+                    true,
+                    scale,
+                    true,
+                ),
+                SelfMask::Allowed(allowed) => {
+                    let mask = additive(&allowed.unsqueeze(1), q.kind());
+                    Tensor::scaled_dot_product_attention(
+                        &q,
+                        &k,
+                        &v,
+                        Some(mask),
+                        0.0,
+                        false,
+                        scale,
+                        true,
+                    )
+                }
+            }
+        };
+        let merged = attended.transpose(1, 2).contiguous().view([
+            batch,
+            seq,
+            self.num_heads * self.head_dim,
+        ]);
+        (self.o_proj.forward(&merged, train), LayerKv { k, v })
+    }
+
+    fn cascade(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        context: &AttentionContext<'_>,
+        scale: f64,
+    ) -> Tensor {
+        let (batch, _, seq, dim) = q.size4().unwrap_or((1, 1, 1, 1));
+        let kv_heads = self.num_kv_heads;
+        let group = self.num_heads / kv_heads;
+        let rows = group * seq;
+        let grouped = q.reshape([batch, kv_heads, rows, dim]);
+        let mut parts: Vec<(Tensor, Tensor)> = Vec::with_capacity(3);
+        if let Some(prefix) = context.prefix {
+            let folded = grouped
+                .permute([1, 0, 2, 3])
+                .reshape([1, kv_heads, batch * rows, dim]);
+            let (out, lse) = attend_with_lse(&folded, &prefix.k, &prefix.v, None, scale);
+            let out = out
+                .reshape([kv_heads, batch, rows, dim])
+                .permute([1, 0, 2, 3]);
+            let lse = lse.reshape([kv_heads, batch, rows]).permute([1, 0, 2]);
+            parts.push((out, lse));
+        }
+        if let Some(cache) = context.cache {
+            let mask = context.cache_valid.map(|valid| {
+                let allowed = valid
+                    .view([batch, 1, 1, -1])
+                    .expand([batch, 1, rows, valid.size()[1]], false);
+                additive(&allowed, q.kind())
+            });
+            parts.push(attend_with_lse(
+                &grouped,
+                &cache.k,
+                &cache.v,
+                mask.as_ref(),
+                scale,
+            ));
+        }
+        let allowed = match context.self_mask {
+            SelfMask::Causal => Tensor::ones([seq, seq], (Kind::Bool, q.device()))
+                .tril(0)
+                .view([1, 1, seq, seq])
+                .expand([batch, 1, seq, seq], false),
+            SelfMask::Allowed(allowed) => allowed.view([batch, 1, seq, seq]),
+        };
+        let allowed = allowed.repeat([1, 1, group, 1]);
+        parts.push(attend_with_lse(
+            &grouped,
+            k,
+            v,
+            Some(&additive(&allowed, q.kind())),
+            scale,
+        ));
+        let lses: Vec<&Tensor> = parts.iter().map(|(_, lse)| lse).collect();
+        let total = Tensor::stack(&lses, 0).logsumexp([0].as_slice(), false);
+        let mut merged = Tensor::zeros([batch, kv_heads, rows, dim], (Kind::Float, q.device()));
+        for (out, lse) in &parts {
+            merged += out.to_kind(Kind::Float) * (lse - &total).exp().unsqueeze(-1);
+        }
+        merged
+            .to_kind(q.kind())
+            .reshape([batch, self.num_heads, seq, dim])
+    }
+}
+
+/// Appends this step's keys and values to a layer's cache.
+pub(crate) fn append(cache: Option<&LayerKv>, step: &LayerKv) -> LayerKv {
+    match cache {
+        None => step.shallow_clone(),
+        Some(cache) => LayerKv {
+            k: Tensor::cat(&[&cache.k, &step.k], 2),
+            v: Tensor::cat(&[&cache.v, &step.v], 2),
+        },
+    }
+}

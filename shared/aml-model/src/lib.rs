@@ -1,0 +1,18 @@
+//! The model runtime on libtorch: Hugging Face decoders (Llama 3.x, Mistral, Qwen2, Qwen3)
+//! loaded from their own directory layout, LoRA adapters in the PEFT format, a shared-prefix
+//! KV cache with cascade attention, label scoring from one forward pass, and generation.
+
+pub mod attention;
+pub mod config;
+pub mod error;
+pub mod layers;
+pub mod model;
+pub mod rope;
+pub mod safetensors_io;
+pub mod tiny;
+pub mod tokenizer;
+
+pub use config::{Architecture, ModelConfig, TinySpec};
+pub use error::{ModelError, Result};
+pub use model::{CausalLm, KvCache, LoadOptions, PrefixKv, Step};
+pub use tokenizer::{ChatMessage, TextTokenizer};

@@ -1,0 +1,493 @@
+//! The decoder: Llama, Mistral, Qwen2 and Qwen3 as configurations of one implementation.
+
+use std::path::Path;
+
+use tch::{Device, Kind, Tensor};
+
+use crate::attention::{Attention, AttentionContext, LayerKv, SelfMask, append};
+use crate::config::ModelConfig;
+use crate::error::{ModelError, Result};
+use crate::layers::{Linear, Mlp, RmsNorm, Weight};
+use crate::rope::Rotary;
+use crate::safetensors_io::WeightFiles;
+
+/// How to load a model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoadOptions {
+    /// Where the weights live.
+    pub device: Device,
+    /// Compute dtype: `Float` (CPU tests), `BFloat16` (GPU default).
+    pub kind: Kind,
+    /// Store the projection weights as FP8 (e4m3, per-row scales), computing in `kind`.
+    pub fp8_weights: bool,
+}
+
+impl LoadOptions {
+    /// float32 on the CPU.
+    pub fn cpu_f32() -> Self {
+        LoadOptions {
+            device: Device::Cpu,
+            kind: Kind::Float,
+            fp8_weights: false,
+        }
+    }
+}
+
+/// One decoder layer.
+#[derive(Debug)]
+pub struct DecoderLayer {
+    /// Norm before attention.
+    pub input_norm: RmsNorm,
+    /// Self-attention.
+    pub attention: Attention,
+    /// Norm before the MLP.
+    pub post_attention_norm: RmsNorm,
+    /// The gated MLP.
+    pub mlp: Mlp,
+}
+
+/// The keys and values of a shared prefix, encoded once and reused for every sequence.
+#[derive(Debug)]
+pub struct PrefixKv {
+    layers: Vec<LayerKv>,
+    len: i64,
+}
+
+impl PrefixKv {
+    /// Number of prefix tokens.
+    pub fn len(&self) -> i64 {
+        self.len
+    }
+
+    /// Whether the prefix is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes the cached keys and values occupy.
+    pub fn bytes(&self) -> i64 {
+        self.layers
+            .iter()
+            .map(|layer| {
+                ((layer.k.numel() + layer.v.numel()) * layer.k.kind().elt_size_in_bytes()) as i64
+            })
+            .sum()
+    }
+}
+
+/// Per-sequence keys and values accumulated during generation.
+#[derive(Debug)]
+pub struct KvCache {
+    layers: Vec<LayerKv>,
+    valid: Tensor,
+}
+
+impl KvCache {
+    /// Cached positions per sequence.
+    pub fn len(&self) -> i64 {
+        self.valid.size()[1]
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One step of input: token ids and positions `[batch, seq]`, and the mask among them.
+#[derive(Debug)]
+pub struct Step {
+    /// Token ids.
+    pub ids: Tensor,
+    /// Absolute positions, for rotary embeddings.
+    pub positions: Tensor,
+    /// Which of the step's tokens each token sees.
+    pub self_mask: SelfMask,
+    /// Which of the step's tokens are real (`[batch, seq]`), kept for later steps' cache masks.
+    pub valid: Option<Tensor>,
+}
+
+impl Step {
+    /// Sequences starting at position `start`, causal, all tokens real.
+    pub fn causal(ids: Tensor, start: i64) -> Self {
+        let (batch, seq) = ids.size2().unwrap_or((1, 1));
+        let positions = (Tensor::arange(seq, (Kind::Int64, ids.device())) + start)
+            .unsqueeze(0)
+            .expand([batch, seq], true);
+        Step {
+            ids,
+            positions,
+            self_mask: SelfMask::Causal,
+            valid: None,
+        }
+    }
+}
+
+/// A causal language model.
+#[derive(Debug)]
+pub struct CausalLm {
+    /// The configuration it was built from.
+    pub config: ModelConfig,
+    /// Token embeddings `[vocab, hidden]`.
+    pub embed: Tensor,
+    /// Decoder layers.
+    pub layers: Vec<DecoderLayer>,
+    /// Final norm.
+    pub norm: RmsNorm,
+    /// Output projection `[vocab, hidden]` (the embedding when tied).
+    pub lm_head: Weight,
+    rotary: Rotary,
+    /// Device of the weights.
+    pub device: Device,
+    /// Compute dtype.
+    pub kind: Kind,
+}
+
+/// The tensor names and shapes a configuration implies, in `save_pretrained` order.
+pub fn tensor_shapes(config: &ModelConfig) -> Vec<(String, Vec<i64>)> {
+    let hidden = config.hidden_size;
+    let q_width = config.num_heads * config.head_dim;
+    let kv_width = config.num_kv_heads * config.head_dim;
+    let inner = config.intermediate_size;
+    let mut shapes = vec![(
+        "model.embed_tokens.weight".to_owned(),
+        vec![config.vocab_size, hidden],
+    )];
+    for layer in 0..config.num_layers {
+        let prefix = format!("model.layers.{layer}");
+        let mut push =
+            |name: &str, shape: Vec<i64>| shapes.push((format!("{prefix}.{name}"), shape));
+        push("input_layernorm.weight", vec![hidden]);
+        push("self_attn.q_proj.weight", vec![q_width, hidden]);
+        push("self_attn.k_proj.weight", vec![kv_width, hidden]);
+        push("self_attn.v_proj.weight", vec![kv_width, hidden]);
+        push("self_attn.o_proj.weight", vec![hidden, q_width]);
+        if config.qkv_bias {
+            push("self_attn.q_proj.bias", vec![q_width]);
+            push("self_attn.k_proj.bias", vec![kv_width]);
+            push("self_attn.v_proj.bias", vec![kv_width]);
+        }
+        if config.o_bias {
+            push("self_attn.o_proj.bias", vec![hidden]);
+        }
+        if config.qk_norm {
+            push("self_attn.q_norm.weight", vec![config.head_dim]);
+            push("self_attn.k_norm.weight", vec![config.head_dim]);
+        }
+        push("post_attention_layernorm.weight", vec![hidden]);
+        push("mlp.gate_proj.weight", vec![inner, hidden]);
+        push("mlp.up_proj.weight", vec![inner, hidden]);
+        push("mlp.down_proj.weight", vec![hidden, inner]);
+        if config.mlp_bias {
+            push("mlp.gate_proj.bias", vec![inner]);
+            push("mlp.up_proj.bias", vec![inner]);
+            push("mlp.down_proj.bias", vec![hidden]);
+        }
+    }
+    shapes.push(("model.norm.weight".to_owned(), vec![hidden]));
+    if !config.tie_word_embeddings {
+        shapes.push(("lm_head.weight".to_owned(), vec![config.vocab_size, hidden]));
+    }
+    shapes
+}
+
+struct Loader<'a> {
+    files: &'a WeightFiles,
+    options: LoadOptions,
+}
+
+impl Loader<'_> {
+    fn tensor(&self, name: &str, shape: &[i64]) -> Result<Tensor> {
+        self.files
+            .load(name, Some(shape), self.options.kind, self.options.device)
+    }
+
+    fn linear(&self, name: &str, out: i64, input: i64, bias: bool) -> Result<Linear> {
+        let dense = self.tensor(&format!("{name}.weight"), &[out, input])?;
+        let weight = if self.options.fp8_weights {
+            Weight::quantize_fp8(&dense)
+        } else {
+            Weight::Dense(dense)
+        };
+        let bias = if bias {
+            Some(self.tensor(&format!("{name}.bias"), &[out])?)
+        } else {
+            None
+        };
+        Ok(Linear {
+            weight,
+            bias,
+            lora: None,
+        })
+    }
+
+    fn norm(&self, name: &str, dim: i64, eps: f64) -> Result<RmsNorm> {
+        Ok(RmsNorm {
+            weight: self.tensor(name, &[dim])?,
+            eps,
+        })
+    }
+}
+
+impl CausalLm {
+    /// Loads a Hugging Face model directory (`config.json` + safetensors).
+    pub fn load(dir: &Path, options: LoadOptions) -> Result<Self> {
+        let config = ModelConfig::from_dir(dir)?;
+        let files = WeightFiles::open(dir)?;
+        Self::from_files(config, &files, options)
+    }
+
+    /// Builds the model from a configuration and indexed weight files.
+    pub fn from_files(
+        config: ModelConfig,
+        files: &WeightFiles,
+        options: LoadOptions,
+    ) -> Result<Self> {
+        let _no_grad = tch::no_grad_guard();
+        let loader = Loader { files, options };
+        let hidden = config.hidden_size;
+        let eps = config.rms_norm_eps;
+        let q_width = config.num_heads * config.head_dim;
+        let kv_width = config.num_kv_heads * config.head_dim;
+        let inner = config.intermediate_size;
+        let embed = loader.tensor("model.embed_tokens.weight", &[config.vocab_size, hidden])?;
+        let mut layers = Vec::with_capacity(config.num_layers as usize);
+        for index in 0..config.num_layers {
+            let prefix = format!("model.layers.{index}");
+            let attention = Attention {
+                q_proj: loader.linear(
+                    &format!("{prefix}.self_attn.q_proj"),
+                    q_width,
+                    hidden,
+                    config.qkv_bias,
+                )?,
+                k_proj: loader.linear(
+                    &format!("{prefix}.self_attn.k_proj"),
+                    kv_width,
+                    hidden,
+                    config.qkv_bias,
+                )?,
+                v_proj: loader.linear(
+                    &format!("{prefix}.self_attn.v_proj"),
+                    kv_width,
+                    hidden,
+                    config.qkv_bias,
+                )?,
+                o_proj: loader.linear(
+                    &format!("{prefix}.self_attn.o_proj"),
+                    hidden,
+                    q_width,
+                    config.o_bias,
+                )?,
+                q_norm: if config.qk_norm {
+                    Some(loader.norm(
+                        &format!("{prefix}.self_attn.q_norm.weight"),
+                        config.head_dim,
+                        eps,
+                    )?)
+                } else {
+                    None
+                },
+                k_norm: if config.qk_norm {
+                    Some(loader.norm(
+                        &format!("{prefix}.self_attn.k_norm.weight"),
+                        config.head_dim,
+                        eps,
+                    )?)
+                } else {
+                    None
+                },
+                num_heads: config.num_heads,
+                num_kv_heads: config.num_kv_heads,
+                head_dim: config.head_dim,
+            };
+            let mlp = Mlp {
+                gate: loader.linear(
+                    &format!("{prefix}.mlp.gate_proj"),
+                    inner,
+                    hidden,
+                    config.mlp_bias,
+                )?,
+                up: loader.linear(
+                    &format!("{prefix}.mlp.up_proj"),
+                    inner,
+                    hidden,
+                    config.mlp_bias,
+                )?,
+                down: loader.linear(
+                    &format!("{prefix}.mlp.down_proj"),
+                    hidden,
+                    inner,
+                    config.mlp_bias,
+                )?,
+            };
+            layers.push(DecoderLayer {
+                input_norm: loader.norm(
+                    &format!("{prefix}.input_layernorm.weight"),
+                    hidden,
+                    eps,
+                )?,
+                attention,
+                post_attention_norm: loader.norm(
+                    &format!("{prefix}.post_attention_layernorm.weight"),
+                    hidden,
+                    eps,
+                )?,
+                mlp,
+            });
+        }
+        let norm = loader.norm("model.norm.weight", hidden, eps)?;
+        let lm_head = if config.tie_word_embeddings {
+            Weight::Dense(embed.shallow_clone())
+        } else {
+            Weight::Dense(loader.tensor("lm_head.weight", &[config.vocab_size, hidden])?)
+        };
+        let rotary = Rotary::new(&config, options.device);
+        Ok(CausalLm {
+            config,
+            embed,
+            layers,
+            norm,
+            lm_head,
+            rotary,
+            device: options.device,
+            kind: options.kind,
+        })
+    }
+
+    /// Checks that every id is inside the vocabulary.
+    pub fn check_ids(&self, ids: &Tensor) -> Result<()> {
+        if ids.numel() == 0 {
+            return Err(ModelError::Input("no tokens".to_owned()));
+        }
+        let low = ids.min().int64_value(&[]);
+        let high = ids.max().int64_value(&[]);
+        if low < 0 || high >= self.config.vocab_size {
+            return Err(ModelError::Input(format!(
+                "token ids must lie in 0..{}, got {low}..={high}",
+                self.config.vocab_size
+            )));
+        }
+        Ok(())
+    }
+
+    /// Token embeddings of `ids`.
+    pub fn embed(&self, ids: &Tensor) -> Tensor {
+        Tensor::embedding(&self.embed, ids, -1, false, false)
+    }
+
+    /// Rotary tables for a step's positions.
+    pub fn rotary_tables(&self, positions: &Tensor) -> (Tensor, Tensor) {
+        self.rotary.cos_sin(positions, self.kind)
+    }
+
+    /// One decoder layer: returns its output and the step's keys and values.
+    pub fn layer_forward(
+        &self,
+        index: usize,
+        hidden: &Tensor,
+        tables: &(Tensor, Tensor),
+        context: &AttentionContext<'_>,
+        train: bool,
+    ) -> (Tensor, LayerKv) {
+        let layer = &self.layers[index];
+        let normed = layer.input_norm.forward(hidden);
+        let (attended, kv) = layer
+            .attention
+            .forward(&normed, &tables.0, &tables.1, context, train);
+        let hidden = hidden + attended;
+        let mlp = layer
+            .mlp
+            .forward(&layer.post_attention_norm.forward(&hidden), train);
+        (hidden + mlp, kv)
+    }
+
+    /// Final norm and output projection: logits `[batch, seq, vocab]` in float32.
+    pub fn head(&self, hidden: &Tensor) -> Tensor {
+        let normed = self.norm.forward(hidden);
+        normed
+            .linear(&self.lm_head.dense(self.kind), None::<Tensor>)
+            .to_kind(Kind::Float)
+    }
+
+    /// Runs one step over the prefix (if any), the cache (if any) and the step's tokens;
+    /// returns the final hidden states and the step's keys and values per layer.
+    pub fn run(
+        &self,
+        step: &Step,
+        prefix: Option<&PrefixKv>,
+        cache: Option<&KvCache>,
+        train: bool,
+    ) -> Result<(Tensor, Vec<LayerKv>)> {
+        self.check_ids(&step.ids)?;
+        if let Some(prefix) = prefix
+            && prefix.layers.len() != self.layers.len()
+        {
+            return Err(ModelError::Input(
+                "the prefix cache belongs to another model".to_owned(),
+            ));
+        }
+        let tables = self.rotary_tables(&step.positions);
+        let mut hidden = self.embed(&step.ids);
+        let mut step_kv = Vec::with_capacity(self.layers.len());
+        for index in 0..self.layers.len() {
+            let context = AttentionContext {
+                prefix: prefix.map(|prefix| &prefix.layers[index]),
+                cache: cache.map(|cache| &cache.layers[index]),
+                cache_valid: cache.map(|cache| &cache.valid),
+                self_mask: &step.self_mask,
+            };
+            let (next, kv) = self.layer_forward(index, &hidden, &tables, &context, train);
+            hidden = next;
+            step_kv.push(kv);
+        }
+        Ok((hidden, step_kv))
+    }
+
+    /// Logits `[batch, seq, vocab]` of causal sequences starting at position 0.
+    pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        let step = Step::causal(ids.shallow_clone(), 0);
+        let (hidden, _) = self.run(&step, None, None, false)?;
+        Ok(self.head(&hidden))
+    }
+
+    /// Encodes a shared prefix `[1, len]` once; its keys and values serve every later batch.
+    pub fn encode_prefix(&self, ids: &Tensor) -> Result<PrefixKv> {
+        let _no_grad = tch::no_grad_guard();
+        let len = ids.size().last().copied().unwrap_or(0);
+        let step = Step::causal(ids.view([1, len]), 0);
+        let (_, layers) = self.run(&step, None, None, false)?;
+        Ok(PrefixKv { layers, len })
+    }
+
+    /// Runs a step and appends its keys and values to the cache (creating it on the first step).
+    pub fn run_cached(
+        &self,
+        step: &Step,
+        prefix: Option<&PrefixKv>,
+        cache: Option<KvCache>,
+    ) -> Result<(Tensor, KvCache)> {
+        let (hidden, step_kv) = self.run(step, prefix, cache.as_ref(), false)?;
+        let step_valid = step
+            .valid
+            .as_ref()
+            .map(Tensor::shallow_clone)
+            .unwrap_or_else(|| Tensor::ones(step.ids.size(), (Kind::Bool, self.device)));
+        let cache = match cache {
+            None => KvCache {
+                layers: step_kv,
+                valid: step_valid,
+            },
+            Some(cache) => KvCache {
+                layers: cache
+                    .layers
+                    .iter()
+                    .zip(&step_kv)
+                    .map(|(cached, new)| append(Some(cached), new))
+                    .collect(),
+                valid: Tensor::cat(&[&cache.valid, &step_valid], 1),
+            },
+        };
+        Ok((hidden, cache))
+    }
+}

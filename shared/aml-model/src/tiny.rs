@@ -1,0 +1,164 @@
+//! `init-tiny`: a small random model in a valid Hugging Face directory, with a byte-level BPE
+//! tokenizer trained on the fly and a Llama-3-style chat template. Tests and the demo build
+//! their models this way; nothing is downloaded.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde_json::json;
+use tch::{Device, Kind, Tensor};
+use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
+use tokenizers::normalizers::NormalizerWrapper;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::processors::PostProcessorWrapper;
+use tokenizers::{AddedToken, TokenizerBuilder};
+
+use crate::config::{ModelConfig, TinySpec};
+use crate::error::{ModelError, Result, write_file};
+use crate::model::tensor_shapes;
+use crate::safetensors_io::save_file;
+
+/// The special tokens of the tiny tokenizer, in id order.
+pub const SPECIAL_TOKENS: [&str; 5] = [
+    "<|begin_of_text|>",
+    "<|end_of_text|>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|eot_id|>",
+];
+
+/// A Llama-3-style chat template.
+pub const CHAT_TEMPLATE: &str = "{{ bos_token }}{% for message in messages %}<|start_header_id|>{{ message['role'] }}<|end_header_id|>\n\n{{ message['content'] | trim }}<|eot_id|>{% endfor %}{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}";
+
+/// Text the tiny tokenizer is trained on: the screening vocabulary the model will see.
+const CORPUS: &str = "Decide whether the customer is the same entity as the watchlist entry. \
+Answer with one word, MATCH, NO_MATCH or EDGE (borderline, needs an analyst), then give the reasons, \
+citing the fields that decide it.\n\
+Customer (person):\n  name: Yevgeny Volkov\n  date of birth: 1971-03-02\n  nationality: RU\n  country: Cyprus\n\
+  identifiers: passport 7512 334455 (RU)\n  address: PO Box 1142, Limassol\n  relationships: UBO of Volkov Trading Ltd\n\
+Watchlist entry (person, OFAC SDN, programme UKRAINE-EO13662):\n  name: Evgenii Volkov\n  aliases: Jewgeni Wolkow; Evgeniy Volkov\n\
+Customer (organisation):\n  name: Golden Crescent Trading LLC\n  country: United Arab Emirates\n  identifiers: lei 5493001KJTIIGC8Y1R12\n\
+Watchlist entry (organisation, EU Consolidated):\n  name: Golden Crescent General Trading FZE\n\
+Context: wire transfers of USD 9,900 structured below the reporting threshold; correspondent banking; crypto exchange; MSB\n\
+MATCH — alias + DOB + LEI link confirm identity\nNO_MATCH — different date of birth and nationality\n\
+EDGE — partial DOB and transliterated name, needs an analyst\n\
+The date of birth agrees. The nationality conflicts. The passport number matches. The ownership chain links the subsidiary \
+to the parent and the ultimate beneficial owner. Transliteration from Cyrillic, Arabic and Chinese pinyin; Soundex and \
+Metaphone neighbours; OCR noise; maiden name; diacritics; initials; GmbH, S.A., Ltd, LLC, OOO, JSC.\n\
+Mohammed Al-Rashid, Muhammad Alrashid, Zhang Wei, Chang Wei, Olga Ivanova, Olha Ivanova, Maria Garcia Lopez.\n";
+
+fn train_tokenizer(vocab_size: usize) -> Result<tokenizers::Tokenizer> {
+    let tokenizer_error = |error: tokenizers::Error| ModelError::Tokenizer {
+        path: "tokenizer.json".into(),
+        reason: error.to_string(),
+    };
+    let alphabet: HashSet<char> = ByteLevel::alphabet().into_iter().collect();
+    let mut trainer = BpeTrainerBuilder::new()
+        .vocab_size(vocab_size)
+        .min_frequency(1)
+        .show_progress(false)
+        .initial_alphabet(alphabet)
+        .special_tokens(
+            SPECIAL_TOKENS
+                .iter()
+                .map(|token| AddedToken::from(*token, true))
+                .collect(),
+        )
+        .build();
+    let mut tokenizer = TokenizerBuilder::<
+        BPE,
+        NormalizerWrapper,
+        ByteLevel,
+        PostProcessorWrapper,
+        ByteLevel,
+    >::new()
+    .with_model(BPE::default())
+    .with_pre_tokenizer(Some(ByteLevel::default().add_prefix_space(false)))
+    .with_decoder(Some(ByteLevel::default()))
+    .build()
+    .map_err(tokenizer_error)?;
+    let lines: Vec<&str> = CORPUS.lines().collect();
+    tokenizer
+        .train(&mut trainer, lines.iter().copied())
+        .map_err(tokenizer_error)?;
+    Ok(tokenizer.into())
+}
+
+fn random_tensor(name: &str, shape: &[i64]) -> Tensor {
+    let options = (Kind::Float, Device::Cpu);
+    if name.ends_with("norm.weight") {
+        return Tensor::ones(shape, options) + Tensor::randn(shape, options) * 0.1;
+    }
+    if name.ends_with(".bias") {
+        return Tensor::randn(shape, options) * 0.1;
+    }
+    let fan_in = shape.last().copied().unwrap_or(1) as f64;
+    Tensor::randn(shape, options) / fan_in.sqrt()
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|error| ModelError::Input(error.to_string()))?;
+    write_file(path, text.as_bytes())
+}
+
+/// Writes a random model of `spec` to `out` (created if needed); the same seed gives the same files.
+pub fn init_tiny(spec: &TinySpec, out: &Path, seed: i64) -> Result<ModelConfig> {
+    std::fs::create_dir_all(out).map_err(|source| ModelError::Io {
+        path: out.to_owned(),
+        source,
+    })?;
+    let tokenizer = train_tokenizer(spec.vocab_size as usize)?;
+    let tokenizer_path = out.join("tokenizer.json");
+    tokenizer
+        .save(&tokenizer_path, false)
+        .map_err(|error| ModelError::Tokenizer {
+            path: tokenizer_path.clone(),
+            reason: error.to_string(),
+        })?;
+    let id = |token: &str| tokenizer.token_to_id(token).map(i64::from).unwrap_or(0);
+    let vocab_size = tokenizer.get_vocab_size(true) as i64;
+    let bos = id("<|begin_of_text|>");
+    let eos = [id("<|eot_id|>"), id("<|end_of_text|>")];
+    let config_json = spec.config_json(vocab_size, bos, &eos);
+    write_json(&out.join("config.json"), &config_json)?;
+    write_json(
+        &out.join("generation_config.json"),
+        &json!({"bos_token_id": bos, "eos_token_id": eos, "do_sample": false}),
+    )?;
+    let added: serde_json::Map<String, serde_json::Value> = SPECIAL_TOKENS
+        .iter()
+        .map(|token| {
+            (
+                id(token).to_string(),
+                json!({"content": token, "lstrip": false, "normalized": false, "rstrip": false,
+                       "single_word": false, "special": true}),
+            )
+        })
+        .collect();
+    write_json(
+        &out.join("tokenizer_config.json"),
+        &json!({
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "bos_token": "<|begin_of_text|>",
+            "eos_token": "<|eot_id|>",
+            "pad_token": "<|end_of_text|>",
+            "model_max_length": 4096,
+            "clean_up_tokenization_spaces": false,
+            "added_tokens_decoder": added,
+            "chat_template": CHAT_TEMPLATE,
+        }),
+    )?;
+    let config = ModelConfig::from_value(config_json, &out.join("config.json"))?;
+    tch::manual_seed(seed);
+    let tensors: Vec<(String, Tensor)> = tensor_shapes(&config)
+        .into_iter()
+        .map(|(name, shape)| {
+            let tensor = random_tensor(&name, &shape);
+            (name, tensor)
+        })
+        .collect();
+    let metadata = [("format".to_owned(), "pt".to_owned())].into();
+    save_file(&out.join("model.safetensors"), &tensors, Some(metadata))?;
+    Ok(config)
+}
