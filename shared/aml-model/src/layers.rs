@@ -41,6 +41,14 @@ impl Weight {
         }
     }
 
+    /// The shape `[out, in]`.
+    pub fn size(&self) -> Vec<i64> {
+        match self {
+            Weight::Dense(tensor) => tensor.size(),
+            Weight::Fp8 { data, .. } => data.size(),
+        }
+    }
+
     /// Bytes the weight occupies.
     pub fn bytes(&self) -> i64 {
         match self {

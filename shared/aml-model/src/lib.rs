@@ -6,6 +6,8 @@ pub mod attention;
 pub mod config;
 pub mod error;
 pub mod layers;
+pub mod lora;
+pub mod merge;
 pub mod model;
 pub mod rope;
 pub mod safetensors_io;
@@ -14,5 +16,6 @@ pub mod tokenizer;
 
 pub use config::{Architecture, ModelConfig, TinySpec};
 pub use error::{ModelError, Result};
+pub use lora::{Lora, LoraConfig, LoraInit};
 pub use model::{CausalLm, KvCache, LoadOptions, PrefixKv, Step};
 pub use tokenizer::{ChatMessage, TextTokenizer};

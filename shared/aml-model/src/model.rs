@@ -355,6 +355,98 @@ impl CausalLm {
         })
     }
 
+    /// Every projection with its module name, e.g. `model.layers.0.self_attn.q_proj`.
+    pub fn linears(&self) -> Vec<(String, &Linear)> {
+        let mut linears = Vec::with_capacity(self.layers.len() * 7);
+        for (index, layer) in self.layers.iter().enumerate() {
+            let attention = &layer.attention;
+            let mlp = &layer.mlp;
+            for (name, linear) in [
+                ("self_attn.q_proj", &attention.q_proj),
+                ("self_attn.k_proj", &attention.k_proj),
+                ("self_attn.v_proj", &attention.v_proj),
+                ("self_attn.o_proj", &attention.o_proj),
+                ("mlp.gate_proj", &mlp.gate),
+                ("mlp.up_proj", &mlp.up),
+                ("mlp.down_proj", &mlp.down),
+            ] {
+                linears.push((format!("model.layers.{index}.{name}"), linear));
+            }
+        }
+        linears
+    }
+
+    /// Every projection, mutably, with its module name.
+    pub fn linears_mut(&mut self) -> Vec<(String, &mut Linear)> {
+        let mut linears = Vec::with_capacity(self.layers.len() * 7);
+        for (index, layer) in self.layers.iter_mut().enumerate() {
+            let attention = &mut layer.attention;
+            let mlp = &mut layer.mlp;
+            for (name, linear) in [
+                ("self_attn.q_proj", &mut attention.q_proj),
+                ("self_attn.k_proj", &mut attention.k_proj),
+                ("self_attn.v_proj", &mut attention.v_proj),
+                ("self_attn.o_proj", &mut attention.o_proj),
+                ("mlp.gate_proj", &mut mlp.gate),
+                ("mlp.up_proj", &mut mlp.up),
+                ("mlp.down_proj", &mut mlp.down),
+            ] {
+                linears.push((format!("model.layers.{index}.{name}"), linear));
+            }
+        }
+        linears
+    }
+
+    /// Every weight under its Hugging Face name, LoRA folded into the projections, in `kind`.
+    pub fn merged_tensors(&self, kind: Kind) -> Vec<(String, Tensor)> {
+        let _no_grad = tch::no_grad_guard();
+        let mut by_name: std::collections::HashMap<String, Tensor> =
+            std::collections::HashMap::new();
+        for (module, linear) in self.linears() {
+            by_name.insert(format!("{module}.weight"), linear.merged_weight(kind));
+            if let Some(bias) = &linear.bias {
+                by_name.insert(format!("{module}.bias"), bias.to_kind(kind));
+            }
+        }
+        for (index, layer) in self.layers.iter().enumerate() {
+            let prefix = format!("model.layers.{index}");
+            by_name.insert(
+                format!("{prefix}.input_layernorm.weight"),
+                layer.input_norm.weight.to_kind(kind),
+            );
+            by_name.insert(
+                format!("{prefix}.post_attention_layernorm.weight"),
+                layer.post_attention_norm.weight.to_kind(kind),
+            );
+            if let (Some(q_norm), Some(k_norm)) = (&layer.attention.q_norm, &layer.attention.k_norm)
+            {
+                by_name.insert(
+                    format!("{prefix}.self_attn.q_norm.weight"),
+                    q_norm.weight.to_kind(kind),
+                );
+                by_name.insert(
+                    format!("{prefix}.self_attn.k_norm.weight"),
+                    k_norm.weight.to_kind(kind),
+                );
+            }
+        }
+        by_name.insert(
+            "model.embed_tokens.weight".to_owned(),
+            self.embed.to_kind(kind),
+        );
+        by_name.insert(
+            "model.norm.weight".to_owned(),
+            self.norm.weight.to_kind(kind),
+        );
+        if !self.config.tie_word_embeddings {
+            by_name.insert("lm_head.weight".to_owned(), self.lm_head.dense(kind));
+        }
+        tensor_shapes(&self.config)
+            .into_iter()
+            .filter_map(|(name, _)| by_name.remove(&name).map(|tensor| (name, tensor)))
+            .collect()
+    }
+
     /// Checks that every id is inside the vocabulary.
     pub fn check_ids(&self, ids: &Tensor) -> Result<()> {
         if ids.numel() == 0 {

@@ -222,6 +222,14 @@ impl WeightFiles {
         })
     }
 
+    /// Indexes one safetensors file.
+    pub fn open_file(path: &Path) -> Result<Self> {
+        Ok(WeightFiles {
+            source: path.to_owned(),
+            entries: read_header(path)?.into_iter().collect(),
+        })
+    }
+
     /// Whether a tensor is present.
     pub fn contains(&self, name: &str) -> bool {
         self.entries.contains_key(name)

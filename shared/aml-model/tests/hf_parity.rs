@@ -1,0 +1,157 @@
+//! Parity with Hugging Face transformers and PEFT (Python, used only as the oracle): random
+//! tiny models of each architecture, LoRA adapters, merged directories and sharded
+//! `save_pretrained` output.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use aml_model::tiny::init_tiny;
+use aml_model::{Architecture, CausalLm, LoadOptions, Lora, LoraConfig, LoraInit, TinySpec};
+use tch::{Kind, Tensor};
+
+const IDS: [i64; 12] = [1, 5, 9, 100, 200, 7, 33, 250, 4, 17, 300, 2];
+
+fn oracle(args: &[&str]) -> serde_json::Value {
+    let python = std::env::var("ORACLE_PYTHON")
+        .expect("ORACLE_PYTHON names the python with transformers (make test sets it)");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/oracle/hf_oracle.py");
+    let output = Command::new(python)
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("oracle runs");
+    assert!(
+        output.status.success(),
+        "oracle failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if output.stdout.is_empty() {
+        return serde_json::Value::Null;
+    }
+    serde_json::from_slice(&output.stdout).expect("oracle prints JSON")
+}
+
+fn oracle_logits(model: &Path, adapter: Option<&Path>) -> Tensor {
+    let ids: Vec<String> = IDS.iter().map(i64::to_string).collect();
+    let ids = ids.join(",");
+    let model = model.display().to_string();
+    let mut args = vec!["logits", "--model", model.as_str(), "--ids", ids.as_str()];
+    let adapter = adapter.map(|path| path.display().to_string());
+    if let Some(adapter) = &adapter {
+        args.extend(["--adapter", adapter.as_str()]);
+    }
+    let rows: Vec<Vec<f32>> =
+        serde_json::from_value(oracle(&args)["logits"].clone()).expect("rows");
+    let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+    Tensor::from_slice(&flat).view([rows.len() as i64, -1])
+}
+
+fn our_logits(model: &CausalLm) -> Tensor {
+    let ids = Tensor::from_slice(&IDS).view([1, -1]);
+    tch::no_grad(|| model.forward(&ids))
+        .expect("forward")
+        .squeeze_dim(0)
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).abs().max().double_value(&[])
+}
+
+fn tiny_model(architecture: Architecture, dir: &Path) -> PathBuf {
+    let path = dir.join(architecture.model_type());
+    init_tiny(&TinySpec::tiny(architecture), &path, 7).expect("init-tiny");
+    path
+}
+
+#[test]
+fn logits_match_transformers_for_every_architecture() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for architecture in [
+        Architecture::Llama,
+        Architecture::Mistral,
+        Architecture::Qwen2,
+        Architecture::Qwen3,
+    ] {
+        let path = tiny_model(architecture, dir.path());
+        let model = CausalLm::load(&path, LoadOptions::cpu_f32()).expect("load");
+        let diff = max_diff(&our_logits(&model), &oracle_logits(&path, None));
+        assert!(diff < 1e-4, "{architecture:?}: max abs diff {diff}");
+    }
+}
+
+#[test]
+fn lora_adapter_and_merged_model_match_peft() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for architecture in [Architecture::Llama, Architecture::Qwen2] {
+        let path = tiny_model(architecture, dir.path());
+        let mut model = CausalLm::load(&path, LoadOptions::cpu_f32()).expect("load");
+        let base = our_logits(&model);
+        let config = LoraConfig {
+            r: 4,
+            alpha: 8.0,
+            dropout: 0.0,
+            base_model: path.display().to_string(),
+            ..LoraConfig::default()
+        };
+        let lora = Lora::attach_new(&mut model, config, LoraInit::RandomBoth).expect("attach");
+        let adapted = our_logits(&model);
+        assert!(
+            max_diff(&adapted, &base) > 1e-3,
+            "the adapter must change the output"
+        );
+        let adapter_dir = dir
+            .path()
+            .join(format!("{}-adapter", architecture.model_type()));
+        lora.save(&adapter_dir).expect("save adapter");
+        let peft = oracle_logits(&path, Some(&adapter_dir));
+        let diff = max_diff(&adapted, &peft);
+        assert!(diff < 1e-4, "{architecture:?} adapter vs PEFT: {diff}");
+
+        let mut reloaded = CausalLm::load(&path, LoadOptions::cpu_f32()).expect("load");
+        Lora::load(&mut reloaded, &adapter_dir).expect("load adapter");
+        assert!(
+            max_diff(&our_logits(&reloaded), &adapted) < 1e-6,
+            "reloaded adapter"
+        );
+
+        let merged_dir = dir
+            .path()
+            .join(format!("{}-merged", architecture.model_type()));
+        aml_model::merge::merge_and_save(&model, &path, &merged_dir, Kind::Float, 40_000)
+            .expect("merge");
+        assert!(
+            merged_dir.join("model.safetensors.index.json").exists(),
+            "sharded"
+        );
+        let merged_hf = oracle_logits(&merged_dir, None);
+        let diff = max_diff(&merged_hf, &adapted);
+        assert!(
+            diff < 1e-4,
+            "{architecture:?} merged in transformers vs our adapter: {diff}"
+        );
+        let merged_ours = CausalLm::load(&merged_dir, LoadOptions::cpu_f32()).expect("load merged");
+        assert!(max_diff(&our_logits(&merged_ours), &adapted) < 1e-4);
+    }
+}
+
+#[test]
+fn sharded_save_pretrained_output_loads() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = tiny_model(Architecture::Qwen3, dir.path());
+    let saved = dir.path().join("saved");
+    oracle(&[
+        "save",
+        "--model",
+        &path.display().to_string(),
+        "--out",
+        &saved.display().to_string(),
+    ]);
+    assert!(
+        saved.join("model.safetensors.index.json").exists(),
+        "transformers wrote shards"
+    );
+    let original = CausalLm::load(&path, LoadOptions::cpu_f32()).expect("load original");
+    let reloaded =
+        CausalLm::load(&saved, LoadOptions::cpu_f32()).expect("load save_pretrained output");
+    assert!(max_diff(&our_logits(&original), &our_logits(&reloaded)) < 1e-6);
+}
