@@ -5,14 +5,18 @@
 pub mod attention;
 pub mod config;
 pub mod error;
+pub mod generate;
 pub mod layers;
 pub mod lora;
 pub mod merge;
 pub mod model;
+pub mod random;
 pub mod rope;
 pub mod safetensors_io;
+pub mod scoring;
 pub mod tiny;
 pub mod tokenizer;
+pub mod training;
 
 pub use config::{Architecture, ModelConfig, TinySpec};
 pub use error::{ModelError, Result};

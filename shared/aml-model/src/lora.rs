@@ -9,12 +9,13 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use tch::nn::{Init, VarStore};
+use tch::nn::VarStore;
 use tch::{Kind, Tensor};
 
 use crate::error::{ModelError, Result, read_json, write_file};
 use crate::layers::{Linear, LoraAdapter};
 use crate::model::CausalLm;
+use crate::random::SeededRng;
 use crate::safetensors_io::{WeightFiles, save_file};
 
 /// The projections LoRA can target, by their module names.
@@ -169,10 +170,10 @@ impl LoraConfig {
 /// How new adapter weights start.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum LoraInit {
-    /// PEFT's default: A Kaiming-uniform, B zeros (the adapter starts as a no-op).
-    Standard,
-    /// Both A and B random (tests: a non-trivial adapter).
-    RandomBoth,
+    /// PEFT's default, seeded: A Kaiming-uniform, B zeros (the adapter starts as a no-op).
+    Standard(u64),
+    /// Both A and B random, seeded (tests: a non-trivial adapter).
+    RandomBoth(u64),
 }
 
 /// The trainable adapter of a model, in PEFT key names.
@@ -211,30 +212,27 @@ impl Lora {
     /// Creates a fresh adapter for `model` and attaches it.
     pub fn attach_new(model: &mut CausalLm, config: LoraConfig, init: LoraInit) -> Result<Self> {
         let vars = VarStore::new(model.device);
+        let (mut rng, random_b) = match init {
+            LoraInit::Standard(seed) => (SeededRng::new(seed), false),
+            LoraInit::RandomBoth(seed) => (SeededRng::new(seed), true),
+        };
+        let device = model.device;
         for (module, linear) in model.linears_mut() {
             if !targets(&config, &module) {
                 continue;
             }
             let (out, input) = linear_shape(linear);
             let bound = 1.0 / (input as f64).sqrt();
-            let (a_path, a_name) = var_path(&vars, &peft_key(&module, "lora_A"));
-            let a = a_path.var(
-                &a_name,
-                &[config.r, input],
-                Init::Uniform {
-                    lo: -bound,
-                    up: bound,
-                },
-            );
-            let b_init = match init {
-                LoraInit::Standard => Init::Const(0.0),
-                LoraInit::RandomBoth => Init::Uniform {
-                    lo: -bound,
-                    up: bound,
-                },
+            let a_init = rng.uniform_tensor(&[config.r, input], -bound, bound, device);
+            let b_init = if random_b {
+                rng.uniform_tensor(&[out, config.r], -bound, bound, device)
+            } else {
+                Tensor::zeros([out, config.r], (Kind::Float, device))
             };
+            let (a_path, a_name) = var_path(&vars, &peft_key(&module, "lora_A"));
+            let a = a_path.var_copy(&a_name, &a_init);
             let (b_path, b_name) = var_path(&vars, &peft_key(&module, "lora_B"));
-            let b = b_path.var(&b_name, &[out, config.r], b_init);
+            let b = b_path.var_copy(&b_name, &b_init);
             linear.lora = Some(LoraAdapter {
                 a,
                 b,
@@ -256,7 +254,7 @@ impl Lora {
             });
         }
         let files = WeightFiles::open_file(&weights_path)?;
-        let mut lora = Lora::attach_new(model, config, LoraInit::Standard)?;
+        let mut lora = Lora::attach_new(model, config, LoraInit::Standard(0))?;
         let _no_grad = tch::no_grad_guard();
         let mut variables = lora.vars.variables();
         for (key, variable) in &mut variables {

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use serde_json::json;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
 use tokenizers::normalizers::NormalizerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
@@ -16,6 +16,7 @@ use tokenizers::{AddedToken, TokenizerBuilder};
 use crate::config::{ModelConfig, TinySpec};
 use crate::error::{ModelError, Result, write_file};
 use crate::model::tensor_shapes;
+use crate::random::SeededRng;
 use crate::safetensors_io::save_file;
 
 /// The special tokens of the tiny tokenizer, in id order.
@@ -84,16 +85,15 @@ fn train_tokenizer(vocab_size: usize) -> Result<tokenizers::Tokenizer> {
     Ok(tokenizer.into())
 }
 
-fn random_tensor(name: &str, shape: &[i64]) -> Tensor {
-    let options = (Kind::Float, Device::Cpu);
+fn random_tensor(rng: &mut SeededRng, name: &str, shape: &[i64]) -> Tensor {
     if name.ends_with("norm.weight") {
-        return Tensor::ones(shape, options) + Tensor::randn(shape, options) * 0.1;
+        return rng.normal_tensor(shape, 0.1, Device::Cpu) + 1.0;
     }
     if name.ends_with(".bias") {
-        return Tensor::randn(shape, options) * 0.1;
+        return rng.normal_tensor(shape, 0.1, Device::Cpu);
     }
     let fan_in = shape.last().copied().unwrap_or(1) as f64;
-    Tensor::randn(shape, options) / fan_in.sqrt()
+    rng.normal_tensor(shape, 1.0 / fan_in.sqrt(), Device::Cpu)
 }
 
 fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
@@ -103,7 +103,7 @@ fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
 }
 
 /// Writes a random model of `spec` to `out` (created if needed); the same seed gives the same files.
-pub fn init_tiny(spec: &TinySpec, out: &Path, seed: i64) -> Result<ModelConfig> {
+pub fn init_tiny(spec: &TinySpec, out: &Path, seed: u64) -> Result<ModelConfig> {
     std::fs::create_dir_all(out).map_err(|source| ModelError::Io {
         path: out.to_owned(),
         source,
@@ -150,11 +150,11 @@ pub fn init_tiny(spec: &TinySpec, out: &Path, seed: i64) -> Result<ModelConfig> 
         }),
     )?;
     let config = ModelConfig::from_value(config_json, &out.join("config.json"))?;
-    tch::manual_seed(seed);
+    let mut rng = SeededRng::new(seed);
     let tensors: Vec<(String, Tensor)> = tensor_shapes(&config)
         .into_iter()
         .map(|(name, shape)| {
-            let tensor = random_tensor(&name, &shape);
+            let tensor = random_tensor(&mut rng, &name, &shape);
             (name, tensor)
         })
         .collect();

@@ -93,7 +93,7 @@ fn lora_adapter_and_merged_model_match_peft() {
             base_model: path.display().to_string(),
             ..LoraConfig::default()
         };
-        let lora = Lora::attach_new(&mut model, config, LoraInit::RandomBoth).expect("attach");
+        let lora = Lora::attach_new(&mut model, config, LoraInit::RandomBoth(5)).expect("attach");
         let adapted = our_logits(&model);
         assert!(
             max_diff(&adapted, &base) > 1e-3,

@@ -26,7 +26,7 @@ pub struct InitTinyArgs {
     out: PathBuf,
     /// Random seed of the weights.
     #[arg(long, default_value_t = 0)]
-    seed: i64,
+    seed: u64,
     /// Model width.
     #[arg(long, default_value_t = 64)]
     hidden: i64,
