@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use aml_model::{Architecture, CausalLm, LoadOptions, TinySpec};
+use std::io::BufRead;
+
+use aml_model::generate::GenerationConfig;
+use aml_model::{Architecture, CausalLm, ChatMessage, LoadOptions, Lora, TextTokenizer, TinySpec};
 use anyhow::{Context, bail};
 use tch::Tensor;
 
@@ -13,6 +16,80 @@ pub enum ModelCommand {
     InitTiny(InitTinyArgs),
     /// Print the float32 logits of token ids as JSON: {"logits": [[...], ...]}, one row per position.
     Logits(LogitsArgs),
+    /// Score fixed answers (default MATCH, NO_MATCH, EDGE) for each prompt of a JSONL file, in one forward pass each.
+    Score(ScoreArgs),
+    /// Generate a continuation for each prompt of a JSONL file.
+    Generate(GenerateArgs),
+}
+
+/// Where the model comes from.
+#[derive(Debug, clap::Args)]
+pub struct ModelSource {
+    /// Model directory (Hugging Face layout).
+    #[arg(long)]
+    model: PathBuf,
+    /// A PEFT LoRA adapter directory to apply.
+    #[arg(long)]
+    adapter: Option<PathBuf>,
+}
+
+impl ModelSource {
+    fn load(&self) -> anyhow::Result<CausalLm> {
+        let mut model = CausalLm::load(&self.model, LoadOptions::cpu_f32())
+            .with_context(|| format!("failed to load the model {}", self.model.display()))?;
+        if let Some(adapter) = &self.adapter {
+            Lora::load(&mut model, adapter)
+                .with_context(|| format!("failed to load the adapter {}", adapter.display()))?;
+        }
+        Ok(model)
+    }
+}
+
+/// Options shared by `score` and `generate`.
+#[derive(Debug, clap::Args)]
+pub struct PromptArgs {
+    /// JSONL file: one {"id": ..., "prompt": "text"} or {"id": ..., "messages": [{"role", "content"}]} per line.
+    #[arg(long)]
+    prompts: PathBuf,
+    /// A text file holding a prefix shared by every prompt, encoded once.
+    #[arg(long)]
+    prefix: Option<PathBuf>,
+    /// Prompts per forward pass.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+}
+
+/// Options of `aml model score`.
+#[derive(Debug, clap::Args)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    source: ModelSource,
+    #[command(flatten)]
+    prompts: PromptArgs,
+    /// The answers to score, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "MATCH,NO_MATCH,EDGE")]
+    answers: Vec<String>,
+}
+
+/// Options of `aml model generate`.
+#[derive(Debug, clap::Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    source: ModelSource,
+    #[command(flatten)]
+    prompts: PromptArgs,
+    /// Most new tokens per prompt.
+    #[arg(long, default_value_t = 128)]
+    max_new_tokens: i64,
+    /// 0 for greedy decoding.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f64,
+    /// Nucleus sampling mass.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f64,
+    /// Sampling seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 /// Options of `aml model init-tiny`.
@@ -50,9 +127,8 @@ pub struct InitTinyArgs {
 /// Options of `aml model logits`.
 #[derive(Debug, clap::Args)]
 pub struct LogitsArgs {
-    /// Model directory.
-    #[arg(long)]
-    model: PathBuf,
+    #[command(flatten)]
+    source: ModelSource,
     /// Comma-separated token ids.
     #[arg(long, value_delimiter = ',', required = true)]
     ids: Vec<i64>,
@@ -63,6 +139,8 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
     match command {
         ModelCommand::InitTiny(args) => init_tiny(&args),
         ModelCommand::Logits(args) => logits(&args),
+        ModelCommand::Score(args) => score(&args),
+        ModelCommand::Generate(args) => generate(&args),
     }
 }
 
@@ -99,10 +177,157 @@ fn init_tiny(args: &InitTinyArgs) -> anyhow::Result<()> {
 }
 
 fn logits(args: &LogitsArgs) -> anyhow::Result<()> {
-    let model = CausalLm::load(&args.model, LoadOptions::cpu_f32())?;
+    let model = args.source.load()?;
     let ids = Tensor::from_slice(&args.ids).view([1, -1]);
     let logits = tch::no_grad(|| model.forward(&ids))?.squeeze_dim(0);
     let rows: Vec<Vec<f32>> = Vec::<Vec<f32>>::try_from(&logits).context("logits to rows")?;
     println!("{}", serde_json::json!({ "logits": rows }));
+    Ok(())
+}
+
+/// One line of a prompts file.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PromptLine {
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+    #[serde(default)]
+    prompt: Option<String>,
+    #[serde(default)]
+    messages: Option<Vec<ChatLine>>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ChatLine {
+    role: String,
+    content: String,
+}
+
+/// Prompts as token ids with their ids, and the shared prefix's ids.
+struct Prompts {
+    ids: Vec<serde_json::Value>,
+    tokens: Vec<Vec<i64>>,
+    prefix: Option<Vec<i64>>,
+}
+
+fn read_prompts(args: &PromptArgs, tokenizer: &TextTokenizer) -> anyhow::Result<Prompts> {
+    let file = std::fs::File::open(&args.prompts)
+        .with_context(|| format!("failed to open {}", args.prompts.display()))?;
+    let mut prompts = Prompts {
+        ids: Vec::new(),
+        tokens: Vec::new(),
+        prefix: None,
+    };
+    for (index, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let number = index + 1;
+        let line =
+            line.with_context(|| format!("{}:{number}: unreadable", args.prompts.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: PromptLine = serde_json::from_str(&line)
+            .with_context(|| format!("{}:{number}: invalid prompt line", args.prompts.display()))?;
+        let text = match (parsed.prompt, parsed.messages) {
+            (Some(prompt), None) => prompt,
+            (None, Some(messages)) => {
+                let messages: Vec<ChatMessage> = messages
+                    .into_iter()
+                    .map(|message| ChatMessage::new(&message.role, message.content))
+                    .collect();
+                tokenizer.render_chat(&messages, true)?
+            }
+            _ => bail!(
+                "{}:{number}: give exactly one of `prompt` or `messages`",
+                args.prompts.display()
+            ),
+        };
+        prompts.ids.push(
+            parsed
+                .id
+                .unwrap_or_else(|| serde_json::Value::from(number - 1)),
+        );
+        prompts.tokens.push(tokenizer.encode(&text, false)?);
+    }
+    if let Some(prefix) = &args.prefix {
+        let text = std::fs::read_to_string(prefix)
+            .with_context(|| format!("failed to read {}", prefix.display()))?;
+        prompts.prefix = Some(tokenizer.encode(&text, false)?);
+    }
+    Ok(prompts)
+}
+
+fn score(args: &ScoreArgs) -> anyhow::Result<()> {
+    let model = args.source.load()?;
+    let tokenizer = TextTokenizer::load(&args.source.model)?;
+    let prompts = read_prompts(&args.prompts, &tokenizer)?;
+    let mut answers = Vec::with_capacity(args.answers.len());
+    for answer in &args.answers {
+        answers.push(tokenizer.encode(answer, false)?);
+    }
+    let prefix = match &prompts.prefix {
+        Some(ids) => Some(model.encode_prefix(&Tensor::from_slice(ids))?),
+        None => None,
+    };
+    let batch_size = args.prompts.batch_size.max(1);
+    for (ids, tokens) in prompts
+        .ids
+        .chunks(batch_size)
+        .zip(prompts.tokens.chunks(batch_size))
+    {
+        let scores = aml_model::scoring::score_answers(&model, prefix.as_ref(), tokens, &answers)?;
+        for (id, scored) in ids.iter().zip(scores) {
+            let probabilities: serde_json::Map<String, serde_json::Value> = args
+                .answers
+                .iter()
+                .zip(&scored.probabilities)
+                .map(|(answer, probability)| {
+                    (answer.clone(), serde_json::Value::from(*probability))
+                })
+                .collect();
+            let log_probs: serde_json::Map<String, serde_json::Value> = args
+                .answers
+                .iter()
+                .zip(&scored.log_probs)
+                .map(|(answer, log_prob)| (answer.clone(), serde_json::Value::from(*log_prob)))
+                .collect();
+            println!(
+                "{}",
+                serde_json::json!({"id": id, "probabilities": probabilities, "log_probs": log_probs})
+            );
+        }
+    }
+    Ok(())
+}
+
+fn generate(args: &GenerateArgs) -> anyhow::Result<()> {
+    let model = args.source.load()?;
+    let tokenizer = TextTokenizer::load(&args.source.model)?;
+    let prompts = read_prompts(&args.prompts, &tokenizer)?;
+    let prefix = match &prompts.prefix {
+        Some(ids) => Some(model.encode_prefix(&Tensor::from_slice(ids))?),
+        None => None,
+    };
+    let config = GenerationConfig {
+        max_new_tokens: args.max_new_tokens,
+        temperature: args.temperature,
+        top_p: args.top_p,
+        seed: args.seed,
+        stop_ids: tokenizer.eos_ids().to_vec(),
+    };
+    let batch_size = args.prompts.batch_size.max(1);
+    for (ids, tokens) in prompts
+        .ids
+        .chunks(batch_size)
+        .zip(prompts.tokens.chunks(batch_size))
+    {
+        let outputs = aml_model::generate::generate(&model, prefix.as_ref(), tokens, &config)?;
+        for (id, output) in ids.iter().zip(outputs) {
+            let text = tokenizer.decode(&output)?;
+            println!(
+                "{}",
+                serde_json::json!({"id": id, "text": text, "tokens": output.len()})
+            );
+        }
+    }
     Ok(())
 }
