@@ -11,7 +11,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export LD_LIBRARY_PATH := $(TORCH_LIB):$(LD_LIBRARY_PATH)
 export ORACLE_PYTHON := $(VENV)/bin/python
 
-.PHONY: deps test lint demo bench-bus
+.PHONY: deps test lint demo bench-bus bench-scoring
 
 deps:
 	@scripts/ensure-nats.sh
@@ -30,3 +30,6 @@ demo: deps
 
 bench-bus: deps
 	cargo run --release -p aml-integration-tests --bin bench-bus
+
+bench-scoring: deps
+	cargo run --release -p aml-bench --bin bench-scoring

@@ -53,6 +53,8 @@ pub struct AttentionContext<'a> {
     pub cache_valid: Option<&'a Tensor>,
     /// The mask among this step's tokens.
     pub self_mask: &'a SelfMask,
+    /// Only these rows of the step (`[batch, rows]` positions) are queried and returned.
+    pub query_rows: Option<&'a Tensor>,
 }
 
 /// The attention block of one decoder layer.
@@ -134,7 +136,8 @@ fn attend_with_lse(
 }
 
 impl Attention {
-    /// Projects, rotates and attends; returns the output and this step's keys and values.
+    /// Projects, rotates and attends; returns the output (for every token, or only for
+    /// `context.query_rows`) and this step's keys and values.
     pub fn forward(
         &self,
         x: &Tensor,
@@ -143,58 +146,69 @@ impl Attention {
         context: &AttentionContext<'_>,
         train: bool,
     ) -> (Tensor, LayerKv) {
-        let (batch, seq, _) = x.size3().unwrap_or((1, 1, 1));
-        let heads = |projected: Tensor, count: i64, norm: &Option<RmsNorm>| {
-            let shaped = projected.view([batch, seq, count, self.head_dim]);
+        let (batch, seq, width) = x.size3().unwrap_or((1, 1, 1));
+        let heads = |projected: Tensor, len: i64, count: i64, norm: &Option<RmsNorm>| {
+            let shaped = projected.view([batch, len, count, self.head_dim]);
             let shaped = match norm {
                 Some(norm) => norm.forward(&shaped),
                 None => shaped,
             };
             shaped.transpose(1, 2)
         };
-        let q = heads(self.q_proj.forward(x, train), self.num_heads, &self.q_norm);
         let k = heads(
             self.k_proj.forward(x, train),
+            seq,
             self.num_kv_heads,
             &self.k_norm,
         );
-        let v = heads(self.v_proj.forward(x, train), self.num_kv_heads, &None);
-        let q = apply_rotary(&q, cos, sin);
+        let v = heads(self.v_proj.forward(x, train), seq, self.num_kv_heads, &None);
         let k = apply_rotary(&k, cos, sin);
+        let (q_input, q_cos, q_sin) = match context.query_rows {
+            Some(rows) => {
+                let len = rows.size()[1];
+                let pick = |table: &Tensor| {
+                    let dim = table.size()[3];
+                    table.gather(
+                        2,
+                        &rows
+                            .view([batch, 1, len, 1])
+                            .expand([batch, 1, len, dim], false),
+                        false,
+                    )
+                };
+                let picked = x.gather(
+                    1,
+                    &rows.unsqueeze(2).expand([batch, len, width], false),
+                    false,
+                );
+                (picked, pick(cos), pick(sin))
+            }
+            None => (x.shallow_clone(), cos.shallow_clone(), sin.shallow_clone()),
+        };
+        let q_len = q_input.size()[1];
+        let q = heads(
+            self.q_proj.forward(&q_input, train),
+            q_len,
+            self.num_heads,
+            &self.q_norm,
+        );
+        let q = apply_rotary(&q, &q_cos, &q_sin);
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let extra_segments = context.prefix.is_some() || context.cache.is_some();
         let attended = if extra_segments {
             self.cascade(&q, &k, &v, context, scale)
+        } else if matches!(context.self_mask, SelfMask::Causal) && context.query_rows.is_none() {
+            Tensor::scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, true, scale, true)
         } else {
-            match context.self_mask {
-                SelfMask::Causal => Tensor::scaled_dot_product_attention(
-                    &q,
-                    &k,
-                    &v,
-                    None::<Tensor>,
-                    0.0,
-                    true,
-                    scale,
-                    true,
-                ),
-                SelfMask::Allowed(allowed) => {
-                    let mask = additive(&allowed.unsqueeze(1), q.kind());
-                    Tensor::scaled_dot_product_attention(
-                        &q,
-                        &k,
-                        &v,
-                        Some(mask),
-                        0.0,
-                        false,
-                        scale,
-                        true,
-                    )
-                }
-            }
+            let mask = additive(
+                &self_allowed(context, batch, q_len, seq, q.device()).unsqueeze(1),
+                q.kind(),
+            );
+            Tensor::scaled_dot_product_attention(&q, &k, &v, Some(mask), 0.0, false, scale, true)
         };
         let merged = attended.transpose(1, 2).contiguous().view([
             batch,
-            seq,
+            q_len,
             self.num_heads * self.head_dim,
         ]);
         (self.o_proj.forward(&merged, train), LayerKv { k, v })
@@ -208,10 +222,11 @@ impl Attention {
         context: &AttentionContext<'_>,
         scale: f64,
     ) -> Tensor {
-        let (batch, _, seq, dim) = q.size4().unwrap_or((1, 1, 1, 1));
+        let (batch, _, q_len, dim) = q.size4().unwrap_or((1, 1, 1, 1));
+        let k_len = k.size()[2];
         let kv_heads = self.num_kv_heads;
         let group = self.num_heads / kv_heads;
-        let rows = group * seq;
+        let rows = group * q_len;
         let grouped = q.reshape([batch, kv_heads, rows, dim]);
         let mut parts: Vec<(Tensor, Tensor)> = Vec::with_capacity(3);
         if let Some(prefix) = context.prefix {
@@ -240,14 +255,9 @@ impl Attention {
                 scale,
             ));
         }
-        let allowed = match context.self_mask {
-            SelfMask::Causal => Tensor::ones([seq, seq], (Kind::Bool, q.device()))
-                .tril(0)
-                .view([1, 1, seq, seq])
-                .expand([batch, 1, seq, seq], false),
-            SelfMask::Allowed(allowed) => allowed.view([batch, 1, seq, seq]),
-        };
-        let allowed = allowed.repeat([1, 1, group, 1]);
+        let allowed = self_allowed(context, batch, q_len, k_len, q.device())
+            .view([batch, 1, q_len, k_len])
+            .repeat([1, 1, group, 1]);
         parts.push(attend_with_lse(
             &grouped,
             k,
@@ -263,7 +273,32 @@ impl Attention {
         }
         merged
             .to_kind(q.kind())
-            .reshape([batch, self.num_heads, seq, dim])
+            .reshape([batch, self.num_heads, q_len, dim])
+    }
+}
+
+/// `[batch, q_len, k_len]`: which of the step's tokens each query (row) may see.
+fn self_allowed(
+    context: &AttentionContext<'_>,
+    batch: i64,
+    q_len: i64,
+    k_len: i64,
+    device: Device,
+) -> Tensor {
+    let full = match context.self_mask {
+        SelfMask::Causal => Tensor::ones([k_len, k_len], (Kind::Bool, device))
+            .tril(0)
+            .unsqueeze(0)
+            .expand([batch, k_len, k_len], false),
+        SelfMask::Allowed(allowed) => allowed.expand([batch, k_len, k_len], false),
+    };
+    match context.query_rows {
+        Some(rows) => full.gather(
+            1,
+            &rows.unsqueeze(2).expand([batch, q_len, k_len], false),
+            false,
+        ),
+        None => full,
     }
 }
 

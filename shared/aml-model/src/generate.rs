@@ -103,6 +103,7 @@ pub fn generate(
         positions: Tensor::from_slice(&positions).view(shape).to_device(device),
         self_mask: SelfMask::Allowed(allowed),
         valid: Some(valid),
+        output_rows: None,
     };
     let (hidden, mut cache) = model.run_cached(&step, prefix, None)?;
     let mut next_position: Vec<i64> = prompts
@@ -137,6 +138,7 @@ pub fn generate(
                 .to_device(device),
             self_mask: SelfMask::Allowed(Tensor::ones([batch, 1, 1], (Kind::Bool, device))),
             valid: None,
+            output_rows: None,
         };
         let (hidden, grown) = model.run_cached(&step, prefix, Some(cache))?;
         cache = grown;

@@ -105,6 +105,9 @@ pub struct Step {
     pub self_mask: SelfMask,
     /// Which of the step's tokens are real (`[batch, seq]`), kept for later steps' cache masks.
     pub valid: Option<Tensor>,
+    /// When set (`[batch, rows]` positions), only these rows' final hidden states are
+    /// computed: the last layer queries just them.
+    pub output_rows: Option<Tensor>,
 }
 
 impl Step {
@@ -119,6 +122,7 @@ impl Step {
             positions,
             self_mask: SelfMask::Causal,
             valid: None,
+            output_rows: None,
         }
     }
 }
@@ -191,15 +195,34 @@ pub fn tensor_shapes(config: &ModelConfig) -> Vec<(String, Vec<i64>)> {
     shapes
 }
 
+/// Where a model's tensors come from.
+enum WeightSource<'a> {
+    /// Safetensors files.
+    Files(&'a WeightFiles),
+    /// Random values drawn on the device (benchmarks of full-size shapes without files).
+    Random,
+}
+
 struct Loader<'a> {
-    files: &'a WeightFiles,
+    source: WeightSource<'a>,
     options: LoadOptions,
 }
 
 impl Loader<'_> {
     fn tensor(&self, name: &str, shape: &[i64]) -> Result<Tensor> {
-        self.files
-            .load(name, Some(shape), self.options.kind, self.options.device)
+        match self.source {
+            WeightSource::Files(files) => {
+                files.load(name, Some(shape), self.options.kind, self.options.device)
+            }
+            WeightSource::Random => {
+                let options = (self.options.kind, self.options.device);
+                if name.ends_with("norm.weight") {
+                    return Ok(Tensor::ones(shape, options));
+                }
+                let fan_in = shape.last().copied().unwrap_or(1) as f64;
+                Ok(Tensor::randn(shape, options) / fan_in.sqrt())
+            }
+        }
     }
 
     fn linear(&self, name: &str, out: i64, input: i64, bias: bool) -> Result<Linear> {
@@ -243,8 +266,19 @@ impl CausalLm {
         files: &WeightFiles,
         options: LoadOptions,
     ) -> Result<Self> {
+        Self::build(config, WeightSource::Files(files), options)
+    }
+
+    /// A model of `config`'s shape with random weights drawn on the device (for benchmarks of
+    /// full-size shapes; libtorch's generator, seeded).
+    pub fn random(config: ModelConfig, options: LoadOptions, seed: i64) -> Result<Self> {
+        tch::manual_seed(seed);
+        Self::build(config, WeightSource::Random, options)
+    }
+
+    fn build(config: ModelConfig, source: WeightSource<'_>, options: LoadOptions) -> Result<Self> {
         let _no_grad = tch::no_grad_guard();
-        let loader = Loader { files, options };
+        let loader = Loader { source, options };
         let hidden = config.hidden_size;
         let eps = config.rms_norm_eps;
         let q_width = config.num_heads * config.head_dim;
@@ -487,6 +521,17 @@ impl CausalLm {
         let (attended, kv) = layer
             .attention
             .forward(&normed, &tables.0, &tables.1, context, train);
+        let hidden = match context.query_rows {
+            Some(rows) => {
+                let (batch, len, width) = (rows.size()[0], rows.size()[1], hidden.size()[2]);
+                hidden.gather(
+                    1,
+                    &rows.unsqueeze(2).expand([batch, len, width], false),
+                    false,
+                )
+            }
+            None => hidden.shallow_clone(),
+        };
         let hidden = hidden + attended;
         let mlp = layer
             .mlp
@@ -522,12 +567,18 @@ impl CausalLm {
         let tables = self.rotary_tables(&step.positions);
         let mut hidden = self.embed(&step.ids);
         let mut step_kv = Vec::with_capacity(self.layers.len());
+        let last = self.layers.len().saturating_sub(1);
         for index in 0..self.layers.len() {
             let context = AttentionContext {
                 prefix: prefix.map(|prefix| &prefix.layers[index]),
                 cache: cache.map(|cache| &cache.layers[index]),
                 cache_valid: cache.map(|cache| &cache.valid),
                 self_mask: &step.self_mask,
+                query_rows: if index == last {
+                    step.output_rows.as_ref()
+                } else {
+                    None
+                },
             };
             let (next, kv) = self.layer_forward(index, &hidden, &tables, &context, train);
             hidden = next;

@@ -122,14 +122,6 @@ pub fn score_answers(
     let allowed = sees_prompt
         .logical_or(&sees_own_branch)
         .logical_or(&diagonal);
-    let step = Step {
-        ids,
-        positions,
-        self_mask: SelfMask::Allowed(allowed),
-        valid: None,
-    };
-    let (hidden, _) = model.run(&step, prefix, None, false)?;
-
     let mut gather_positions = Vec::new();
     let mut targets = Vec::new();
     for row in &rows {
@@ -146,12 +138,18 @@ pub fn score_answers(
         }
     }
     let per_row = answers.iter().map(Vec::len).sum::<usize>() as i64;
-    let hidden_size = hidden.size()[2];
-    let gather = Tensor::from_slice(&gather_positions)
-        .view([batch, per_row, 1])
-        .expand([batch, per_row, hidden_size], false)
+    let output_rows = Tensor::from_slice(&gather_positions)
+        .view([batch, per_row])
         .to_device(device);
-    let selected = hidden.gather(1, &gather, false);
+    let step = Step {
+        ids,
+        positions,
+        self_mask: SelfMask::Allowed(allowed),
+        valid: None,
+        output_rows: Some(output_rows),
+    };
+    let (selected, _) = model.run(&step, prefix, None, false)?;
+
     let log_probs = model.head(&selected).log_softmax(-1, Kind::Float);
     let targets = Tensor::from_slice(&targets)
         .view([batch, per_row, 1])

@@ -44,6 +44,7 @@ fn layer_context(mask: &SelfMask) -> AttentionContext<'_> {
         cache: None,
         cache_valid: None,
         self_mask: mask,
+        query_rows: None,
     }
 }
 
