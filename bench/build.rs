@@ -1,13 +1,5 @@
-//! Keeps `libtorch_cuda.so` linked: with `--as-needed` the linker drops it (nothing
-//! references its symbols directly) and libtorch then sees no CUDA device.
+//! Links libtorch with an rpath (and libtorch_cuda kept), see `aml-torch-link`.
 
 fn main() {
-    println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
-    if let Ok(lib_dir) = std::env::var("DEP_TCH_LIBTORCH_LIB")
-        && std::path::Path::new(&lib_dir)
-            .join("libtorch_cuda.so")
-            .exists()
-    {
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
-    }
+    aml_torch_link::link_libtorch();
 }
