@@ -4,11 +4,13 @@
 
 SHELL := /bin/bash
 VENV := $(CURDIR)/.venv
+# Evaluated when a recipe runs, after `deps` has created .venv.
 TORCH_LIB = $(shell ls -d $(VENV)/lib/python3*/site-packages/torch/lib 2>/dev/null | head -1)
+INHERITED_LD_LIBRARY_PATH := $(LD_LIBRARY_PATH)
 
 export PATH := $(VENV)/bin:$(PATH):/usr/sbin
 export LIBTORCH_USE_PYTORCH := 1
-export LD_LIBRARY_PATH := $(TORCH_LIB):$(LD_LIBRARY_PATH)
+export LD_LIBRARY_PATH = $(TORCH_LIB):$(INHERITED_LD_LIBRARY_PATH)
 export ORACLE_PYTHON := $(VENV)/bin/python
 
 .PHONY: deps test lint demo bench-bus bench-scoring

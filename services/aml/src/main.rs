@@ -21,6 +21,10 @@ struct Cli {
 enum Command {
     /// Create the JetStream streams (ALERTS, JOBS, EVENTS, DLQ) and service consumers.
     Setup,
+    /// Generate synthetic screening cases offline (deterministic for a seed).
+    Generate(commands::dataset::GenerateArgs),
+    /// Validate candidate samples into easy/medium/hard/train/validation files and a manifest.
+    Validate(commands::dataset::ValidateArgs),
     /// List what is in the dead-letter queue, with the reasons.
     Dlq(commands::dlq::DlqArgs),
     /// Model runtime: build tiny models, print logits, score and generate.
@@ -40,6 +44,8 @@ async fn main() -> anyhow::Result<()> {
     debug!(config = %render_redacted(&config), "effective configuration");
     match cli.command {
         Some(Command::Setup) => commands::setup::run(&config).await,
+        Some(Command::Generate(args)) => commands::dataset::generate(&args).await,
+        Some(Command::Validate(args)) => commands::dataset::validate(&args).await,
         Some(Command::Dlq(args)) => commands::dlq::run(&config, &args).await,
         Some(Command::Model(command)) => commands::model::run(command),
         None => {

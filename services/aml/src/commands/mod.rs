@@ -1,5 +1,6 @@
 //! One module per `aml` subcommand.
 
+pub mod dataset;
 pub mod dlq;
 pub mod model;
 pub mod setup;

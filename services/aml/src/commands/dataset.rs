@@ -1,0 +1,133 @@
+//! `aml generate` and `aml validate`: synthetic data and the datasets made from it.
+
+use std::path::{Path, PathBuf};
+
+use aml_core::{Difficulty, SampleRecord};
+use aml_dataset::{ValidatorSettings, build, parse_candidates, write_dataset};
+use aml_runtime::config::storage_url;
+use aml_storage::{S3Options, Storage};
+use aml_synth::{Synthesizer, generate_tier};
+use anyhow::{Context, bail};
+
+/// Options of `aml generate`.
+#[derive(Debug, clap::Args)]
+pub struct GenerateArgs {
+    /// Samples per tier (easy, medium, hard); labels are balanced within each tier.
+    #[arg(long, default_value_t = 100)]
+    per_tier: usize,
+    /// Seed: the same seed gives byte-identical files.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output directory; candidates go to OUT/candidates/<tier>.jsonl.
+    #[arg(long)]
+    out: PathBuf,
+    /// Validate right away into OUT (as `aml validate OUT`).
+    #[arg(long)]
+    validate: bool,
+}
+
+/// Options of `aml validate`.
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// Dataset directory; its candidates/*.jsonl are read unless --input is given.
+    dir: PathBuf,
+    /// Candidate files to read instead of DIR/candidates/*.jsonl.
+    #[arg(long)]
+    input: Vec<PathBuf>,
+    /// Where to write the dataset: a directory or storage URL (default: DIR).
+    #[arg(long)]
+    out: Option<String>,
+    /// Seed of the noise and the validation split.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Share of samples given label-preserving noise.
+    #[arg(long, default_value_t = 0.05)]
+    noise_rate: f64,
+    /// Validation set size.
+    #[arg(long, default_value_t = 100)]
+    validation_size: usize,
+}
+
+/// Writes offline candidates, then validates when asked.
+pub async fn generate(args: &GenerateArgs) -> anyhow::Result<()> {
+    let candidates = args.out.join("candidates");
+    std::fs::create_dir_all(&candidates).with_context(|| format!("failed to create {}", candidates.display()))?;
+    let synthesizer = Synthesizer::default();
+    for tier in Difficulty::ALL {
+        let samples = generate_tier(&synthesizer, tier, args.per_tier, args.seed);
+        let mut bytes = Vec::new();
+        for sample in &samples {
+            serde_json::to_writer(&mut bytes, sample)?;
+            bytes.push(b'\n');
+        }
+        let path = candidates.join(format!("{tier}.jsonl"));
+        std::fs::write(&path, bytes).with_context(|| format!("failed to write {}", path.display()))?;
+        println!("{}: {} candidates", path.display(), samples.len());
+    }
+    if args.validate {
+        let validate_args = ValidateArgs {
+            dir: args.out.clone(),
+            input: Vec::new(),
+            out: None,
+            seed: args.seed,
+            noise_rate: 0.05,
+            validation_size: 100,
+        };
+        validate(&validate_args).await?;
+    }
+    Ok(())
+}
+
+fn candidate_files(args: &ValidateArgs) -> anyhow::Result<Vec<PathBuf>> {
+    if !args.input.is_empty() {
+        return Ok(args.input.clone());
+    }
+    let folder = args.dir.join("candidates");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .with_context(|| format!("no candidates: cannot read {}", folder.display()))?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "jsonl"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("no candidates: {} holds no .jsonl file", folder.display());
+    }
+    Ok(files)
+}
+
+fn read_all(files: &[PathBuf]) -> anyhow::Result<Vec<SampleRecord>> {
+    let mut records = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file).with_context(|| format!("failed to read {}", file.display()))?;
+        records.extend(parse_candidates(Path::new(file), &text)?);
+    }
+    Ok(records)
+}
+
+/// Reads every candidate (failing before any write on a bad line), builds and writes the dataset.
+pub async fn validate(args: &ValidateArgs) -> anyhow::Result<()> {
+    let files = candidate_files(args)?;
+    let candidates = read_all(&files)?;
+    let settings = ValidatorSettings {
+        seed: args.seed,
+        noise_rate: args.noise_rate,
+        validation_size: args.validation_size,
+        ..ValidatorSettings::default()
+    };
+    let total = candidates.len();
+    let dataset = build(candidates, &settings);
+    let url = args
+        .out
+        .clone()
+        .unwrap_or_else(|| storage_url(&args.dir.display().to_string()));
+    let storage = Storage::open(&storage_url(&url), &S3Options::default())?;
+    let manifest = write_dataset(&storage, "", &dataset).await?;
+    println!("{total} candidates -> {}", storage.url());
+    for (name, entry) in &manifest.files {
+        println!("  {name:<18} {:>7} records  sha256 {}", entry.records, &entry.sha256[..16]);
+    }
+    println!("  rejected: {}", serde_json::to_string(&manifest.rejections)?);
+    println!("  noised: {}; dataset sha256 {}", manifest.noised, manifest.dataset_sha256);
+    Ok(())
+}
