@@ -108,7 +108,10 @@ pub fn build(candidates: Vec<SampleRecord>, settings: &ValidatorSettings) -> Dat
     let mut rejections = Rejections::default();
     let mut labels_by_input: HashMap<String, Vec<Label>> = HashMap::new();
     for sample in &candidates {
-        labels_by_input.entry(normalise(&sample.input)).or_default().push(sample.label);
+        labels_by_input
+            .entry(normalise(&sample.input))
+            .or_default()
+            .push(sample.label);
     }
     let mut finder = DuplicateFinder::new(settings.near_duplicate_threshold);
     let mut kept = Vec::with_capacity(candidates.len());
@@ -145,7 +148,10 @@ pub fn build(candidates: Vec<SampleRecord>, settings: &ValidatorSettings) -> Dat
         }
     }
     let (validation, train) = split_validation(kept, settings.validation_size, settings.seed);
-    let mut tiers: BTreeMap<Difficulty, Vec<SampleRecord>> = Difficulty::ALL.iter().map(|tier| (*tier, Vec::new())).collect();
+    let mut tiers: BTreeMap<Difficulty, Vec<SampleRecord>> = Difficulty::ALL
+        .iter()
+        .map(|tier| (*tier, Vec::new()))
+        .collect();
     for sample in train {
         tiers.entry(sample.difficulty).or_default().push(sample);
     }
@@ -159,10 +165,17 @@ pub fn build(candidates: Vec<SampleRecord>, settings: &ValidatorSettings) -> Dat
 
 /// Takes `size` samples stratified over the label x difficulty cells (cell sizes differ by at
 /// most one when every cell has enough samples); returns (validation, rest).
-fn split_validation(samples: Vec<SampleRecord>, size: usize, seed: u64) -> (Vec<SampleRecord>, Vec<SampleRecord>) {
+fn split_validation(
+    samples: Vec<SampleRecord>,
+    size: usize,
+    seed: u64,
+) -> (Vec<SampleRecord>, Vec<SampleRecord>) {
     let mut cells: BTreeMap<(Difficulty, Label), Vec<usize>> = BTreeMap::new();
     for (index, sample) in samples.iter().enumerate() {
-        cells.entry((sample.difficulty, sample.label)).or_default().push(index);
+        cells
+            .entry((sample.difficulty, sample.label))
+            .or_default()
+            .push(index);
     }
     let mut mixer = Mixer(seed ^ 0xBA1A);
     for members in cells.values_mut() {

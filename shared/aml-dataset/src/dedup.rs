@@ -13,7 +13,13 @@ const BANDS: usize = 16;
 pub fn normalise(text: &str) -> String {
     let mapped: String = text
         .chars()
-        .map(|c| if c.is_alphanumeric() { c.to_lowercase().next().unwrap_or(c) } else { ' ' })
+        .map(|c| {
+            if c.is_alphanumeric() {
+                c.to_lowercase().next().unwrap_or(c)
+            } else {
+                ' '
+            }
+        })
         .collect();
     mapped.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -92,7 +98,9 @@ impl DuplicateFinder {
         let mut seen = HashSet::new();
         for key in &keys {
             for &other in self.buckets.get(key).into_iter().flatten() {
-                if seen.insert(other) && estimated_jaccard(&signature, &self.signatures[other]) >= self.threshold {
+                if seen.insert(other)
+                    && estimated_jaccard(&signature, &self.signatures[other]) >= self.threshold
+                {
                     return Some(Duplicate::Near);
                 }
             }
@@ -115,8 +123,19 @@ mod tests {
         let mut finder = DuplicateFinder::new(0.8);
         let base = "customer ivan petrov born 1970 03 02 passport 7512 334455 nationality russia listed on the ofac sdn list under programme ukraine with alias jean petroff and address in limassol cyprus";
         assert_eq!(finder.check(base), None);
-        assert_eq!(finder.check(&base.to_uppercase().replace(' ', "  ")), Some(Duplicate::Exact));
-        assert_eq!(finder.check(&format!("{base} today")), Some(Duplicate::Near));
-        assert_eq!(finder.check("a completely different organisation registered in panama with nominee directors"), None);
+        assert_eq!(
+            finder.check(&base.to_uppercase().replace(' ', "  ")),
+            Some(Duplicate::Exact)
+        );
+        assert_eq!(
+            finder.check(&format!("{base} today")),
+            Some(Duplicate::Near)
+        );
+        assert_eq!(
+            finder.check(
+                "a completely different organisation registered in panama with nominee directors"
+            ),
+            None
+        );
     }
 }

@@ -54,7 +54,11 @@ fn hex(digest: &[u8]) -> String {
 
 /// Writes `easy.jsonl`, `medium.jsonl`, `hard.jsonl`, `train.jsonl`, `validation.jsonl` and
 /// `manifest.json` under `prefix` (each a whole-object write) and returns the manifest.
-pub async fn write_dataset(storage: &Storage, prefix: &str, dataset: &Dataset) -> aml_storage::Result<Manifest> {
+pub async fn write_dataset(
+    storage: &Storage,
+    prefix: &str,
+    dataset: &Dataset,
+) -> aml_storage::Result<Manifest> {
     let key = |name: &str| {
         if prefix.is_empty() {
             name.to_owned()
@@ -99,7 +103,9 @@ pub async fn write_dataset(storage: &Storage, prefix: &str, dataset: &Dataset) -
         }
     }
     for record in &dataset.validation {
-        *validation_cells.entry(format!("{}/{}", record.difficulty, record.label)).or_default() += 1;
+        *validation_cells
+            .entry(format!("{}/{}", record.difficulty, record.label))
+            .or_default() += 1;
     }
     let mut identity = Sha256::new();
     for entry in files.values() {

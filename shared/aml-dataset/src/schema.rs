@@ -18,10 +18,19 @@ pub struct SchemaError {
 }
 
 const TEXT_FIELDS: [&str; 4] = ["instruction", "input", "output", "cot"];
-const KNOWN_FIELDS: [&str; 7] = ["id", "instruction", "input", "output", "cot", "difficulty", "label"];
+const KNOWN_FIELDS: [&str; 7] = [
+    "id",
+    "instruction",
+    "input",
+    "output",
+    "cot",
+    "difficulty",
+    "label",
+];
 
 fn check_line(text: &str) -> Result<SampleRecord, String> {
-    let value: Value = serde_json::from_str(text).map_err(|error| format!("invalid JSON: {error}"))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|error| format!("invalid JSON: {error}"))?;
     let Value::Object(fields) = &value else {
         return Err("expected a JSON object".to_owned());
     };
@@ -33,7 +42,9 @@ fn check_line(text: &str) -> Result<SampleRecord, String> {
     for name in TEXT_FIELDS {
         match fields.get(name) {
             None => return Err(format!("missing field `{name}`")),
-            Some(Value::String(text)) if text.trim().is_empty() => return Err(format!("field `{name}` is empty")),
+            Some(Value::String(text)) if text.trim().is_empty() => {
+                return Err(format!("field `{name}` is empty"));
+            }
             Some(Value::String(_)) => {}
             Some(_) => return Err(format!("field `{name}` must be a string")),
         }
@@ -83,22 +94,30 @@ mod tests {
     fn error(line: &str) -> String {
         let good = r#"{"instruction":"i","input":"x","output":"MATCH — a","cot":"c","difficulty":"easy","label":"match"}"#;
         let text = format!("{good}\n{line}\n");
-        parse_candidates(Path::new("data/easy.jsonl"), &text).unwrap_err().to_string()
+        parse_candidates(Path::new("data/easy.jsonl"), &text)
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
     fn each_bad_line_names_file_line_and_field() {
         assert!(error("{not json").starts_with("data/easy.jsonl:2: invalid JSON"));
         assert_eq!(
-            error(r#"{"instruction":"i","input":"x","output":"o","difficulty":"easy","label":"match"}"#),
+            error(
+                r#"{"instruction":"i","input":"x","output":"o","difficulty":"easy","label":"match"}"#
+            ),
             "data/easy.jsonl:2: missing field `cot`"
         );
         assert_eq!(
-            error(r#"{"instruction":"i","input":"x","output":"o","cot":" ","difficulty":"easy","label":"match"}"#),
+            error(
+                r#"{"instruction":"i","input":"x","output":"o","cot":" ","difficulty":"easy","label":"match"}"#
+            ),
             "data/easy.jsonl:2: field `cot` is empty"
         );
         assert_eq!(
-            error(r#"{"instruction":"i","input":"x","output":"o","cot":"c","difficulty":"easy","label":"maybe"}"#),
+            error(
+                r#"{"instruction":"i","input":"x","output":"o","cot":"c","difficulty":"easy","label":"maybe"}"#
+            ),
             "data/easy.jsonl:2: field `label`: unknown label `maybe`, expected one of: match, no_match, edge"
         );
     }

@@ -7,7 +7,9 @@ use aml_core::{Difficulty, Label};
 use aml_proto::v1::{Alert, EntityKind, Identifier, Party, WatchlistEntry};
 
 use crate::evidence::{Evidence, FieldRelation, NameRelation, decide};
-use crate::identity::{NameForms, OrgName, Origin, lei, minor_variant, passport, person_name, weak_variant};
+use crate::identity::{
+    NameForms, OrgName, Origin, lei, minor_variant, passport, person_name, weak_variant,
+};
 use crate::pools::{COUNTRIES, LISTS, RISK_CONTEXT};
 use crate::rng::Rng;
 use crate::translit::VariantTable;
@@ -52,7 +54,13 @@ impl Default for Synthesizer {
     }
 }
 
-fn evidence(name: NameRelation, dob: FieldRelation, nationality: FieldRelation, id: FieldRelation, link: FieldRelation) -> Evidence {
+fn evidence(
+    name: NameRelation,
+    dob: FieldRelation,
+    nationality: FieldRelation,
+    id: FieldRelation,
+    link: FieldRelation,
+) -> Evidence {
     Evidence {
         name,
         dob,
@@ -66,20 +74,31 @@ fn person_pattern(label: Label, difficulty: Difficulty, rng: &mut Rng) -> Eviden
     use NameRelation::*;
     let options: &[Evidence] = match (label, difficulty) {
         (Label::Match, Difficulty::Easy) => &[evidence(Exact, Agree, Agree, Agree, Unknown)],
-        (Label::Match, Difficulty::Medium) => &[evidence(Minor, Agree, Agree, Unknown, Unknown), evidence(Minor, Unknown, Agree, Agree, Unknown)],
+        (Label::Match, Difficulty::Medium) => &[
+            evidence(Minor, Agree, Agree, Unknown, Unknown),
+            evidence(Minor, Unknown, Agree, Agree, Unknown),
+        ],
         (Label::Match, Difficulty::Hard) => &[
             evidence(Transliterated, Agree, Unknown, Agree, Unknown),
             evidence(Transliterated, Consistent, Agree, Agree, Unknown),
             evidence(Transliterated, Agree, Agree, Unknown, Unknown),
         ],
-        (Label::NoMatch, Difficulty::Easy) => &[evidence(Different, Conflict, Conflict, Unknown, Unknown)],
-        (Label::NoMatch, Difficulty::Medium) => &[evidence(Weak, Conflict, Conflict, Unknown, Unknown), evidence(Weak, Unknown, Conflict, Unknown, Unknown)],
+        (Label::NoMatch, Difficulty::Easy) => {
+            &[evidence(Different, Conflict, Conflict, Unknown, Unknown)]
+        }
+        (Label::NoMatch, Difficulty::Medium) => &[
+            evidence(Weak, Conflict, Conflict, Unknown, Unknown),
+            evidence(Weak, Unknown, Conflict, Unknown, Unknown),
+        ],
         (Label::NoMatch, Difficulty::Hard) => &[
             evidence(Exact, Conflict, Conflict, Unknown, Unknown),
             evidence(Transliterated, Conflict, Agree, Conflict, Unknown),
         ],
         (Label::Edge, Difficulty::Easy) => &[evidence(Exact, Consistent, Agree, Unknown, Unknown)],
-        (Label::Edge, Difficulty::Medium) => &[evidence(Minor, Consistent, Unknown, Unknown, Unknown), evidence(Weak, Agree, Agree, Unknown, Unknown)],
+        (Label::Edge, Difficulty::Medium) => &[
+            evidence(Minor, Consistent, Unknown, Unknown, Unknown),
+            evidence(Weak, Agree, Agree, Unknown, Unknown),
+        ],
         (Label::Edge, Difficulty::Hard) => &[
             evidence(Transliterated, Agree, Agree, Conflict, Unknown),
             evidence(Transliterated, Consistent, Agree, Unknown, Unknown),
@@ -94,9 +113,15 @@ fn org_pattern(label: Label, difficulty: Difficulty, rng: &mut Rng) -> Evidence 
         (Label::Match, Difficulty::Easy) => &[evidence(Exact, Unknown, Agree, Agree, Unknown)],
         (Label::Match, Difficulty::Medium) => &[evidence(Minor, Unknown, Agree, Agree, Unknown)],
         (Label::Match, Difficulty::Hard) => &[evidence(Minor, Unknown, Unknown, Agree, Agree)],
-        (Label::NoMatch, Difficulty::Easy) => &[evidence(Different, Unknown, Conflict, Conflict, Unknown)],
-        (Label::NoMatch, Difficulty::Medium) => &[evidence(Weak, Unknown, Conflict, Unknown, Unknown)],
-        (Label::NoMatch, Difficulty::Hard) => &[evidence(Exact, Unknown, Conflict, Conflict, Unknown)],
+        (Label::NoMatch, Difficulty::Easy) => {
+            &[evidence(Different, Unknown, Conflict, Conflict, Unknown)]
+        }
+        (Label::NoMatch, Difficulty::Medium) => {
+            &[evidence(Weak, Unknown, Conflict, Unknown, Unknown)]
+        }
+        (Label::NoMatch, Difficulty::Hard) => {
+            &[evidence(Exact, Unknown, Conflict, Conflict, Unknown)]
+        }
         (Label::Edge, Difficulty::Easy) => &[evidence(Exact, Unknown, Agree, Unknown, Unknown)],
         (Label::Edge, Difficulty::Medium) => &[evidence(Minor, Unknown, Agree, Unknown, Unknown)],
         (Label::Edge, Difficulty::Hard) => &[evidence(Minor, Unknown, Agree, Conflict, Agree)],
@@ -111,7 +136,7 @@ fn country_of(origin: Origin, rng: &mut Rng) -> &'static str {
         Origin::Chinese => &["CN", "HK"],
         Origin::Western => &["GB", "DE", "FR", "ES", "CY"],
     };
-    *rng.pick(codes)
+    codes[rng.below(codes.len())]
 }
 
 fn other_country(code: &str, rng: &mut Rng) -> &'static str {
@@ -124,7 +149,10 @@ fn other_country(code: &str, rng: &mut Rng) -> &'static str {
 }
 
 fn country_name(code: &str) -> &'static str {
-    COUNTRIES.iter().find(|(iso, _, _)| *iso == code).map_or("unknown", |(_, name, _)| name)
+    COUNTRIES
+        .iter()
+        .find(|(iso, _, _)| *iso == code)
+        .map_or("unknown", |(_, name, _)| name)
 }
 
 fn identifier(kind: &str, value: &str, country: &str) -> Identifier {
@@ -165,7 +193,11 @@ impl Synthesizer {
         } else {
             org_pattern(label, difficulty, rng)
         };
-        debug_assert_eq!(decide(&evidence), label, "pattern {evidence:?} must imply {label:?}");
+        debug_assert_eq!(
+            decide(&evidence),
+            label,
+            "pattern {evidence:?} must imply {label:?}"
+        );
         let (list_name, program) = *rng.pick(&LISTS);
         let mut reasoning = Reasoning::new();
         let (party, entry) = if person {
@@ -174,7 +206,11 @@ impl Synthesizer {
             organisation(rng, &evidence, &mut reasoning)
         };
         let entry = WatchlistEntry {
-            entry_id: format!("{}-{:05}", list_name.split(' ').next().unwrap_or("LIST"), rng.range(1, 99_999)),
+            entry_id: format!(
+                "{}-{:05}",
+                list_name.split(' ').next().unwrap_or("LIST"),
+                rng.range(1, 99_999)
+            ),
             list_name: list_name.to_owned(),
             program: program.to_owned(),
             ..entry
@@ -183,9 +219,17 @@ impl Synthesizer {
         let label_word = label.decision_word();
         let decision = decide(&evidence);
         let weighing = match decision {
-            Label::Match => format!("{} agree and nothing conflicts", reasoning.agreeing.join(", ")),
-            Label::NoMatch if evidence.name == NameRelation::Different => "the names are different people".to_owned(),
-            Label::NoMatch => format!("{} conflict and no identifier agrees, a near-collision", reasoning.conflicting.join(", ")),
+            Label::Match => format!(
+                "{} agree and nothing conflicts",
+                reasoning.agreeing.join(", ")
+            ),
+            Label::NoMatch if evidence.name == NameRelation::Different => {
+                "the names are different people".to_owned()
+            }
+            Label::NoMatch => format!(
+                "{} conflict and no identifier agrees, a near-collision",
+                reasoning.conflicting.join(", ")
+            ),
             Label::Edge if !reasoning.conflicting.is_empty() => format!(
                 "{} agree but {} conflict",
                 reasoning.agreeing.join(", "),
@@ -194,13 +238,23 @@ impl Synthesizer {
             Label::Edge => "the name fits but no identifier confirms or rules it out".to_owned(),
         };
         if context != "No adverse context recorded" {
-            reasoning.line("Risk context raises the priority but does not establish identity.".to_owned());
+            reasoning.line(
+                "Risk context raises the priority but does not establish identity.".to_owned(),
+            );
         }
         reasoning.line(format!("Weighing: {weighing}. Decision: {label_word}."));
         let output = match decision {
-            Label::Match => format!("MATCH — {} confirm identity", reasoning.agreeing.join(" + ")),
-            Label::NoMatch if evidence.name == NameRelation::Different => "NO_MATCH — different name and identifiers".to_owned(),
-            Label::NoMatch => format!("NO_MATCH — {} differ despite a similar name", reasoning.conflicting.join(" and ")),
+            Label::Match => format!(
+                "MATCH — {} confirm identity",
+                reasoning.agreeing.join(" + ")
+            ),
+            Label::NoMatch if evidence.name == NameRelation::Different => {
+                "NO_MATCH — different name and identifiers".to_owned()
+            }
+            Label::NoMatch => format!(
+                "NO_MATCH — {} differ despite a similar name",
+                reasoning.conflicting.join(" and ")
+            ),
             Label::Edge => format!("EDGE — {weighing}; needs an analyst"),
         };
         let alert = Alert {
@@ -222,30 +276,60 @@ impl Synthesizer {
         }
     }
 
-    fn person(&self, rng: &mut Rng, difficulty: Difficulty, evidence: &Evidence, reasoning: &mut Reasoning) -> (Party, WatchlistEntry) {
+    fn person(
+        &self,
+        rng: &mut Rng,
+        difficulty: Difficulty,
+        evidence: &Evidence,
+        reasoning: &mut Reasoning,
+    ) -> (Party, WatchlistEntry) {
         let origin = match difficulty {
             Difficulty::Easy => Origin::Western,
-            _ => *rng.pick(&[Origin::Cyrillic, Origin::Arabic, Origin::Chinese, Origin::Western]),
+            _ => *rng.pick(&[
+                Origin::Cyrillic,
+                Origin::Arabic,
+                Origin::Chinese,
+                Origin::Western,
+            ]),
         };
         let forms: NameForms = person_name(origin, rng, &self.arabic);
         let listed = forms.listed.clone();
         let (customer_name, name_line) = match evidence.name {
-            NameRelation::Exact => (listed.clone(), format!("Name: customer \"{listed}\" is spelled as the entry.")),
+            NameRelation::Exact => (
+                listed.clone(),
+                format!("Name: customer \"{listed}\" is spelled as the entry."),
+            ),
             NameRelation::Minor => {
                 let (variant, how) = minor_variant(&listed, rng);
-                (variant.clone(), format!("Name: customer \"{variant}\" is the entry's \"{listed}\" with {how}."))
+                (
+                    variant.clone(),
+                    format!("Name: customer \"{variant}\" is the entry's \"{listed}\" with {how}."),
+                )
             }
             NameRelation::Transliterated => {
                 let (variant, how) = rng.pick(&forms.transliterated).clone();
-                (variant.clone(), format!("Name: customer \"{variant}\" is {how}, the same name as \"{listed}\"."))
+                (
+                    variant.clone(),
+                    format!(
+                        "Name: customer \"{variant}\" is {how}, the same name as \"{listed}\"."
+                    ),
+                )
             }
             NameRelation::Weak => {
                 let variant = weak_variant(&listed, rng);
-                (variant.clone(), format!("Name: customer \"{variant}\" only sounds like \"{listed}\"; the given name differs."))
+                (
+                    variant.clone(),
+                    format!(
+                        "Name: customer \"{variant}\" only sounds like \"{listed}\"; the given name differs."
+                    ),
+                )
             }
             NameRelation::Different => {
                 let other = person_name(Origin::Western, rng, &self.arabic).listed;
-                (other.clone(), format!("Name: customer \"{other}\" shares nothing with \"{listed}\"."))
+                (
+                    other.clone(),
+                    format!("Name: customer \"{other}\" shares nothing with \"{listed}\"."),
+                )
             }
         };
         reasoning.line(name_line);
@@ -262,14 +346,21 @@ impl Synthesizer {
                 (listed_dob.clone(), year.to_string())
             }
             Conflict => {
-                let other = year + if rng.chance(0.5) { rng.range(4, 15) } else { -rng.range(4, 15) };
+                let other = year
+                    + if rng.chance(0.5) {
+                        rng.range(4, 15)
+                    } else {
+                        -rng.range(4, 15)
+                    };
                 let customer = format!("{other}-{:02}-{:02}", rng.range(1, 12), rng.range(1, 28));
                 reasoning.conflicting.push("DOB");
                 reasoning.line(format!("Date of birth: customer {customer} against entry {listed_dob}, {} years apart.", (other - year).abs()));
                 (customer, listed_dob.clone())
             }
             Unknown => {
-                reasoning.line(format!("Date of birth: the customer record has none; the entry gives {listed_dob}."));
+                reasoning.line(format!(
+                    "Date of birth: the customer record has none; the entry gives {listed_dob}."
+                ));
                 (String::new(), listed_dob.clone())
             }
         };
@@ -281,11 +372,15 @@ impl Synthesizer {
             }
             Conflict => {
                 let other = other_country(listed_country, rng);
-                reasoning.line(format!("Nationality: customer {other}, entry {listed_country}."));
+                reasoning.line(format!(
+                    "Nationality: customer {other}, entry {listed_country}."
+                ));
                 (other.to_owned(), listed_country.to_owned())
             }
             Consistent | Unknown => {
-                reasoning.line(format!("Nationality: not on the customer record; the entry gives {listed_country}."));
+                reasoning.line(format!(
+                    "Nationality: not on the customer record; the entry gives {listed_country}."
+                ));
                 (String::new(), listed_country.to_owned())
             }
         };
@@ -293,7 +388,9 @@ impl Synthesizer {
         let (customer_ids, entry_ids) = match evidence.id {
             Agree => {
                 reasoning.agreeing.push("passport");
-                reasoning.line(format!("Identifiers: passport {listed_passport} ({listed_country}) on both."));
+                reasoning.line(format!(
+                    "Identifiers: passport {listed_passport} ({listed_country}) on both."
+                ));
                 (
                     vec![identifier("passport", &listed_passport, listed_country)],
                     vec![identifier("passport", &listed_passport, listed_country)],
@@ -302,7 +399,9 @@ impl Synthesizer {
             Conflict => {
                 let other = passport(listed_country, rng);
                 reasoning.conflicting.push("passport");
-                reasoning.line(format!("Identifiers: customer passport {other} against the entry's {listed_passport}."));
+                reasoning.line(format!(
+                    "Identifiers: customer passport {other} against the entry's {listed_passport}."
+                ));
                 (
                     vec![identifier("passport", &other, listed_country)],
                     vec![identifier("passport", &listed_passport, listed_country)],
@@ -314,7 +413,9 @@ impl Synthesizer {
             }
         };
         let aliases = match (&forms.native, difficulty) {
-            (Some(native), Difficulty::Hard) if evidence.name != NameRelation::Transliterated => vec![native.clone()],
+            (Some(native), Difficulty::Hard) if evidence.name != NameRelation::Transliterated => {
+                vec![native.clone()]
+            }
             _ => Vec::new(),
         };
         let party = Party {
@@ -339,24 +440,38 @@ impl Synthesizer {
     }
 }
 
-fn organisation(rng: &mut Rng, evidence: &Evidence, reasoning: &mut Reasoning) -> (Party, WatchlistEntry) {
+fn organisation(
+    rng: &mut Rng,
+    evidence: &Evidence,
+    reasoning: &mut Reasoning,
+) -> (Party, WatchlistEntry) {
     let org = OrgName::random(rng);
     let listed = org.listed();
     let customer_name = match evidence.name {
         NameRelation::Exact => {
-            reasoning.line(format!("Name: customer \"{listed}\" is spelled as the entry."));
+            reasoning.line(format!(
+                "Name: customer \"{listed}\" is spelled as the entry."
+            ));
             listed.clone()
         }
         NameRelation::Minor | NameRelation::Transliterated => {
             let variant = org.suffix_variant(rng);
-            reasoning.line(format!("Name: \"{variant}\" is \"{listed}\" with another spelling of the same legal form."));
+            reasoning.line(format!(
+                "Name: \"{variant}\" is \"{listed}\" with another spelling of the same legal form."
+            ));
             variant
         }
         NameRelation::Weak => {
             let other = OrgName::random(rng);
             let first_word = org.base.split(' ').next().unwrap_or_default().to_owned();
-            let variant = format!("{first_word} {} {}", other.base.split(' ').skip(1).collect::<Vec<_>>().join(" "), org.suffixes[0]);
-            reasoning.line(format!("Name: \"{variant}\" shares only the word \"{first_word}\" with \"{listed}\"."));
+            let variant = format!(
+                "{first_word} {} {}",
+                other.base.split(' ').skip(1).collect::<Vec<_>>().join(" "),
+                org.suffixes[0]
+            );
+            reasoning.line(format!(
+                "Name: \"{variant}\" shares only the word \"{first_word}\" with \"{listed}\"."
+            ));
             variant
         }
         NameRelation::Different => {
@@ -368,16 +483,26 @@ fn organisation(rng: &mut Rng, evidence: &Evidence, reasoning: &mut Reasoning) -
     let (code, _, _) = *rng.pick(&COUNTRIES);
     let (customer_country, entry_country) = match evidence.nationality {
         Agree => {
-            reasoning.line(format!("Country of incorporation: {} on both.", country_name(code)));
+            reasoning.line(format!(
+                "Country of incorporation: {} on both.",
+                country_name(code)
+            ));
             (code, code)
         }
         Conflict => {
             let other = other_country(code, rng);
-            reasoning.line(format!("Country of incorporation: customer {}, entry {}.", country_name(other), country_name(code)));
+            reasoning.line(format!(
+                "Country of incorporation: customer {}, entry {}.",
+                country_name(other),
+                country_name(code)
+            ));
             (other, code)
         }
         Consistent | Unknown => {
-            reasoning.line(format!("Country of incorporation: not on the customer record; the entry gives {}.", country_name(code)));
+            reasoning.line(format!(
+                "Country of incorporation: not on the customer record; the entry gives {}.",
+                country_name(code)
+            ));
             ("", code)
         }
     };
@@ -386,13 +511,21 @@ fn organisation(rng: &mut Rng, evidence: &Evidence, reasoning: &mut Reasoning) -
         Agree => {
             reasoning.agreeing.push("LEI");
             reasoning.line(format!("Identifiers: LEI {listed_lei} on both."));
-            (vec![identifier("lei", &listed_lei, "")], vec![identifier("lei", &listed_lei, "")])
+            (
+                vec![identifier("lei", &listed_lei, "")],
+                vec![identifier("lei", &listed_lei, "")],
+            )
         }
         Conflict => {
             let other = lei(rng);
             reasoning.conflicting.push("LEI");
-            reasoning.line(format!("Identifiers: customer LEI {other} against the entry's {listed_lei}."));
-            (vec![identifier("lei", &other, "")], vec![identifier("lei", &listed_lei, "")])
+            reasoning.line(format!(
+                "Identifiers: customer LEI {other} against the entry's {listed_lei}."
+            ));
+            (
+                vec![identifier("lei", &other, "")],
+                vec![identifier("lei", &listed_lei, "")],
+            )
         }
         Consistent | Unknown => {
             reasoning.line("Identifiers: no registry number to compare.".to_owned());

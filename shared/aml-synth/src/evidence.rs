@@ -69,15 +69,25 @@ pub fn decide(evidence: &Evidence) -> Label {
         .filter(|relation| **relation == FieldRelation::Conflict)
         .count();
     if conflicts > 0 {
-        return if agreements == 0 { Label::NoMatch } else { Label::Edge };
+        return if agreements == 0 {
+            Label::NoMatch
+        } else {
+            Label::Edge
+        };
     }
     if agreements >= 2 {
         return Label::Match;
     }
-    if agreements == 1 && evidence.name != NameRelation::Weak && evidence.nationality != FieldRelation::Conflict {
+    if agreements == 1
+        && evidence.name != NameRelation::Weak
+        && evidence.nationality != FieldRelation::Conflict
+    {
         return Label::Match;
     }
-    if agreements == 0 && evidence.name == NameRelation::Weak && evidence.nationality == FieldRelation::Conflict {
+    if agreements == 0
+        && evidence.name == NameRelation::Weak
+        && evidence.nationality == FieldRelation::Conflict
+    {
         return Label::NoMatch;
     }
     Label::Edge
@@ -88,7 +98,12 @@ mod tests {
     use super::*;
     use FieldRelation::*;
 
-    fn evidence(name: NameRelation, dob: FieldRelation, nationality: FieldRelation, id: FieldRelation) -> Evidence {
+    fn evidence(
+        name: NameRelation,
+        dob: FieldRelation,
+        nationality: FieldRelation,
+        id: FieldRelation,
+    ) -> Evidence {
         Evidence {
             name,
             dob,
@@ -100,13 +115,47 @@ mod tests {
 
     #[test]
     fn rules_give_the_expected_labels() {
-        assert_eq!(decide(&evidence(NameRelation::Exact, Agree, Agree, Agree)), Label::Match);
-        assert_eq!(decide(&evidence(NameRelation::Transliterated, Agree, Unknown, Unknown)), Label::Match);
-        assert_eq!(decide(&evidence(NameRelation::Exact, Conflict, Conflict, Unknown)), Label::NoMatch);
-        assert_eq!(decide(&evidence(NameRelation::Different, Agree, Agree, Agree)), Label::NoMatch);
-        assert_eq!(decide(&evidence(NameRelation::Transliterated, Agree, Agree, Conflict)), Label::Edge);
-        assert_eq!(decide(&evidence(NameRelation::Exact, Consistent, Agree, Unknown)), Label::Edge);
-        assert_eq!(decide(&evidence(NameRelation::Weak, Agree, Agree, Unknown)), Label::Edge);
-        assert_eq!(decide(&evidence(NameRelation::Weak, Unknown, Conflict, Unknown)), Label::NoMatch);
+        assert_eq!(
+            decide(&evidence(NameRelation::Exact, Agree, Agree, Agree)),
+            Label::Match
+        );
+        assert_eq!(
+            decide(&evidence(
+                NameRelation::Transliterated,
+                Agree,
+                Unknown,
+                Unknown
+            )),
+            Label::Match
+        );
+        assert_eq!(
+            decide(&evidence(NameRelation::Exact, Conflict, Conflict, Unknown)),
+            Label::NoMatch
+        );
+        assert_eq!(
+            decide(&evidence(NameRelation::Different, Agree, Agree, Agree)),
+            Label::NoMatch
+        );
+        assert_eq!(
+            decide(&evidence(
+                NameRelation::Transliterated,
+                Agree,
+                Agree,
+                Conflict
+            )),
+            Label::Edge
+        );
+        assert_eq!(
+            decide(&evidence(NameRelation::Exact, Consistent, Agree, Unknown)),
+            Label::Edge
+        );
+        assert_eq!(
+            decide(&evidence(NameRelation::Weak, Agree, Agree, Unknown)),
+            Label::Edge
+        );
+        assert_eq!(
+            decide(&evidence(NameRelation::Weak, Unknown, Conflict, Unknown)),
+            Label::NoMatch
+        );
     }
 }

@@ -4,8 +4,8 @@ use crate::noise;
 use crate::pools::{LEGAL_SUFFIXES, ORG_ACTIVITIES, ORG_WORDS, WESTERN_GIVEN, WESTERN_SURNAMES};
 use crate::rng::Rng;
 use crate::translit::{
-    CHINESE_GIVEN, CHINESE_SURNAMES, CyrillicSystem, RUSSIAN_GIVEN, RUSSIAN_SURNAMES, VariantTable, capitalise,
-    romanise_cyrillic,
+    CHINESE_GIVEN, CHINESE_SURNAMES, CyrillicSystem, RUSSIAN_GIVEN, RUSSIAN_SURNAMES, VariantTable,
+    capitalise, romanise_cyrillic,
 };
 
 /// Where a person's name comes from.
@@ -36,7 +36,11 @@ pub struct NameForms {
 pub fn person_name(origin: Origin, rng: &mut Rng, arabic: &VariantTable) -> NameForms {
     match origin {
         Origin::Cyrillic => {
-            let native = format!("{} {}", rng.pick(&RUSSIAN_GIVEN), rng.pick(&RUSSIAN_SURNAMES));
+            let native = format!(
+                "{} {}",
+                rng.pick(&RUSSIAN_GIVEN),
+                rng.pick(&RUSSIAN_SURNAMES)
+            );
             let systems = CyrillicSystem::ALL;
             let listed_system = *rng.pick(&systems);
             let listed = romanise_cyrillic(&native, listed_system);
@@ -88,8 +92,14 @@ pub fn person_name(origin: Origin, rng: &mut Rng, arabic: &VariantTable) -> Name
                     format!("{surname_wade} {given_wade}"),
                     format!("the Wade-Giles / Hong Kong spelling of {native}"),
                 ),
-                (format!("{given_pinyin} {surname_pinyin}"), format!("pinyin of {native} in Western order")),
-                (native.clone(), "the name in Chinese characters (mixed script)".to_owned()),
+                (
+                    format!("{given_pinyin} {surname_pinyin}"),
+                    format!("pinyin of {native} in Western order"),
+                ),
+                (
+                    native.clone(),
+                    "the name in Chinese characters (mixed script)".to_owned(),
+                ),
             ];
             NameForms {
                 listed,
@@ -103,8 +113,14 @@ pub fn person_name(origin: Origin, rng: &mut Rng, arabic: &VariantTable) -> Name
             let listed = format!("{given} {surname}");
             let married = rng.pick(&crate::pools::MARRIED_SURNAMES);
             let transliterated = vec![
-                (format!("{given} {married}"), format!("a married name; {surname} is the maiden name")),
-                (noise::homoglyph(&listed, rng), "a homograph with a Cyrillic look-alike letter (mixed script)".to_owned()),
+                (
+                    format!("{given} {married}"),
+                    format!("a married name; {surname} is the maiden name"),
+                ),
+                (
+                    noise::homoglyph(&listed, rng),
+                    "a homograph with a Cyrillic look-alike letter (mixed script)".to_owned(),
+                ),
             ];
             NameForms {
                 listed,
@@ -123,7 +139,10 @@ pub fn minor_variant(name: &str, rng: &mut Rng) -> (String, String) {
             1 => (noise::initials(name), "given names as initials"),
             2 => (noise::add_diacritic(name, rng), "an added diacritic"),
             3 => (noise::typo(name, rng), "a one-letter typing error"),
-            _ => (noise::ocr_noise(name, rng), "an OCR confusion from a scanned document"),
+            _ => (
+                noise::ocr_noise(name, rng),
+                "an OCR confusion from a scanned document",
+            ),
         };
         if variant != name {
             return (variant, how.to_owned());
@@ -155,10 +174,15 @@ pub struct OrgName {
 impl OrgName {
     /// A random organisation name.
     pub fn random(rng: &mut Rng) -> Self {
-        let base = format!("{} {} {}", rng.pick(&ORG_WORDS), rng.pick(&ORG_WORDS), rng.pick(&ORG_ACTIVITIES));
+        let base = format!(
+            "{} {} {}",
+            rng.pick(&ORG_WORDS),
+            rng.pick(&ORG_WORDS),
+            rng.pick(&ORG_ACTIVITIES)
+        );
         OrgName {
             base,
-            suffixes: *rng.pick(&LEGAL_SUFFIXES),
+            suffixes: LEGAL_SUFFIXES[rng.below(LEGAL_SUFFIXES.len())],
         }
     }
 
@@ -183,20 +207,34 @@ pub fn lei(rng: &mut Rng) -> String {
     }
     let digits: String = body
         .chars()
-        .map(|c| c.to_digit(36).map_or(String::new(), |value| value.to_string()))
+        .map(|c| {
+            c.to_digit(36)
+                .map_or(String::new(), |value| value.to_string())
+        })
         .collect::<String>()
         + "00";
-    let remainder = digits.chars().fold(0u64, |acc, c| (acc * 10 + u64::from(c.to_digit(10).unwrap_or(0))) % 97);
+    let remainder = digits.chars().fold(0u64, |acc, c| {
+        (acc * 10 + u64::from(c.to_digit(10).unwrap_or(0))) % 97
+    });
     format!("{body}{:02}", 98 - remainder)
 }
 
 /// A passport number in a country's usual shape.
 pub fn passport(country: &str, rng: &mut Rng) -> String {
     match country {
-        "RU" => format!("{:02} {:02} {:06}", rng.range(10, 99), rng.range(0, 99), rng.range(0, 999_999)),
+        "RU" => format!(
+            "{:02} {:02} {:06}",
+            rng.range(10, 99),
+            rng.range(0, 99),
+            rng.range(0, 999_999)
+        ),
         "CN" => format!("E{:08}", rng.range(0, 99_999_999)),
         "GB" | "DE" | "FR" | "ES" => format!("{:09}", rng.range(100_000_000, 999_999_999)),
-        _ => format!("{}{:07}", (b'A' + rng.below(26) as u8) as char, rng.range(0, 9_999_999)),
+        _ => format!(
+            "{}{:07}",
+            (b'A' + rng.below(26) as u8) as char,
+            rng.range(0, 9_999_999)
+        ),
     }
 }
 
@@ -210,8 +248,13 @@ mod tests {
         for _ in 0..20 {
             let code = lei(&mut rng);
             assert_eq!(code.len(), 20);
-            let digits: String = code.chars().map(|c| c.to_digit(36).map_or(String::new(), |v| v.to_string())).collect();
-            let remainder = digits.chars().fold(0u64, |acc, c| (acc * 10 + u64::from(c.to_digit(10).unwrap_or(0))) % 97);
+            let digits: String = code
+                .chars()
+                .map(|c| c.to_digit(36).map_or(String::new(), |v| v.to_string()))
+                .collect();
+            let remainder = digits.chars().fold(0u64, |acc, c| {
+                (acc * 10 + u64::from(c.to_digit(10).unwrap_or(0))) % 97
+            });
             assert_eq!(remainder, 1, "{code}");
         }
     }

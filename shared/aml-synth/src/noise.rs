@@ -5,7 +5,11 @@ use crate::rng::Rng;
 
 /// American Soundex code of a word (`Robert` -> `R163`).
 pub fn soundex(word: &str) -> String {
-    let letters: Vec<char> = word.chars().filter(char::is_ascii_alphabetic).map(|c| c.to_ascii_uppercase()).collect();
+    let letters: Vec<char> = word
+        .chars()
+        .filter(char::is_ascii_alphabetic)
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
     let Some(&first) = letters.first() else {
         return String::new();
     };
@@ -63,8 +67,16 @@ pub fn phonetic_neighbour(word: &str, rng: &mut Rng) -> Option<String> {
     for offset in 0..PHONETIC_SWAPS.len() {
         let (from, to) = PHONETIC_SWAPS[(start + offset) % PHONETIC_SWAPS.len()];
         for (a, b) in [(from, to), (to, from)] {
-            if let Some(position) = lower[1.min(lower.len())..].find(a).map(|p| p + 1.min(lower.len())) {
-                let candidate = format!("{}{}{}", &lower[..position], b, &lower[position + a.len()..]);
+            if let Some(position) = lower[1.min(lower.len())..]
+                .find(a)
+                .map(|p| p + 1.min(lower.len()))
+            {
+                let candidate = format!(
+                    "{}{}{}",
+                    &lower[..position],
+                    b,
+                    &lower[position + a.len()..]
+                );
                 if candidate != lower && soundex(&candidate) == soundex(&lower) {
                     return Some(crate::translit::capitalise(&candidate));
                 }
@@ -94,7 +106,15 @@ pub fn typo(word: &str, rng: &mut Rng) -> String {
 
 /// OCR confusions of scanned documents.
 pub fn ocr_noise(text: &str, rng: &mut Rng) -> String {
-    const CONFUSIONS: [(&str, &str); 7] = [("O", "0"), ("o", "0"), ("l", "1"), ("I", "1"), ("rn", "m"), ("S", "5"), ("B", "8")];
+    const CONFUSIONS: [(&str, &str); 7] = [
+        ("O", "0"),
+        ("o", "0"),
+        ("l", "1"),
+        ("I", "1"),
+        ("rn", "m"),
+        ("S", "5"),
+        ("B", "8"),
+    ];
     let start = rng.below(CONFUSIONS.len());
     for offset in 0..CONFUSIONS.len() {
         let (from, to) = CONFUSIONS[(start + offset) % CONFUSIONS.len()];
@@ -119,7 +139,9 @@ pub fn add_diacritic(word: &str, rng: &mut Rng) -> String {
         ('z', 'ž'),
     ];
     let chars: Vec<char> = word.chars().collect();
-    let candidates: Vec<usize> = (0..chars.len()).filter(|&i| ACCENTS.iter().any(|(plain, _)| *plain == chars[i])).collect();
+    let candidates: Vec<usize> = (0..chars.len())
+        .filter(|&i| ACCENTS.iter().any(|(plain, _)| *plain == chars[i]))
+        .collect();
     if candidates.is_empty() {
         return word.to_owned();
     }
@@ -129,7 +151,10 @@ pub fn add_diacritic(word: &str, rng: &mut Rng) -> String {
         .enumerate()
         .map(|(i, &c)| {
             if i == position {
-                ACCENTS.iter().find(|(plain, _)| *plain == c).map_or(c, |(_, accented)| *accented)
+                ACCENTS
+                    .iter()
+                    .find(|(plain, _)| *plain == c)
+                    .map_or(c, |(_, accented)| *accented)
             } else {
                 c
             }
@@ -139,9 +164,19 @@ pub fn add_diacritic(word: &str, rng: &mut Rng) -> String {
 
 /// Replaces one Latin letter with its Cyrillic look-alike (a homograph that mixes scripts).
 pub fn homoglyph(word: &str, rng: &mut Rng) -> String {
-    const LOOKALIKES: [(char, char); 7] = [('a', 'а'), ('e', 'е'), ('o', 'о'), ('p', 'р'), ('c', 'с'), ('x', 'х'), ('y', 'у')];
+    const LOOKALIKES: [(char, char); 7] = [
+        ('a', 'а'),
+        ('e', 'е'),
+        ('o', 'о'),
+        ('p', 'р'),
+        ('c', 'с'),
+        ('x', 'х'),
+        ('y', 'у'),
+    ];
     let chars: Vec<char> = word.chars().collect();
-    let candidates: Vec<usize> = (0..chars.len()).filter(|&i| LOOKALIKES.iter().any(|(latin, _)| *latin == chars[i])).collect();
+    let candidates: Vec<usize> = (0..chars.len())
+        .filter(|&i| LOOKALIKES.iter().any(|(latin, _)| *latin == chars[i]))
+        .collect();
     if candidates.is_empty() {
         return word.to_owned();
     }
@@ -151,7 +186,10 @@ pub fn homoglyph(word: &str, rng: &mut Rng) -> String {
         .enumerate()
         .map(|(i, &c)| {
             if i == position {
-                LOOKALIKES.iter().find(|(latin, _)| *latin == c).map_or(c, |(_, cyrillic)| *cyrillic)
+                LOOKALIKES
+                    .iter()
+                    .find(|(latin, _)| *latin == c)
+                    .map_or(c, |(_, cyrillic)| *cyrillic)
             } else {
                 c
             }

@@ -16,7 +16,12 @@ fn tier_stream(difficulty: Difficulty) -> u64 {
 
 /// `count` samples of one tier; labels cycle MATCH, NO_MATCH, EDGE so the tier is balanced.
 /// Sample `i` depends only on (seed, tier, i).
-pub fn generate_tier(synthesizer: &Synthesizer, difficulty: Difficulty, count: usize, seed: u64) -> Vec<SampleRecord> {
+pub fn generate_tier(
+    synthesizer: &Synthesizer,
+    difficulty: Difficulty,
+    count: usize,
+    seed: u64,
+) -> Vec<SampleRecord> {
     (0..count)
         .map(|index| {
             let label = Label::ALL[index % Label::ALL.len()];
@@ -51,7 +56,12 @@ mod tests {
                 assert_eq!(samples.iter().filter(|s| s.label == label).count(), 100);
             }
             for sample in &samples {
-                assert_eq!(Label::from_decision_line(&sample.output), Some(sample.label), "{}", sample.output);
+                assert_eq!(
+                    Label::from_decision_line(&sample.output),
+                    Some(sample.label),
+                    "{}",
+                    sample.output
+                );
                 assert!(sample.cot.contains("Decision:"), "{}", sample.cot);
             }
         }

@@ -2,30 +2,65 @@
 
 /// Western given names.
 pub const WESTERN_GIVEN: [&str; 20] = [
-    "John", "Maria", "Thomas", "Anna", "Peter", "Laura", "Michael", "Sofia", "David", "Elena", "James", "Claire",
-    "Robert", "Julia", "Daniel", "Marta", "Henry", "Isabel", "George", "Emma",
+    "John", "Maria", "Thomas", "Anna", "Peter", "Laura", "Michael", "Sofia", "David", "Elena",
+    "James", "Claire", "Robert", "Julia", "Daniel", "Marta", "Henry", "Isabel", "George", "Emma",
 ];
 
 /// Western surnames.
 pub const WESTERN_SURNAMES: [&str; 20] = [
-    "Garcia", "Muller", "Schneider", "Rossi", "Dubois", "Kowalski", "Johnson", "Novak", "Fischer", "Lopez",
-    "Martin", "Bianchi", "Jansen", "Silva", "Horvat", "Weber", "Moreau", "Nielsen", "Costa", "Brennan",
+    "Garcia",
+    "Muller",
+    "Schneider",
+    "Rossi",
+    "Dubois",
+    "Kowalski",
+    "Johnson",
+    "Novak",
+    "Fischer",
+    "Lopez",
+    "Martin",
+    "Bianchi",
+    "Jansen",
+    "Silva",
+    "Horvat",
+    "Weber",
+    "Moreau",
+    "Nielsen",
+    "Costa",
+    "Brennan",
 ];
 
 /// Maiden/married surname pairs for aliases.
-pub const MARRIED_SURNAMES: [&str; 8] = ["Hartmann", "Whitfield", "Lindqvist", "Ferreira", "Okafor", "Varga", "Petit", "Ruiz"];
+pub const MARRIED_SURNAMES: [&str; 8] = [
+    "Hartmann",
+    "Whitfield",
+    "Lindqvist",
+    "Ferreira",
+    "Okafor",
+    "Varga",
+    "Petit",
+    "Ruiz",
+];
 
 /// Words for organisation names.
 pub const ORG_WORDS: [&str; 24] = [
-    "Golden", "Crescent", "Northern", "Star", "Baltic", "Meridian", "Silk", "Road", "Atlas", "Harbor", "Cedar",
-    "Falcon", "Orient", "Summit", "Delta", "Sapphire", "Caspian", "Pioneer", "Trans", "Union", "Lotus", "Granite",
-    "Aurora", "Pacific",
+    "Golden", "Crescent", "Northern", "Star", "Baltic", "Meridian", "Silk", "Road", "Atlas",
+    "Harbor", "Cedar", "Falcon", "Orient", "Summit", "Delta", "Sapphire", "Caspian", "Pioneer",
+    "Trans", "Union", "Lotus", "Granite", "Aurora", "Pacific",
 ];
 
 /// Activities that end organisation names.
 pub const ORG_ACTIVITIES: [&str; 10] = [
-    "Trading", "Shipping", "Holdings", "Logistics", "Petroleum", "Metals", "Investments", "General Trading",
-    "Maritime", "Finance",
+    "Trading",
+    "Shipping",
+    "Holdings",
+    "Logistics",
+    "Petroleum",
+    "Metals",
+    "Investments",
+    "General Trading",
+    "Maritime",
+    "Finance",
 ];
 
 /// Legal-form families with their spelling variants.

@@ -46,7 +46,11 @@ const RISK_TYPES: [&str; 6] = [
 /// The prompt for one request: the domain prompt for `tier` and `count`, with a diversity seed.
 pub fn request_prompt(tier: Difficulty, count: usize, request: u64) -> String {
     let mut rng = Rng::derive(request, tier as u64);
-    let entity = if rng.chance(0.5) { "persons" } else { "organizations" };
+    let entity = if rng.chance(0.5) {
+        "persons"
+    } else {
+        "organizations"
+    };
     DOMAIN_PROMPT
         .replace("{tier}", tier.as_str())
         .replace("Generate N samples", &format!("Generate {count} samples"))

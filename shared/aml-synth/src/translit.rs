@@ -17,7 +17,11 @@ pub enum CyrillicSystem {
 
 impl CyrillicSystem {
     /// Every system.
-    pub const ALL: [CyrillicSystem; 3] = [CyrillicSystem::Bgn, CyrillicSystem::Icao, CyrillicSystem::German];
+    pub const ALL: [CyrillicSystem; 3] = [
+        CyrillicSystem::Bgn,
+        CyrillicSystem::Icao,
+        CyrillicSystem::German,
+    ];
 
     /// A short name for the reasoning text.
     pub fn name(self) -> &'static str {
@@ -31,7 +35,12 @@ impl CyrillicSystem {
 
 const VOWELS: &str = "аеёиоуыэюяьъ";
 
-fn cyrillic_letter(letter: char, previous: Option<char>, next: Option<char>, system: CyrillicSystem) -> String {
+fn cyrillic_letter(
+    letter: char,
+    previous: Option<char>,
+    next: Option<char>,
+    system: CyrillicSystem,
+) -> String {
     let word_start_or_after_vowel = previous.is_none_or(|p| VOWELS.contains(p));
     let text = match (system, letter) {
         (_, 'а') => "a",
@@ -120,16 +129,58 @@ pub fn capitalise(word: &str) -> String {
 
 /// Russian given names in Cyrillic.
 pub const RUSSIAN_GIVEN: [&str; 24] = [
-    "евгений", "сергей", "алексей", "дмитрий", "андрей", "юрий", "михаил", "николай", "владимир", "григорий",
-    "аркадий", "вячеслав", "ольга", "наталья", "юлия", "ксения", "татьяна", "елена", "мария", "людмила",
-    "анастасия", "екатерина", "виктор", "фёдор",
+    "евгений",
+    "сергей",
+    "алексей",
+    "дмитрий",
+    "андрей",
+    "юрий",
+    "михаил",
+    "николай",
+    "владимир",
+    "григорий",
+    "аркадий",
+    "вячеслав",
+    "ольга",
+    "наталья",
+    "юлия",
+    "ксения",
+    "татьяна",
+    "елена",
+    "мария",
+    "людмила",
+    "анастасия",
+    "екатерина",
+    "виктор",
+    "фёдор",
 ];
 
 /// Russian surnames in Cyrillic (masculine forms).
 pub const RUSSIAN_SURNAMES: [&str; 24] = [
-    "волков", "кузнецов", "соколов", "попов", "лебедев", "козлов", "новиков", "морозов", "петров", "васильев",
-    "зайцев", "павлов", "семёнов", "голубев", "виноградов", "богданов", "воробьёв", "фёдоров", "михайлов",
-    "беляев", "тарасов", "белов", "комаров", "орлов",
+    "волков",
+    "кузнецов",
+    "соколов",
+    "попов",
+    "лебедев",
+    "козлов",
+    "новиков",
+    "морозов",
+    "петров",
+    "васильев",
+    "зайцев",
+    "павлов",
+    "семёнов",
+    "голубев",
+    "виноградов",
+    "богданов",
+    "воробьёв",
+    "фёдоров",
+    "михайлов",
+    "беляев",
+    "тарасов",
+    "белов",
+    "комаров",
+    "орлов",
 ];
 
 /// Chinese surnames: characters, pinyin, Wade-Giles (or the usual Hong Kong / Taiwan spelling).
@@ -208,8 +259,11 @@ impl VariantTable {
 
     /// A token with at least two spellings: (native form, spellings).
     pub fn pick_variant(&self, rng: &mut Rng) -> (&str, &[String]) {
-        let with_variants: Vec<&(String, Vec<String>)> =
-            self.rows.iter().filter(|(_, spellings)| spellings.len() >= 2).collect();
+        let with_variants: Vec<&(String, Vec<String>)> = self
+            .rows
+            .iter()
+            .filter(|(_, spellings)| spellings.len() >= 2)
+            .collect();
         let (native, spellings) = if with_variants.is_empty() {
             let row = rng.pick(&self.rows);
             (&row.0, &row.1)
@@ -238,14 +292,27 @@ mod tests {
     #[test]
     fn one_name_three_systems() {
         let name = "евгений волков";
-        assert_eq!(romanise_cyrillic(name, CyrillicSystem::Bgn), "Yevgeniy Volkov");
-        assert_eq!(romanise_cyrillic(name, CyrillicSystem::Icao), "Evgenii Volkov");
-        assert_eq!(romanise_cyrillic(name, CyrillicSystem::German), "Jewgeni Wolkow");
+        assert_eq!(
+            romanise_cyrillic(name, CyrillicSystem::Bgn),
+            "Yevgeniy Volkov"
+        );
+        assert_eq!(
+            romanise_cyrillic(name, CyrillicSystem::Icao),
+            "Evgenii Volkov"
+        );
+        assert_eq!(
+            romanise_cyrillic(name, CyrillicSystem::German),
+            "Jewgeni Wolkow"
+        );
     }
 
     #[test]
     fn tables_load_with_variants() {
-        for table in [VariantTable::arabic(), VariantTable::chinese(), VariantTable::cyrillic()] {
+        for table in [
+            VariantTable::arabic(),
+            VariantTable::chinese(),
+            VariantTable::cyrillic(),
+        ] {
             assert!(table.len() > 300);
             let mut rng = Rng::new(1);
             let (_, spellings) = table.pick_variant(&mut rng);

@@ -51,7 +51,8 @@ pub struct ValidateArgs {
 /// Writes offline candidates, then validates when asked.
 pub async fn generate(args: &GenerateArgs) -> anyhow::Result<()> {
     let candidates = args.out.join("candidates");
-    std::fs::create_dir_all(&candidates).with_context(|| format!("failed to create {}", candidates.display()))?;
+    std::fs::create_dir_all(&candidates)
+        .with_context(|| format!("failed to create {}", candidates.display()))?;
     let synthesizer = Synthesizer::default();
     for tier in Difficulty::ALL {
         let samples = generate_tier(&synthesizer, tier, args.per_tier, args.seed);
@@ -61,7 +62,8 @@ pub async fn generate(args: &GenerateArgs) -> anyhow::Result<()> {
             bytes.push(b'\n');
         }
         let path = candidates.join(format!("{tier}.jsonl"));
-        std::fs::write(&path, bytes).with_context(|| format!("failed to write {}", path.display()))?;
+        std::fs::write(&path, bytes)
+            .with_context(|| format!("failed to write {}", path.display()))?;
         println!("{}: {} candidates", path.display(), samples.len());
     }
     if args.validate {
@@ -99,7 +101,8 @@ fn candidate_files(args: &ValidateArgs) -> anyhow::Result<Vec<PathBuf>> {
 fn read_all(files: &[PathBuf]) -> anyhow::Result<Vec<SampleRecord>> {
     let mut records = Vec::new();
     for file in files {
-        let text = std::fs::read_to_string(file).with_context(|| format!("failed to read {}", file.display()))?;
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("failed to read {}", file.display()))?;
         records.extend(parse_candidates(Path::new(file), &text)?);
     }
     Ok(records)
@@ -125,9 +128,19 @@ pub async fn validate(args: &ValidateArgs) -> anyhow::Result<()> {
     let manifest = write_dataset(&storage, "", &dataset).await?;
     println!("{total} candidates -> {}", storage.url());
     for (name, entry) in &manifest.files {
-        println!("  {name:<18} {:>7} records  sha256 {}", entry.records, &entry.sha256[..16]);
+        println!(
+            "  {name:<18} {:>7} records  sha256 {}",
+            entry.records,
+            &entry.sha256[..16]
+        );
     }
-    println!("  rejected: {}", serde_json::to_string(&manifest.rejections)?);
-    println!("  noised: {}; dataset sha256 {}", manifest.noised, manifest.dataset_sha256);
+    println!(
+        "  rejected: {}",
+        serde_json::to_string(&manifest.rejections)?
+    );
+    println!(
+        "  noised: {}; dataset sha256 {}",
+        manifest.noised, manifest.dataset_sha256
+    );
     Ok(())
 }
