@@ -1,0 +1,48 @@
+//! The response cache on disk: one JSON file per (provider, model, prompt, parameters).
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// A folder of cached answers.
+#[derive(Debug, Clone)]
+pub struct DiskCache {
+    dir: PathBuf,
+}
+
+impl DiskCache {
+    /// A cache in `dir` (created on first write).
+    pub fn new(dir: &Path) -> Self {
+        DiskCache {
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// The key of a request: SHA-256 of its canonical JSON description.
+    pub fn key(description: &serde_json::Value) -> String {
+        let digest = Sha256::digest(description.to_string().as_bytes());
+        digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.json"))
+    }
+
+    /// The cached answer, if any.
+    pub fn get(&self, key: &str) -> Option<String> {
+        let text = std::fs::read_to_string(self.path(key)).ok()?;
+        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+        value
+            .get("text")
+            .and_then(|text| text.as_str())
+            .map(str::to_owned)
+    }
+
+    /// Stores an answer (written to a temporary file, then renamed into place).
+    pub fn put(&self, key: &str, text: &str) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let staging = self.dir.join(format!(".{key}.tmp"));
+        std::fs::write(&staging, serde_json::json!({ "text": text }).to_string())?;
+        std::fs::rename(staging, self.path(key))
+    }
+}

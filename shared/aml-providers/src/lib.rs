@@ -1,0 +1,15 @@
+//! LLM providers behind one trait: the Anthropic Messages API, Perplexity and any
+//! OpenAI-compatible endpoint (OpenAI, or a local GPT-OSS-20B behind vLLM or llama.cpp).
+//!
+//! [`ProviderClient`] adds what every caller needs: a response cache on disk keyed by
+//! (provider, model, prompt, parameters); retries with exponential backoff and jitter on 429,
+//! 5xx and timeouts, honouring `Retry-After`; a client-side rate limit; and authentication
+//! errors that fail at once with a clear message.
+
+mod cache;
+mod client;
+mod wire;
+
+pub use client::{
+    Completion, CompletionRequest, ProviderClient, ProviderError, ProviderKind, ProviderSettings,
+};
