@@ -13,6 +13,7 @@ mod dlq;
 mod error;
 mod publish;
 mod runner;
+mod serve;
 pub mod topology;
 mod trace;
 
@@ -21,6 +22,7 @@ pub use dlq::{DLQ_DELIVERED_HEADER, DLQ_REASON_HEADER, DLQ_SUBJECT_HEADER, dlq_s
 pub use error::{BusError, HandlerError};
 pub use publish::{PublishSummary, Publisher};
 pub use runner::{Delivery, Handler, Runner, RunnerSettings, RunnerStats};
+pub use serve::serve;
 pub use topology::{ConsumerSpec, Topology};
 pub use trace::{extract_context, inject_context};
 
