@@ -13,4 +13,4 @@ pub mod schema;
 
 pub use build::{Dataset, Rejections, ValidatorSettings, build};
 pub use output::{Manifest, write_dataset};
-pub use schema::{SchemaError, parse_candidates};
+pub use schema::{SchemaError, parse_candidates, parse_sample_line};

@@ -28,7 +28,8 @@ const KNOWN_FIELDS: [&str; 7] = [
     "label",
 ];
 
-fn check_line(text: &str) -> Result<SampleRecord, String> {
+/// Parses one JSONL line into a sample; the error names the field at fault.
+pub fn parse_sample_line(text: &str) -> Result<SampleRecord, String> {
     let value: Value =
         serde_json::from_str(text).map_err(|error| format!("invalid JSON: {error}"))?;
     let Value::Object(fields) = &value else {
@@ -77,7 +78,7 @@ pub fn parse_candidates(file: &Path, text: &str) -> Result<Vec<SampleRecord>, Sc
         if line.trim().is_empty() {
             continue;
         }
-        let record = check_line(line).map_err(|reason| SchemaError {
+        let record = parse_sample_line(line).map_err(|reason| SchemaError {
             file: file.to_owned(),
             line: index + 1,
             reason,

@@ -10,6 +10,7 @@
 pub mod case;
 pub mod evidence;
 pub mod identity;
+pub mod llm;
 pub mod noise;
 pub mod offline;
 pub mod pools;

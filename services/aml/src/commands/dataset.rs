@@ -4,8 +4,10 @@ use std::path::{Path, PathBuf};
 
 use aml_core::{Difficulty, SampleRecord};
 use aml_dataset::{ValidatorSettings, build, parse_candidates, write_dataset};
+use aml_providers::{ProviderClient, ProviderKind, ProviderSettings};
 use aml_runtime::config::storage_url;
 use aml_storage::{S3Options, Storage};
+use aml_synth::llm::generate_tier_llm;
 use aml_synth::{Synthesizer, generate_tier};
 use anyhow::{Context, bail};
 
@@ -24,6 +26,22 @@ pub struct GenerateArgs {
     /// Validate right away into OUT (as `aml validate OUT`).
     #[arg(long)]
     validate: bool,
+    /// LLM mode: anthropic, perplexity or openai (key from ANTHROPIC_API_KEY, PERPLEXITY_API_KEY
+    /// or OPENAI_API_KEY + OPENAI_BASE_URL). Without it, cases are synthesised offline.
+    #[arg(long)]
+    provider: Option<String>,
+    /// Model for LLM mode.
+    #[arg(long, default_value = "claude-3-5-sonnet-latest")]
+    model: String,
+    /// Sampling temperature for LLM mode.
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f64,
+    /// Samples asked for per LLM request.
+    #[arg(long, default_value_t = 10)]
+    per_request: usize,
+    /// Response cache folder for LLM mode.
+    #[arg(long, default_value = ".aml-cache/generator")]
+    cache_dir: PathBuf,
 }
 
 /// Options of `aml validate`.
@@ -54,8 +72,34 @@ pub async fn generate(args: &GenerateArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&candidates)
         .with_context(|| format!("failed to create {}", candidates.display()))?;
     let synthesizer = Synthesizer::default();
+    let client = match &args.provider {
+        Some(name) => Some(llm_client(args, name)?),
+        None => None,
+    };
     for tier in Difficulty::ALL {
-        let samples = generate_tier(&synthesizer, tier, args.per_tier, args.seed);
+        let samples = match &client {
+            None => generate_tier(&synthesizer, tier, args.per_tier, args.seed),
+            Some(client) => {
+                let max_requests = (3 * args.per_tier.div_ceil(args.per_request.max(1))) as u64;
+                let result = generate_tier_llm(
+                    client,
+                    tier,
+                    args.per_tier,
+                    args.per_request.max(1),
+                    max_requests,
+                    args.seed,
+                )
+                .await?;
+                println!(
+                    "{tier}: {} samples from {} requests ({} repaired, {} malformed lines dropped)",
+                    result.samples.len(),
+                    result.requests,
+                    result.repaired,
+                    result.dropped
+                );
+                result.samples
+            }
+        };
         let mut bytes = Vec::new();
         for sample in &samples {
             serde_json::to_writer(&mut bytes, sample)?;
@@ -78,6 +122,18 @@ pub async fn generate(args: &GenerateArgs) -> anyhow::Result<()> {
         validate(&validate_args).await?;
     }
     Ok(())
+}
+
+fn llm_client(args: &GenerateArgs, name: &str) -> anyhow::Result<ProviderClient> {
+    let Some(kind) = ProviderKind::from_name(name) else {
+        bail!("unknown --provider `{name}`: expected anthropic, perplexity or openai");
+    };
+    let environment: Vec<(String, String)> = std::env::vars().collect();
+    let mut settings = ProviderSettings::from_environment(kind, &args.model, &environment)?;
+    settings.temperature = args.temperature;
+    settings.seed = Some(args.seed);
+    settings.cache_dir = Some(args.cache_dir.clone());
+    Ok(ProviderClient::new(settings)?)
 }
 
 fn candidate_files(args: &ValidateArgs) -> anyhow::Result<Vec<PathBuf>> {
