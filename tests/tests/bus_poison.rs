@@ -44,6 +44,7 @@ fn chunk(number: u32, tier: Difficulty) -> CandidateChunk {
         tier: tier as i32,
         chunk: number,
         total_chunks: 1,
+        seed: 0,
         samples: vec![Sample {
             id: format!("s{number}"),
             instruction: "decide".into(),

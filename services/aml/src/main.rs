@@ -44,8 +44,8 @@ async fn main() -> anyhow::Result<()> {
     debug!(config = %render_redacted(&config), "effective configuration");
     match cli.command {
         Some(Command::Setup) => commands::setup::run(&config).await,
-        Some(Command::Generate(args)) => commands::dataset::generate(&args).await,
-        Some(Command::Validate(args)) => commands::dataset::validate(&args).await,
+        Some(Command::Generate(args)) => commands::dataset::generate(&config, &args).await,
+        Some(Command::Validate(args)) => commands::dataset::validate(&config, &args).await,
         Some(Command::Dlq(args)) => commands::dlq::run(&config, &args).await,
         Some(Command::Model(command)) => commands::model::run(command),
         None => {

@@ -6,8 +6,8 @@ use aml_bus::{ConsumerSpec, Publisher, Topology};
 use aml_dataset::ValidatorSettings;
 use aml_proto::v1::CandidateChunk;
 use aml_runtime::CommonArgs;
-use aml_runtime::config::{render_redacted, storage_url};
-use aml_storage::{S3Options, Storage};
+use aml_runtime::config::render_redacted;
+use aml_storage::Storage;
 use aml_validator::ValidateHandler;
 use clap::Parser;
 
@@ -28,19 +28,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let _telemetry = aml_runtime::telemetry::init("validator", &config.telemetry)?;
-    let s3 = S3Options {
-        endpoint: config.storage.s3.endpoint.clone(),
-        region: config.storage.s3.region.clone(),
-        access_key_id: config.storage.s3.access_key_id.clone(),
-        secret_access_key: config
-            .storage
-            .s3
-            .secret_access_key
-            .as_ref()
-            .map(|secret| secret.expose().to_owned()),
-        allow_http: config.storage.s3.allow_http,
-    };
-    let storage = Storage::open(&storage_url(&config.storage.url), &s3)?;
+    let storage = Storage::open_configured(&config.storage.url, &config.storage)?;
     let client = aml_bus::connect(&config.nats, "validator-publisher").await?;
     let publisher = Publisher::new(Topology::new(client).jetstream().clone());
     let handler = Arc::new(ValidateHandler::new(

@@ -268,6 +268,7 @@ mod tests {
             tier: Difficulty::Hard as i32,
             chunk: 0,
             total_chunks: 1,
+            seed: 0,
             samples: vec![sample(), broken],
         };
         assert_eq!(

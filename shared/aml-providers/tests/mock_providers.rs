@@ -11,6 +11,9 @@ use aml_providers::{
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
+/// One scripted reply: status, extra headers, body.
+type Reply = (u16, Vec<(String, String)>, String);
+
 /// A request as the mock server saw it.
 #[derive(Debug, Clone)]
 struct Seen {
@@ -25,11 +28,7 @@ struct MockServer {
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
-async fn serve(
-    listener: TcpListener,
-    script: Arc<Mutex<Vec<(u16, Vec<(String, String)>, String)>>>,
-    seen: Arc<Mutex<Vec<Seen>>>,
-) {
+async fn serve(listener: TcpListener, script: Arc<Mutex<Vec<Reply>>>, seen: Arc<Mutex<Vec<Seen>>>) {
     while let Ok((stream, _)) = listener.accept().await {
         let script = Arc::clone(&script);
         let seen = Arc::clone(&seen);
@@ -66,13 +65,13 @@ async fn serve(
                 }
                 let mut body = vec![0; length];
                 reader.read_exact(&mut body).await.unwrap_or(0);
-                seen.lock().unwrap().push(Seen {
+                seen.lock().expect("lock").push(Seen {
                     path,
                     headers,
                     body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
                 });
                 let (status, extra, text) = {
-                    let mut script = script.lock().unwrap();
+                    let mut script = script.lock().expect("lock");
                     if script.is_empty() {
                         (500, Vec::new(), "{}".to_owned())
                     } else {
@@ -97,7 +96,7 @@ async fn serve(
 }
 
 impl MockServer {
-    async fn start(script: Vec<(u16, Vec<(String, String)>, String)>) -> Self {
+    async fn start(script: Vec<Reply>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -110,18 +109,18 @@ impl MockServer {
     }
 
     fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
+        self.seen.lock().expect("lock").clone()
     }
 }
 
-fn anthropic_ok(text: &str) -> (u16, Vec<(String, String)>, String) {
+fn anthropic_ok(text: &str) -> Reply {
     let body = serde_json::json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude",
         "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
         "usage": {"input_tokens": 10, "output_tokens": 5}});
     (200, Vec::new(), body.to_string())
 }
 
-fn openai_ok(text: &str) -> (u16, Vec<(String, String)>, String) {
+fn openai_ok(text: &str) -> Reply {
     let body = serde_json::json!({"id": "chatcmpl-1", "object": "chat.completion", "model": "m",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]});
     (200, Vec::new(), body.to_string())

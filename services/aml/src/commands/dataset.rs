@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use aml_core::{Difficulty, SampleRecord};
 use aml_dataset::{ValidatorSettings, build, parse_candidates, write_dataset};
 use aml_providers::{ProviderClient, ProviderKind, ProviderSettings};
-use aml_runtime::config::storage_url;
-use aml_storage::{S3Options, Storage};
+use aml_runtime::AmlConfig;
+use aml_storage::Storage;
 use aml_synth::llm::generate_tier_llm;
 use aml_synth::{Synthesizer, generate_tier};
 use anyhow::{Context, bail};
@@ -67,7 +67,7 @@ pub struct ValidateArgs {
 }
 
 /// Writes offline candidates, then validates when asked.
-pub async fn generate(args: &GenerateArgs) -> anyhow::Result<()> {
+pub async fn generate(config: &AmlConfig, args: &GenerateArgs) -> anyhow::Result<()> {
     let candidates = args.out.join("candidates");
     std::fs::create_dir_all(&candidates)
         .with_context(|| format!("failed to create {}", candidates.display()))?;
@@ -119,7 +119,7 @@ pub async fn generate(args: &GenerateArgs) -> anyhow::Result<()> {
             noise_rate: 0.05,
             validation_size: 100,
         };
-        validate(&validate_args).await?;
+        validate(config, &validate_args).await?;
     }
     Ok(())
 }
@@ -165,7 +165,7 @@ fn read_all(files: &[PathBuf]) -> anyhow::Result<Vec<SampleRecord>> {
 }
 
 /// Reads every candidate (failing before any write on a bad line), builds and writes the dataset.
-pub async fn validate(args: &ValidateArgs) -> anyhow::Result<()> {
+pub async fn validate(config: &AmlConfig, args: &ValidateArgs) -> anyhow::Result<()> {
     let files = candidate_files(args)?;
     let candidates = read_all(&files)?;
     let settings = ValidatorSettings {
@@ -176,11 +176,11 @@ pub async fn validate(args: &ValidateArgs) -> anyhow::Result<()> {
     };
     let total = candidates.len();
     let dataset = build(candidates, &settings);
-    let url = args
+    let location = args
         .out
         .clone()
-        .unwrap_or_else(|| storage_url(&args.dir.display().to_string()));
-    let storage = Storage::open(&storage_url(&url), &S3Options::default())?;
+        .unwrap_or_else(|| args.dir.display().to_string());
+    let storage = Storage::open_configured(&location, &config.storage)?;
     let manifest = write_dataset(&storage, "", &dataset).await?;
     println!("{total} candidates -> {}", storage.url());
     for (name, entry) in &manifest.files {
