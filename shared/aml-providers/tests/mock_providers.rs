@@ -2,116 +2,12 @@
 //! success, cache hit without a second call, 429 with Retry-After honoured, 500 retried
 //! then success, 401 not retried.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aml_integration_tests::mock_http::{MockServer, Reply, Seen};
 use aml_providers::{
     CompletionRequest, ProviderClient, ProviderError, ProviderKind, ProviderSettings,
 };
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
-
-/// One scripted reply: status, extra headers, body.
-type Reply = (u16, Vec<(String, String)>, String);
-
-/// A request as the mock server saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    path: String,
-    headers: Vec<(String, String)>,
-    body: serde_json::Value,
-}
-
-/// Replies with scripted (status, extra headers, body) in order, recording each request.
-struct MockServer {
-    url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-async fn serve(listener: TcpListener, script: Arc<Mutex<Vec<Reply>>>, seen: Arc<Mutex<Vec<Seen>>>) {
-    while let Ok((stream, _)) = listener.accept().await {
-        let script = Arc::clone(&script);
-        let seen = Arc::clone(&seen);
-        tokio::spawn(async move {
-            let (read, mut write) = stream.into_split();
-            let mut reader = BufReader::new(read);
-            loop {
-                let mut request_line = String::new();
-                if reader.read_line(&mut request_line).await.unwrap_or(0) == 0 {
-                    return;
-                }
-                let path = request_line
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or("")
-                    .to_owned();
-                let mut headers = Vec::new();
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    reader.read_line(&mut line).await.unwrap_or(0);
-                    let line = line.trim_end();
-                    if line.is_empty() {
-                        break;
-                    }
-                    if let Some((name, value)) = line.split_once(':') {
-                        let (name, value) =
-                            (name.trim().to_ascii_lowercase(), value.trim().to_owned());
-                        if name == "content-length" {
-                            length = value.parse().unwrap_or(0);
-                        }
-                        headers.push((name, value));
-                    }
-                }
-                let mut body = vec![0; length];
-                reader.read_exact(&mut body).await.unwrap_or(0);
-                seen.lock().expect("lock").push(Seen {
-                    path,
-                    headers,
-                    body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
-                });
-                let (status, extra, text) = {
-                    let mut script = script.lock().expect("lock");
-                    if script.is_empty() {
-                        (500, Vec::new(), "{}".to_owned())
-                    } else {
-                        script.remove(0)
-                    }
-                };
-                let mut response = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
-                    text.len()
-                );
-                for (name, value) in extra {
-                    response.push_str(&format!("{name}: {value}\r\n"));
-                }
-                response.push_str("\r\n");
-                response.push_str(&text);
-                if write.write_all(response.as_bytes()).await.is_err() {
-                    return;
-                }
-            }
-        });
-    }
-}
-
-impl MockServer {
-    async fn start(script: Vec<Reply>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        tokio::spawn(serve(
-            listener,
-            Arc::new(Mutex::new(script)),
-            Arc::clone(&seen),
-        ));
-        MockServer { url, seen }
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().expect("lock").clone()
-    }
-}
 
 fn anthropic_ok(text: &str) -> Reply {
     let body = serde_json::json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude",

@@ -1,0 +1,396 @@
+//! Joining predictions to gold samples, grading each, and the metrics report.
+
+use std::collections::BTreeMap;
+
+use aml_core::metrics::{
+    ClassificationMetrics, ConfusionMatrix, CurvePoint, ScoredItem, ThresholdMetrics,
+};
+use aml_core::{Difficulty, Label, SampleRecord};
+use serde::{Deserialize, Serialize};
+
+use crate::Judge;
+
+/// One prediction line: `{"id", "label", "output", "cot", "score"}` (`score` optional).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prediction {
+    /// Joins the gold sample with the same id (or, without ids, the same 0-based line).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Predicted label.
+    pub label: Label,
+    /// The one-line decision.
+    #[serde(default)]
+    pub output: String,
+    /// The reasoning.
+    #[serde(default)]
+    pub cot: String,
+    /// P(match) + P(edge).
+    #[serde(default)]
+    pub score: Option<f64>,
+}
+
+/// One graded item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ItemGrade {
+    /// The item's id (or its index).
+    pub id: String,
+    /// Gold label.
+    pub gold: Label,
+    /// Predicted label.
+    pub predicted: Label,
+    /// Curriculum tier.
+    pub difficulty: Difficulty,
+    /// Reasoning sufficiency (absent on a judge error).
+    pub sufficiency: Option<f64>,
+    /// A fabricated detail the judge found.
+    pub fabricated: Option<String>,
+    /// Rubric score 0-1 (absent on a judge error).
+    pub rubric: Option<f64>,
+    /// Why the judge could not grade it.
+    pub judge_error: Option<String>,
+}
+
+/// The judge's report over a prediction set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JudgeReport {
+    /// Which judge graded the rationales.
+    pub judge: String,
+    /// Items.
+    pub n: u64,
+    /// Exact label agreement.
+    pub accuracy: f64,
+    /// Precision on MATCH.
+    pub precision_match: f64,
+    /// Recall on MATCH.
+    pub recall_match: f64,
+    /// F1 on MATCH.
+    pub f1_match: f64,
+    /// Mean F1 over the three labels.
+    pub macro_f1: f64,
+    /// Gold x predicted counts (MATCH, NO_MATCH, EDGE).
+    pub confusion: ConfusionMatrix,
+    /// Mean rubric score over graded items.
+    pub rubric_mean: f64,
+    /// Share of items the judge could not grade.
+    pub judge_error_rate: f64,
+    /// The largest tau keeping recall of positives (MATCH + EDGE) at 99%, with scores.
+    pub tau_recall_99: Option<f64>,
+    /// False-positive rate on NO_MATCH at that tau.
+    pub fpr_at_tau: Option<f64>,
+    /// Recall of positives at that tau.
+    pub recall_at_tau: Option<f64>,
+    /// Precision-recall curve over the scores.
+    pub pr_curve: Vec<CurvePoint>,
+    /// Per-item grades.
+    pub items: Vec<ItemGrade>,
+}
+
+/// A prediction that joins no gold record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("prediction {position} (id {id:?}) matches no gold record")]
+pub struct JoinError {
+    /// 0-based position of the prediction.
+    pub position: usize,
+    /// Its id.
+    pub id: Option<String>,
+}
+
+/// Pairs each prediction with its gold sample: by id when gold records carry ids, else by index.
+pub fn join<'a>(
+    gold: &'a [SampleRecord],
+    predictions: &'a [Prediction],
+) -> Result<Vec<(&'a SampleRecord, &'a Prediction)>, JoinError> {
+    let by_id: BTreeMap<&str, &SampleRecord> = gold
+        .iter()
+        .filter_map(|sample| sample.id.as_deref().map(|id| (id, sample)))
+        .collect();
+    let mut pairs = Vec::with_capacity(predictions.len());
+    for (position, prediction) in predictions.iter().enumerate() {
+        let found = match (&prediction.id, by_id.is_empty()) {
+            (Some(id), false) => by_id.get(id.as_str()).copied(),
+            _ => gold.get(position),
+        };
+        let sample = found.ok_or_else(|| JoinError {
+            position,
+            id: prediction.id.clone(),
+        })?;
+        pairs.push((sample, prediction));
+    }
+    Ok(pairs)
+}
+
+/// Grades every pair and computes the metrics.
+pub async fn evaluate<J: Judge>(pairs: &[(&SampleRecord, &Prediction)], judge: &J) -> JudgeReport {
+    let mut items = Vec::with_capacity(pairs.len());
+    for (position, (gold, prediction)) in pairs.iter().enumerate() {
+        let rationale = format!("{}\n{}", prediction.cot, prediction.output);
+        let correct = if gold.label == prediction.label {
+            1.0
+        } else {
+            0.0
+        };
+        let id = gold.id.clone().unwrap_or_else(|| position.to_string());
+        let item = match judge.verdict(&gold.input, &rationale).await {
+            Ok(verdict) => {
+                let rubric = if verdict.fabricated.is_some() {
+                    0.0
+                } else {
+                    (2.0 * correct + verdict.sufficiency) / 3.0
+                };
+                ItemGrade {
+                    id,
+                    gold: gold.label,
+                    predicted: prediction.label,
+                    difficulty: gold.difficulty,
+                    sufficiency: Some(verdict.sufficiency),
+                    fabricated: verdict.fabricated,
+                    rubric: Some(rubric),
+                    judge_error: None,
+                }
+            }
+            Err(error) => ItemGrade {
+                id,
+                gold: gold.label,
+                predicted: prediction.label,
+                difficulty: gold.difficulty,
+                sufficiency: None,
+                fabricated: None,
+                rubric: None,
+                judge_error: Some(error.to_string()),
+            },
+        };
+        items.push(item);
+    }
+    let classification =
+        ClassificationMetrics::from_pairs(items.iter().map(|item| (item.gold, item.predicted)));
+    let graded: Vec<f64> = items.iter().filter_map(|item| item.rubric).collect();
+    let rubric_mean = if graded.is_empty() {
+        0.0
+    } else {
+        graded.iter().sum::<f64>() / graded.len() as f64
+    };
+    let errors = items
+        .iter()
+        .filter(|item| item.judge_error.is_some())
+        .count();
+    let scored: Vec<ScoredItem> = pairs
+        .iter()
+        .filter_map(|(gold, prediction)| {
+            prediction.score.map(|score| ScoredItem {
+                score,
+                positive: gold.label.is_positive(),
+            })
+        })
+        .collect();
+    let (tau, fpr, recall, curve) = if scored.is_empty() {
+        (None, None, None, Vec::new())
+    } else {
+        let thresholds = ThresholdMetrics::new(scored);
+        let tau = thresholds.tau_for_recall(0.99);
+        (
+            tau,
+            tau.map(|tau| thresholds.fpr_at(tau)),
+            tau.map(|tau| thresholds.recall_at(tau)),
+            thresholds.curve(),
+        )
+    };
+    JudgeReport {
+        judge: judge.name().to_owned(),
+        n: classification.n,
+        accuracy: classification.accuracy,
+        precision_match: classification.precision_match,
+        recall_match: classification.recall_match,
+        f1_match: classification.f1_match,
+        macro_f1: classification.macro_f1,
+        confusion: classification.confusion,
+        rubric_mean,
+        judge_error_rate: if items.is_empty() {
+            0.0
+        } else {
+            errors as f64 / items.len() as f64
+        },
+        tau_recall_99: tau,
+        fpr_at_tau: fpr,
+        recall_at_tau: recall,
+        pr_curve: curve,
+        items,
+    }
+}
+
+/// `size` indices stratified over label x difficulty, round-robin over shuffled cells (seeded).
+pub fn stratified_sample(samples: &[SampleRecord], size: usize, seed: u64) -> Vec<usize> {
+    let mut cells: BTreeMap<(Difficulty, Label), Vec<usize>> = BTreeMap::new();
+    for (index, sample) in samples.iter().enumerate() {
+        cells
+            .entry((sample.difficulty, sample.label))
+            .or_default()
+            .push(index);
+    }
+    let mut state = seed ^ 0x0DD5;
+    let mut next = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    for members in cells.values_mut() {
+        for position in (1..members.len()).rev() {
+            members.swap(position, (next() % (position as u64 + 1)) as usize);
+        }
+    }
+    let mut chosen = Vec::with_capacity(size);
+    let mut round = 0;
+    while chosen.len() < size.min(samples.len()) {
+        let before = chosen.len();
+        for members in cells.values() {
+            if chosen.len() == size {
+                break;
+            }
+            if let Some(&index) = members.get(round) {
+                chosen.push(index);
+            }
+        }
+        if chosen.len() == before {
+            break;
+        }
+        round += 1;
+    }
+    chosen.sort_unstable();
+    chosen
+}
+
+/// The report as a printed table.
+pub fn render_table(report: &JudgeReport) -> String {
+    let mut rows = vec![
+        ("items", report.n.to_string()),
+        ("accuracy", format!("{:.3}", report.accuracy)),
+        (
+            "precision (MATCH)",
+            format!("{:.3}", report.precision_match),
+        ),
+        ("recall (MATCH)", format!("{:.3}", report.recall_match)),
+        ("F1 (MATCH)", format!("{:.3}", report.f1_match)),
+        ("macro F1", format!("{:.3}", report.macro_f1)),
+        ("rubric mean", format!("{:.3}", report.rubric_mean)),
+        (
+            "judge error rate",
+            format!("{:.3}", report.judge_error_rate),
+        ),
+    ];
+    if let (Some(tau), Some(fpr)) = (report.tau_recall_99, report.fpr_at_tau) {
+        rows.push(("tau (recall >= 99%)", format!("{tau:.4}")));
+        rows.push(("FPR at tau", format!("{fpr:.3}")));
+    }
+    let mut table = format!("judge: {}\n", report.judge);
+    for (name, value) in rows {
+        table.push_str(&format!("  {name:<22} {value:>10}\n"));
+    }
+    table.push_str("  confusion (rows gold, columns predicted: MATCH NO_MATCH EDGE)\n");
+    for (label, row) in Label::ALL.iter().zip(report.confusion.counts) {
+        table.push_str(&format!(
+            "  {:<10} {:>6} {:>8} {:>6}\n",
+            label.decision_word(),
+            row[0],
+            row[1],
+            row[2]
+        ));
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::OfflineJudge;
+
+    fn sample(id: &str, label: Label, difficulty: Difficulty) -> SampleRecord {
+        SampleRecord {
+            id: Some(id.to_owned()),
+            instruction: "decide".into(),
+            input: "Customer (person):\n  name: Ana Silva\n  date of birth: 1980-01-02\n  nationality: PT".into(),
+            output: format!("{} — x", label.decision_word()),
+            cot: "c".into(),
+            difficulty,
+            label,
+        }
+    }
+
+    fn prediction(id: &str, label: Label, score: f64) -> Prediction {
+        Prediction {
+            id: Some(id.to_owned()),
+            label,
+            output: format!(
+                "{} — date of birth 1980-01-02 and nationality PT agree",
+                label.decision_word()
+            ),
+            cot: String::new(),
+            score: Some(score),
+        }
+    }
+
+    #[tokio::test]
+    async fn report_metrics_equal_hand_computed_values() {
+        let gold = vec![
+            sample("a", Label::Match, Difficulty::Easy),
+            sample("b", Label::Match, Difficulty::Easy),
+            sample("c", Label::NoMatch, Difficulty::Hard),
+            sample("d", Label::NoMatch, Difficulty::Hard),
+            sample("e", Label::Edge, Difficulty::Medium),
+        ];
+        let predictions = vec![
+            prediction("e", Label::Edge, 0.7),
+            prediction("a", Label::Match, 0.9),
+            prediction("b", Label::NoMatch, 0.4),
+            prediction("c", Label::NoMatch, 0.4),
+            prediction("d", Label::Match, 0.8),
+        ];
+        let pairs = join(&gold, &predictions).unwrap();
+        let report = evaluate(&pairs, &OfflineJudge).await;
+        assert_eq!(report.n, 5);
+        assert!((report.accuracy - 0.6).abs() < 1e-12);
+        assert!((report.precision_match - 0.5).abs() < 1e-12);
+        assert!((report.recall_match - 0.5).abs() < 1e-12);
+        // Positives a 0.9, e 0.7, b 0.4: tau keeping 99% recall is 0.4 (tie with c, escalated).
+        assert_eq!(report.tau_recall_99, Some(0.4));
+        assert_eq!(report.fpr_at_tau, Some(1.0));
+        // Every rationale cites DOB and nationality (sufficiency 1): correct items 1, wrong 1/3.
+        assert!((report.rubric_mean - (3.0 * 1.0 + 2.0 / 3.0) / 5.0).abs() < 1e-12);
+        assert_eq!(report.judge_error_rate, 0.0);
+    }
+
+    #[test]
+    fn join_falls_back_to_line_index_without_gold_ids() {
+        let mut gold = vec![sample("x", Label::Edge, Difficulty::Easy)];
+        gold[0].id = None;
+        let predictions = vec![prediction("anything", Label::Edge, 0.5)];
+        assert_eq!(join(&gold, &predictions).unwrap().len(), 1);
+        let with_ids = vec![sample("x", Label::Edge, Difficulty::Easy)];
+        assert!(join(&with_ids, &predictions).is_err());
+    }
+
+    #[test]
+    fn stratified_sample_is_balanced_and_seeded() {
+        let mut gold = Vec::new();
+        for (index, (label, difficulty)) in Label::ALL
+            .iter()
+            .flat_map(|l| Difficulty::ALL.iter().map(move |d| (*l, *d)))
+            .cycle()
+            .take(900)
+            .enumerate()
+        {
+            gold.push(sample(&index.to_string(), label, difficulty));
+        }
+        let chosen = stratified_sample(&gold, 100, 3);
+        assert_eq!(chosen.len(), 100);
+        assert_eq!(chosen, stratified_sample(&gold, 100, 3));
+        let mut cells: BTreeMap<(Difficulty, Label), usize> = BTreeMap::new();
+        for index in &chosen {
+            *cells
+                .entry((gold[*index].difficulty, gold[*index].label))
+                .or_default() += 1;
+        }
+        assert!(cells.values().max().unwrap() - cells.values().min().unwrap() <= 1);
+    }
+}
