@@ -12,7 +12,9 @@ pub mod offline;
 pub mod pictures;
 pub mod report;
 
-pub use report::{ItemGrade, JudgeReport, Prediction, evaluate, join, stratified_sample};
+pub use report::{
+    ItemGrade, JudgeReport, Prediction, evaluate, join, render_table, stratified_sample,
+};
 
 /// What a judge says about one rationale.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,5 +64,57 @@ impl Judge for OfflineJudge {
             sufficiency: offline::sufficiency(&findings),
             fabricated: findings.fabricated,
         })
+    }
+}
+
+/// Either judge, chosen at run time by provider name.
+#[derive(Debug)]
+pub enum AnyJudge {
+    /// The deterministic offline judge.
+    Offline(OfflineJudge),
+    /// An LLM through a provider.
+    Llm(Box<llm::LlmJudge>),
+}
+
+impl AnyJudge {
+    /// `offline` (or empty) gives the offline judge; `anthropic`, `perplexity` or `openai` an LLM
+    /// judge with the key from `environment` and responses cached in `cache_dir`.
+    pub fn from_name(
+        name: &str,
+        model: &str,
+        environment: &[(String, String)],
+        cache_dir: &std::path::Path,
+    ) -> Result<Self, JudgeError> {
+        if name.is_empty() || name == "offline" {
+            return Ok(AnyJudge::Offline(OfflineJudge));
+        }
+        let kind = aml_providers::ProviderKind::from_name(name).ok_or_else(|| {
+            JudgeError::InvalidAnswer(format!(
+                "unknown judge provider `{name}`: expected offline, anthropic, perplexity or openai"
+            ))
+        })?;
+        let mut settings =
+            aml_providers::ProviderSettings::from_environment(kind, model, environment)?;
+        settings.temperature = 0.0;
+        settings.max_tokens = 256;
+        settings.cache_dir = Some(cache_dir.to_owned());
+        let client = aml_providers::ProviderClient::new(settings)?;
+        Ok(AnyJudge::Llm(Box::new(llm::LlmJudge::new(client))))
+    }
+}
+
+impl Judge for AnyJudge {
+    fn name(&self) -> &str {
+        match self {
+            AnyJudge::Offline(judge) => judge.name(),
+            AnyJudge::Llm(judge) => judge.name(),
+        }
+    }
+
+    async fn verdict(&self, input: &str, rationale: &str) -> Result<Verdict, JudgeError> {
+        match self {
+            AnyJudge::Offline(judge) => judge.verdict(input, rationale).await,
+            AnyJudge::Llm(judge) => judge.verdict(input, rationale).await,
+        }
     }
 }

@@ -2,5 +2,6 @@
 
 pub mod dataset;
 pub mod dlq;
+pub mod judge;
 pub mod model;
 pub mod setup;
