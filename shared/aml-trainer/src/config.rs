@@ -1,0 +1,86 @@
+//! Every training hyper-parameter, with the defaults of the user's notes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::optim::OptimizerKind;
+
+/// Hyper-parameters of a curriculum run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainerConfig {
+    /// LoRA rank.
+    pub lora_r: i64,
+    /// LoRA alpha.
+    pub lora_alpha: f64,
+    /// LoRA dropout.
+    pub lora_dropout: f64,
+    /// Projections to adapt.
+    pub target_modules: Vec<String>,
+    /// Learning rate of the first phase.
+    pub lr: f64,
+    /// Each later phase's rate is the previous one times this.
+    pub phase_lr_factor: f64,
+    /// Examples per micro-batch.
+    pub batch_size: usize,
+    /// Micro-batches per optimiser step.
+    pub grad_accum: usize,
+    /// Epochs of the easy, medium and hard phases.
+    pub epochs: [usize; 3],
+    /// Longest example, in tokens (capped by the model's context).
+    pub max_seq_len: usize,
+    /// Share of a phase's steps spent warming up.
+    pub warmup_ratio: f64,
+    /// Decoupled weight decay.
+    pub weight_decay: f64,
+    /// Gradient clipping norm (0: off).
+    pub max_grad_norm: f64,
+    /// AdamW or Lion.
+    pub optimizer: OptimizerKind,
+    /// Train on `cot` + `output` (true) or `output` alone (the non-CoT distillation variant).
+    pub cot: bool,
+    /// Recompute activations layer by layer in the backward pass.
+    pub recompute: bool,
+    /// Epochs over which the best validation loss must improve...
+    pub patience: usize,
+    /// ...by at least this relative amount, else the phase stops.
+    pub min_improvement: f64,
+    /// Seed of initialisation, dropout and batch order.
+    pub seed: u64,
+}
+
+impl Default for TrainerConfig {
+    fn default() -> Self {
+        TrainerConfig {
+            lora_r: 16,
+            lora_alpha: 32.0,
+            lora_dropout: 0.05,
+            target_modules: [
+                "q_proj",
+                "k_proj",
+                "v_proj",
+                "o_proj",
+                "gate_proj",
+                "up_proj",
+                "down_proj",
+            ]
+            .iter()
+            .map(|name| (*name).to_owned())
+            .collect(),
+            lr: 1e-5,
+            phase_lr_factor: 0.5,
+            batch_size: 2,
+            grad_accum: 16,
+            epochs: [2, 2, 1],
+            max_seq_len: 4096,
+            warmup_ratio: 0.03,
+            weight_decay: 0.0,
+            max_grad_norm: 1.0,
+            optimizer: OptimizerKind::Adamw,
+            cot: true,
+            recompute: false,
+            patience: 3,
+            min_improvement: 0.05,
+            seed: 42,
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! Curriculum LoRA fine-tuning: easy -> medium -> hard, each phase its own SFT cycle from the
+//! previous phase's weights at a lower learning rate, with validation loss per epoch, early
+//! stopping, length bucketing, gradient accumulation and clipping, AdamW or Lion with a
+//! cosine schedule and warmup, and optional activation recomputation.
+
+pub mod batching;
+pub mod config;
+pub mod data;
+pub mod optim;
+pub mod phase;
+
+pub use config::TrainerConfig;
+pub use phase::{EarlyStopping, LogEntry, PhaseSummary, TrainerState, train_curriculum};
+
+use std::path::PathBuf;
+
+/// Why training could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A dataset line breaks the schema.
+    #[error(transparent)]
+    Schema(#[from] aml_dataset::SchemaError),
+    /// A tier or validation file holds no sample.
+    #[error("{0}: no samples")]
+    EmptyFile(PathBuf),
+    /// The model runtime failed.
+    #[error(transparent)]
+    Model(#[from] aml_model::ModelError),
+    /// libtorch failed.
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}

@@ -1,0 +1,310 @@
+//! The training loop: phases, epochs, optimiser steps, validation loss and early stopping.
+
+use std::path::Path;
+
+use aml_core::{Difficulty, SampleRecord};
+use aml_model::training::{TrainBatch, loss_and_backward};
+use aml_model::{CausalLm, Lora, LoraConfig, LoraInit, TextTokenizer};
+use serde::Serialize;
+use tch::Tensor;
+use tracing::info;
+
+use crate::batching::{buckets, collate, padding_share, shuffle};
+use crate::data::{Example, Target, encode, read_file, read_tier};
+use crate::optim::{Optimizer, clip_gradients, cosine_with_warmup, zero_gradients};
+use crate::{TrainError, TrainerConfig};
+
+/// One line of the training log, like transformers' `log_history`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogEntry {
+    /// Phase (tier) name.
+    pub phase: String,
+    /// Epoch within the phase, from 1.
+    pub epoch: usize,
+    /// Optimiser steps so far over the whole run.
+    pub step: i64,
+    /// Mean training loss over the step's micro-batches.
+    pub loss: Option<f64>,
+    /// Learning rate of the step.
+    pub learning_rate: Option<f64>,
+    /// Validation loss at the end of an epoch.
+    pub eval_loss: Option<f64>,
+}
+
+/// How a phase went.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseSummary {
+    /// Phase (tier) name.
+    pub phase: String,
+    /// Epochs run.
+    pub epochs: usize,
+    /// Whether early stopping ended it.
+    pub early_stopped: bool,
+    /// Mean training loss of the first and last epoch.
+    pub first_epoch_loss: f64,
+    /// Mean training loss of the last epoch.
+    pub last_epoch_loss: f64,
+    /// Best validation loss.
+    pub best_eval_loss: f64,
+    /// Share of padding tokens in its batches.
+    pub padding_share: f64,
+    /// Learning rate of the phase.
+    pub learning_rate: f64,
+}
+
+/// The state written as `trainer_state.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TrainerState {
+    /// Every step and evaluation.
+    pub log_history: Vec<LogEntry>,
+    /// One summary per phase run.
+    pub phases: Vec<PhaseSummary>,
+    /// Optimiser steps over the run.
+    pub global_step: i64,
+}
+
+/// Stops a phase when the best validation loss improved by less than `min_improvement`
+/// (relative) across the last `patience` epochs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EarlyStopping {
+    patience: usize,
+    min_improvement: f64,
+    best_after_epoch: Vec<f64>,
+}
+
+impl EarlyStopping {
+    /// A rule with its window and threshold.
+    pub fn new(patience: usize, min_improvement: f64) -> Self {
+        EarlyStopping {
+            patience,
+            min_improvement,
+            best_after_epoch: Vec::new(),
+        }
+    }
+
+    /// Records an epoch's validation loss; true when the phase should stop.
+    pub fn should_stop(&mut self, eval_loss: f64) -> bool {
+        let best = self
+            .best_after_epoch
+            .last()
+            .map_or(eval_loss, |best| best.min(eval_loss));
+        self.best_after_epoch.push(best);
+        let epochs = self.best_after_epoch.len();
+        if self.patience == 0 || epochs <= self.patience {
+            return false;
+        }
+        let before = self.best_after_epoch[epochs - 1 - self.patience];
+        (before - best) / before.abs().max(f64::MIN_POSITIVE) < self.min_improvement
+    }
+
+    /// The best validation loss so far.
+    pub fn best(&self) -> f64 {
+        self.best_after_epoch
+            .last()
+            .copied()
+            .unwrap_or(f64::INFINITY)
+    }
+}
+
+fn encode_all(
+    tokenizer: &TextTokenizer,
+    samples: &[SampleRecord],
+    target: Target,
+    max_len: usize,
+) -> Result<Vec<Example>, TrainError> {
+    let mut examples = Vec::with_capacity(samples.len());
+    for sample in samples {
+        examples.push(encode(tokenizer, sample, target, max_len)?);
+    }
+    Ok(examples)
+}
+
+fn evaluation_loss(
+    model: &CausalLm,
+    examples: &[Example],
+    batch_size: usize,
+    pad_id: i64,
+) -> Result<f64, TrainError> {
+    let _no_grad = tch::no_grad_guard();
+    let mut total = 0.0;
+    let batches = buckets(examples, batch_size);
+    for batch in &batches {
+        let TrainBatch { ids, labels } = collate(examples, batch, pad_id);
+        let logits = model.forward(&ids)?;
+        let (rows, seq, vocab) = logits.size3()?;
+        let loss = logits
+            .narrow(1, 0, seq - 1)
+            .reshape([rows * (seq - 1), vocab])
+            .cross_entropy_loss::<Tensor>(
+                &labels.narrow(1, 1, seq - 1).reshape([rows * (seq - 1)]),
+                None,
+                tch::Reduction::Mean,
+                aml_model::training::IGNORE_INDEX,
+                0.0,
+            );
+        total += loss.double_value(&[]);
+    }
+    Ok(total / batches.len().max(1) as f64)
+}
+
+/// Trains easy -> medium -> hard from `data_dir` (tier files and `validation.jsonl`), saving
+/// each phase's adapter under `out/<phase>/adapter` and the final one under `out/adapter`.
+/// Every file is read and checked before the first step.
+pub fn train_curriculum(
+    model: &mut CausalLm,
+    tokenizer: &TextTokenizer,
+    data_dir: &Path,
+    config: &TrainerConfig,
+    base_model: &str,
+    out: &Path,
+) -> Result<TrainerState, TrainError> {
+    let target = if config.cot {
+        Target::CotThenOutput
+    } else {
+        Target::OutputOnly
+    };
+    let max_len = config
+        .max_seq_len
+        .min(model.config.max_position_embeddings as usize);
+    let mut tiers = Vec::new();
+    for tier in Difficulty::ALL {
+        tiers.push((tier, read_tier(data_dir, tier)?));
+    }
+    let validation = read_file(&data_dir.join("validation.jsonl"))?;
+    let validation = encode_all(tokenizer, &validation, target, max_len)?;
+    let pad_id = tokenizer.eos_ids().first().copied().unwrap_or(0);
+    let lora_config = LoraConfig {
+        r: config.lora_r,
+        alpha: config.lora_alpha,
+        dropout: config.lora_dropout,
+        target_modules: LoraConfig::normalise_targets(&config.target_modules)?,
+        use_rslora: false,
+        base_model: base_model.to_owned(),
+    };
+    let lora = Lora::attach_new(model, lora_config, LoraInit::Standard(config.seed))?;
+    let mut parameters: Vec<Tensor> = {
+        let mut named: Vec<(String, Tensor)> = lora.vars.variables().into_iter().collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        named.into_iter().map(|(_, tensor)| tensor).collect()
+    };
+    let mut state = TrainerState::default();
+    let mut lr = config.lr;
+    for (tier, samples) in tiers {
+        let examples = encode_all(tokenizer, &samples, target, max_len)?;
+        let epochs = config.epochs[tier as usize];
+        let batches = buckets(&examples, config.batch_size);
+        let steps_per_epoch = batches.len().div_ceil(config.grad_accum.max(1)) as i64;
+        let total_steps = steps_per_epoch * epochs as i64;
+        let warmup = (total_steps as f64 * config.warmup_ratio).round() as i64;
+        let mut optimizer = Optimizer::new(config.optimizer, config.weight_decay, &parameters);
+        let mut stopping = EarlyStopping::new(config.patience, config.min_improvement);
+        let (mut first_epoch_loss, mut last_epoch_loss, mut early_stopped, mut ran) =
+            (f64::NAN, f64::NAN, false, 0);
+        let mut phase_step = 0i64;
+        for epoch in 1..=epochs {
+            let mut order = batches.clone();
+            shuffle(
+                &mut order,
+                config.seed ^ ((tier as u64) << 16) ^ epoch as u64,
+            );
+            let (mut epoch_loss, mut step_loss, mut micro) = (0.0, 0.0, 0usize);
+            for (position, batch) in order.iter().enumerate() {
+                let seed =
+                    (config.seed as i64).wrapping_add(state.global_step * 1000 + position as i64);
+                let loss = loss_and_backward(
+                    model,
+                    &collate(&examples, batch, pad_id),
+                    config.recompute,
+                    seed,
+                )?;
+                epoch_loss += loss;
+                step_loss += loss;
+                micro += 1;
+                let last = position + 1 == order.len();
+                if micro == config.grad_accum.max(1) || last {
+                    for parameter in &parameters {
+                        let mut grad = parameter.grad();
+                        if grad.defined() {
+                            let _ = grad.g_div_scalar_(micro as f64);
+                        }
+                    }
+                    clip_gradients(&parameters, config.max_grad_norm);
+                    let rate = cosine_with_warmup(lr, phase_step, total_steps, warmup);
+                    optimizer.update(&mut parameters, rate);
+                    zero_gradients(&parameters);
+                    phase_step += 1;
+                    state.global_step += 1;
+                    state.log_history.push(LogEntry {
+                        phase: tier.to_string(),
+                        epoch,
+                        step: state.global_step,
+                        loss: Some(step_loss / micro as f64),
+                        learning_rate: Some(rate),
+                        eval_loss: None,
+                    });
+                    step_loss = 0.0;
+                    micro = 0;
+                }
+            }
+            let mean = epoch_loss / order.len().max(1) as f64;
+            if epoch == 1 {
+                first_epoch_loss = mean;
+            }
+            last_epoch_loss = mean;
+            ran = epoch;
+            let eval_loss = evaluation_loss(model, &validation, config.batch_size, pad_id)?;
+            state.log_history.push(LogEntry {
+                phase: tier.to_string(),
+                epoch,
+                step: state.global_step,
+                loss: None,
+                learning_rate: None,
+                eval_loss: Some(eval_loss),
+            });
+            info!(phase = %tier, epoch, train_loss = mean, eval_loss, "epoch done");
+            if stopping.should_stop(eval_loss) {
+                early_stopped = true;
+                break;
+            }
+        }
+        lora.save(&out.join(tier.as_str()).join("adapter"))?;
+        state.phases.push(PhaseSummary {
+            phase: tier.to_string(),
+            epochs: ran,
+            early_stopped,
+            first_epoch_loss,
+            last_epoch_loss,
+            best_eval_loss: stopping.best(),
+            padding_share: padding_share(&examples, &batches),
+            learning_rate: lr,
+        });
+        lr *= config.phase_lr_factor;
+    }
+    lora.save(&out.join("adapter"))?;
+    let text = serde_json::to_string_pretty(&state).unwrap_or_default();
+    std::fs::write(out.join("trainer_state.json"), text).map_err(|source| TrainError::Io {
+        path: out.join("trainer_state.json"),
+        source,
+    })?;
+    Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn early_stopping_fires_on_a_plateau_only() {
+        let mut falling = EarlyStopping::new(3, 0.05);
+        for loss in [2.0, 1.6, 1.3, 1.0, 0.8, 0.6] {
+            assert!(!falling.should_stop(loss), "still improving at {loss}");
+        }
+        let mut plateau = EarlyStopping::new(3, 0.05);
+        let decisions: Vec<bool> = [2.0, 1.5, 1.49, 1.48, 1.47, 1.46]
+            .iter()
+            .map(|&loss| plateau.should_stop(loss))
+            .collect();
+        assert_eq!(decisions, vec![false, false, false, false, true, true]);
+        assert_eq!(plateau.best(), 1.46);
+    }
+}
