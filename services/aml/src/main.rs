@@ -25,6 +25,8 @@ enum Command {
     Generate(commands::dataset::GenerateArgs),
     /// Validate candidate samples into easy/medium/hard/train/validation files and a manifest.
     Validate(commands::dataset::ValidateArgs),
+    /// Curriculum LoRA fine-tuning: easy -> medium -> hard (the user's command line works as written).
+    Train(Box<commands::train::TrainArgs>),
     /// Grade predictions against gold samples: rubric, metrics, tau at 99% recall, pictures.
     Judge(commands::judge::JudgeArgs),
     /// List what is in the dead-letter queue, with the reasons.
@@ -49,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Generate(args)) => commands::dataset::generate(&config, &args).await,
         Some(Command::Validate(args)) => commands::dataset::validate(&config, &args).await,
         Some(Command::Judge(args)) => commands::judge::run(&args).await,
+        Some(Command::Train(args)) => commands::train::run(&args),
         Some(Command::Dlq(args)) => commands::dlq::run(&config, &args).await,
         Some(Command::Model(command)) => commands::model::run(command),
         None => {

@@ -163,8 +163,9 @@ pub fn build(candidates: Vec<SampleRecord>, settings: &ValidatorSettings) -> Dat
     }
 }
 
-/// Takes `size` samples stratified over the label x difficulty cells (cell sizes differ by at
-/// most one when every cell has enough samples); returns (validation, rest).
+/// Takes `size` samples (at most half of them, so training keeps the rest) stratified over the
+/// label x difficulty cells (cell sizes differ by at most one when every cell has enough
+/// samples); returns (validation, rest).
 fn split_validation(
     samples: Vec<SampleRecord>,
     size: usize,
@@ -184,6 +185,7 @@ fn split_validation(
             members.swap(position, swap);
         }
     }
+    let size = size.min(samples.len() / 2);
     let mut chosen = vec![false; samples.len()];
     let mut taken = 0;
     let mut round = 0;

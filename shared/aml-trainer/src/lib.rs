@@ -10,7 +10,9 @@ pub mod optim;
 pub mod phase;
 
 pub use config::TrainerConfig;
-pub use phase::{EarlyStopping, LogEntry, PhaseSummary, TrainerState, train_curriculum};
+pub use phase::{
+    EarlyStopping, LogEntry, PhaseSummary, TrainerState, smoke_step, train_curriculum,
+};
 
 use std::path::PathBuf;
 

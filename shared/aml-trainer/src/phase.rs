@@ -308,3 +308,48 @@ mod tests {
         assert_eq!(plateau.best(), 1.46);
     }
 }
+
+/// `--smoke`: one optimisation step on two easy samples; returns the loss before and after.
+pub fn smoke_step(
+    model: &mut CausalLm,
+    tokenizer: &TextTokenizer,
+    data_dir: &Path,
+    config: &TrainerConfig,
+) -> Result<(f64, f64), TrainError> {
+    let target = if config.cot {
+        Target::CotThenOutput
+    } else {
+        Target::OutputOnly
+    };
+    let samples = read_tier(data_dir, Difficulty::Easy)?;
+    let examples = encode_all(
+        tokenizer,
+        &samples[..samples.len().min(2)],
+        target,
+        config.max_seq_len,
+    )?;
+    let pad_id = tokenizer.eos_ids().first().copied().unwrap_or(0);
+    let lora_config = LoraConfig {
+        r: config.lora_r,
+        alpha: config.lora_alpha,
+        dropout: 0.0,
+        target_modules: LoraConfig::normalise_targets(&config.target_modules)?,
+        use_rslora: false,
+        base_model: String::new(),
+    };
+    let lora = Lora::attach_new(model, lora_config, LoraInit::Standard(config.seed))?;
+    let mut parameters: Vec<Tensor> = lora.vars.variables().into_values().collect();
+    let batch: Vec<usize> = (0..examples.len()).collect();
+    let before = loss_and_backward(
+        model,
+        &collate(&examples, &batch, pad_id),
+        config.recompute,
+        config.seed as i64,
+    )?;
+    let mut optimizer = Optimizer::new(config.optimizer, config.weight_decay, &parameters);
+    clip_gradients(&parameters, config.max_grad_norm);
+    optimizer.update(&mut parameters, config.lr);
+    zero_gradients(&parameters);
+    let after = evaluation_loss(model, &examples, examples.len(), pad_id)?;
+    Ok((before, after))
+}

@@ -5,3 +5,4 @@ pub mod dlq;
 pub mod judge;
 pub mod model;
 pub mod setup;
+pub mod train;
