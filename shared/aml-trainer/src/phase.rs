@@ -289,26 +289,6 @@ pub fn train_curriculum(
     Ok(state)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn early_stopping_fires_on_a_plateau_only() {
-        let mut falling = EarlyStopping::new(3, 0.05);
-        for loss in [2.0, 1.6, 1.3, 1.0, 0.8, 0.6] {
-            assert!(!falling.should_stop(loss), "still improving at {loss}");
-        }
-        let mut plateau = EarlyStopping::new(3, 0.05);
-        let decisions: Vec<bool> = [2.0, 1.5, 1.49, 1.48, 1.47, 1.46]
-            .iter()
-            .map(|&loss| plateau.should_stop(loss))
-            .collect();
-        assert_eq!(decisions, vec![false, false, false, false, true, true]);
-        assert_eq!(plateau.best(), 1.46);
-    }
-}
-
 /// `--smoke`: one optimisation step on two easy samples; returns the loss before and after.
 pub fn smoke_step(
     model: &mut CausalLm,
@@ -352,4 +332,24 @@ pub fn smoke_step(
     zero_gradients(&parameters);
     let after = evaluation_loss(model, &examples, examples.len(), pad_id)?;
     Ok((before, after))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn early_stopping_fires_on_a_plateau_only() {
+        let mut falling = EarlyStopping::new(3, 0.05);
+        for loss in [2.0, 1.6, 1.3, 1.0, 0.8, 0.6] {
+            assert!(!falling.should_stop(loss), "still improving at {loss}");
+        }
+        let mut plateau = EarlyStopping::new(3, 0.05);
+        let decisions: Vec<bool> = [2.0, 1.5, 1.49, 1.48, 1.47, 1.46]
+            .iter()
+            .map(|&loss| plateau.should_stop(loss))
+            .collect();
+        assert_eq!(decisions, vec![false, false, false, false, true, true]);
+        assert_eq!(plateau.best(), 1.46);
+    }
 }
