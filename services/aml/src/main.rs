@@ -2,10 +2,8 @@
 
 mod commands;
 
-use aml_runtime::CommonArgs;
-use aml_runtime::config::render_redacted;
+use aml_runtime::{CommonArgs, Startup};
 use clap::{Parser, Subcommand};
-use tracing::debug;
 
 /// Fine-tune and run an open LLM that judges sanctions / PEP screening alerts.
 #[derive(Debug, Parser)]
@@ -39,13 +37,9 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let config = cli.common.load()?;
-    if cli.common.print_config {
-        print!("{}", render_redacted(&config));
+    let Startup::Run(config, _telemetry) = aml_runtime::start("aml", &cli.common)? else {
         return Ok(());
-    }
-    let _telemetry = aml_runtime::telemetry::init("aml", &config.telemetry)?;
-    debug!(config = %render_redacted(&config), "effective configuration");
+    };
     match cli.command {
         Some(Command::Setup) => commands::setup::run(&config).await,
         Some(Command::Generate(args)) => commands::dataset::generate(&config, &args).await,

@@ -2,11 +2,10 @@
 
 use std::sync::Arc;
 
-use aml_bus::{ConsumerSpec, Publisher, Topology};
+use aml_bus::{ConsumerSpec, Publisher};
 use aml_generator::GenerateHandler;
 use aml_proto::v1::GenerateRequest;
-use aml_runtime::CommonArgs;
-use aml_runtime::config::render_redacted;
+use aml_runtime::{CommonArgs, Startup};
 use clap::Parser;
 
 /// The generator service.
@@ -20,14 +19,10 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let config = args.common.load()?;
-    if args.common.print_config {
-        print!("{}", render_redacted(&config));
+    let Startup::Run(config, _telemetry) = aml_runtime::start("generator", &args.common)? else {
         return Ok(());
-    }
-    let _telemetry = aml_runtime::telemetry::init("generator", &config.telemetry)?;
-    let client = aml_bus::connect(&config.nats, "generator-publisher").await?;
-    let publisher = Publisher::new(Topology::new(client).jetstream().clone());
+    };
+    let publisher = Publisher::connect(&config.nats, "generator-publisher").await?;
     let handler = Arc::new(GenerateHandler::new(publisher));
     aml_bus::serve::<GenerateRequest, _>(&config, "generator", ConsumerSpec::generator(), handler)
         .await?;

@@ -85,12 +85,12 @@ impl Handler<JudgeRequest> for JudgeHandler {
         let event = JudgeReport {
             request_id: request.request_id.clone(),
             report_url,
-            n: report.n,
-            accuracy: report.accuracy,
-            precision_match: report.precision_match,
-            recall_match: report.recall_match,
-            f1_match: report.f1_match,
-            macro_f1: report.macro_f1,
+            n: report.classification.n,
+            accuracy: report.classification.accuracy,
+            precision_match: report.classification.precision_match,
+            recall_match: report.classification.recall_match,
+            f1_match: report.classification.f1_match,
+            macro_f1: report.classification.macro_f1,
             rubric_mean: report.rubric_mean,
             judge_error_rate: report.judge_error_rate,
             tau_recall_99: report.tau_recall_99,
@@ -100,7 +100,7 @@ impl Handler<JudgeRequest> for JudgeHandler {
             .publish(subjects::JUDGE_REPORT, &event, Some(&request.request_id))
             .await
             .map_err(HandlerError::transient)?;
-        info!(request = %request.request_id, n = report.n, "judge report written");
+        info!(request = %request.request_id, n = report.classification.n, "judge report written");
         Ok(())
     }
 }

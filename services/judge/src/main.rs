@@ -2,11 +2,10 @@
 
 use std::sync::Arc;
 
-use aml_bus::{ConsumerSpec, Publisher, Topology};
+use aml_bus::{ConsumerSpec, Publisher};
 use aml_judge_service::JudgeHandler;
 use aml_proto::v1::JudgeRequest;
-use aml_runtime::CommonArgs;
-use aml_runtime::config::render_redacted;
+use aml_runtime::{CommonArgs, Startup};
 use aml_storage::Storage;
 use clap::Parser;
 
@@ -24,15 +23,11 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let config = args.common.load()?;
-    if args.common.print_config {
-        print!("{}", render_redacted(&config));
+    let Startup::Run(config, _telemetry) = aml_runtime::start("judge", &args.common)? else {
         return Ok(());
-    }
-    let _telemetry = aml_runtime::telemetry::init("judge", &config.telemetry)?;
+    };
     let storage = Storage::open_configured(&config.storage.url, &config.storage)?;
-    let client = aml_bus::connect(&config.nats, "judge-publisher").await?;
-    let publisher = Publisher::new(Topology::new(client).jetstream().clone());
+    let publisher = Publisher::connect(&config.nats, "judge-publisher").await?;
     let environment: Vec<(String, String)> = std::env::vars().collect();
     let handler = Arc::new(JudgeHandler::new(
         storage,

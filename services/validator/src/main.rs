@@ -2,11 +2,10 @@
 
 use std::sync::Arc;
 
-use aml_bus::{ConsumerSpec, Publisher, Topology};
+use aml_bus::{ConsumerSpec, Publisher};
 use aml_dataset::ValidatorSettings;
 use aml_proto::v1::CandidateChunk;
-use aml_runtime::CommonArgs;
-use aml_runtime::config::render_redacted;
+use aml_runtime::{CommonArgs, Startup};
 use aml_storage::Storage;
 use aml_validator::ValidateHandler;
 use clap::Parser;
@@ -22,15 +21,11 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let config = args.common.load()?;
-    if args.common.print_config {
-        print!("{}", render_redacted(&config));
+    let Startup::Run(config, _telemetry) = aml_runtime::start("validator", &args.common)? else {
         return Ok(());
-    }
-    let _telemetry = aml_runtime::telemetry::init("validator", &config.telemetry)?;
+    };
     let storage = Storage::open_configured(&config.storage.url, &config.storage)?;
-    let client = aml_bus::connect(&config.nats, "validator-publisher").await?;
-    let publisher = Publisher::new(Topology::new(client).jetstream().clone());
+    let publisher = Publisher::connect(&config.nats, "validator-publisher").await?;
     let handler = Arc::new(ValidateHandler::new(
         storage,
         publisher,

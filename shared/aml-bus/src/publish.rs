@@ -34,6 +34,15 @@ impl Publisher {
         Publisher { jetstream }
     }
 
+    /// Connects as `client_name` and publishes through that connection.
+    pub async fn connect(
+        config: &aml_runtime::config::NatsConfig,
+        client_name: &str,
+    ) -> Result<Self> {
+        let client = crate::connect(config, client_name).await?;
+        Ok(Publisher::new(async_nats::jetstream::new(client)))
+    }
+
     fn message<M: prost::Message>(message: &M, message_id: Option<&str>) -> PublishMessage {
         let mut headers = HeaderMap::new();
         inject_context(&tracing::Span::current().context(), &mut headers);

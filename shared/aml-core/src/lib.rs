@@ -5,7 +5,8 @@
 pub mod format;
 pub mod label;
 pub mod metrics;
+pub mod rng;
 pub mod sample;
 
 pub use label::{Difficulty, Label, ParseEnumError};
-pub use sample::SampleRecord;
+pub use sample::{SampleRecord, stratified_indices};

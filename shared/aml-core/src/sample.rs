@@ -57,6 +57,43 @@ impl TryFrom<&v1::Sample> for SampleRecord {
     }
 }
 
+/// `size` indices stratified over the label x difficulty cells: each cell is shuffled with the
+/// seed and the cells are taken round-robin, so cell sizes differ by at most one while every
+/// cell has enough samples. Sorted ascending.
+pub fn stratified_indices(samples: &[SampleRecord], size: usize, seed: u64) -> Vec<usize> {
+    let mut cells: std::collections::BTreeMap<(Difficulty, Label), Vec<usize>> =
+        std::collections::BTreeMap::new();
+    for (index, sample) in samples.iter().enumerate() {
+        cells
+            .entry((sample.difficulty, sample.label))
+            .or_default()
+            .push(index);
+    }
+    let mut rng = crate::rng::SeededRng::new(seed);
+    for members in cells.values_mut() {
+        rng.shuffle(members);
+    }
+    let mut chosen = Vec::with_capacity(size);
+    let mut round = 0;
+    while chosen.len() < size.min(samples.len()) {
+        let before = chosen.len();
+        for members in cells.values() {
+            if chosen.len() == size {
+                break;
+            }
+            if let Some(&index) = members.get(round) {
+                chosen.push(index);
+            }
+        }
+        if chosen.len() == before {
+            break;
+        }
+        round += 1;
+    }
+    chosen.sort_unstable();
+    chosen
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aml_core::{Difficulty, Label, SampleRecord};
+use aml_core::rng::SeededRng;
+use aml_core::{Difficulty, Label, SampleRecord, stratified_indices};
 use serde::Serialize;
 
 use crate::dedup::{Duplicate, DuplicateFinder, normalise};
@@ -74,26 +75,10 @@ pub struct Dataset {
     pub noised: u64,
 }
 
-struct Mixer(u64);
-
-impl Mixer {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// Noise that leaves the facts, hence the label, alone: spacing and case in the context
 /// line, and a trailing note that there were no prior alerts.
-fn add_noise(input: &str, mixer: &mut Mixer) -> String {
-    match mixer.next() % 3 {
+fn add_noise(input: &str, rng: &mut SeededRng) -> String {
+    match rng.next_u64() % 3 {
         0 => input.replacen(": ", ":  ", 1),
         1 => match input.split_once("Context: ") {
             Some((head, context)) => format!("{head}Context: {}", context.to_lowercase()),
@@ -139,11 +124,11 @@ pub fn build(candidates: Vec<SampleRecord>, settings: &ValidatorSettings) -> Dat
             None => kept.push(sample),
         }
     }
-    let mut mixer = Mixer(settings.seed ^ 0x5EED);
+    let mut rng = SeededRng::new(settings.seed ^ 0x5EED);
     let mut noised = 0;
     for sample in &mut kept {
-        if mixer.unit() < settings.noise_rate {
-            sample.input = add_noise(&sample.input, &mut mixer);
+        if rng.uniform() < settings.noise_rate {
+            sample.input = add_noise(&sample.input, &mut rng);
             noised += 1;
         }
     }
@@ -164,52 +149,19 @@ pub fn build(candidates: Vec<SampleRecord>, settings: &ValidatorSettings) -> Dat
 }
 
 /// Takes `size` samples (at most half of them, so training keeps the rest) stratified over the
-/// label x difficulty cells (cell sizes differ by at most one when every cell has enough
-/// samples); returns (validation, rest).
+/// label x difficulty cells; returns (validation, rest), each in the original order.
 fn split_validation(
     samples: Vec<SampleRecord>,
     size: usize,
     seed: u64,
 ) -> (Vec<SampleRecord>, Vec<SampleRecord>) {
-    let mut cells: BTreeMap<(Difficulty, Label), Vec<usize>> = BTreeMap::new();
-    for (index, sample) in samples.iter().enumerate() {
-        cells
-            .entry((sample.difficulty, sample.label))
-            .or_default()
-            .push(index);
-    }
-    let mut mixer = Mixer(seed ^ 0xBA1A);
-    for members in cells.values_mut() {
-        for position in (1..members.len()).rev() {
-            let swap = (mixer.next() % (position as u64 + 1)) as usize;
-            members.swap(position, swap);
-        }
-    }
-    let size = size.min(samples.len() / 2);
-    let mut chosen = vec![false; samples.len()];
-    let mut taken = 0;
-    let mut round = 0;
-    while taken < size.min(samples.len()) {
-        let mut progressed = false;
-        for members in cells.values() {
-            if taken == size {
-                break;
-            }
-            if let Some(&index) = members.get(round) {
-                chosen[index] = true;
-                taken += 1;
-                progressed = true;
-            }
-        }
-        if !progressed {
-            break;
-        }
-        round += 1;
-    }
-    let mut validation = Vec::with_capacity(size);
-    let mut rest = Vec::with_capacity(samples.len());
+    let chosen = stratified_indices(&samples, size.min(samples.len() / 2), seed ^ 0xBA1A);
+    let mut validation = Vec::with_capacity(chosen.len());
+    let mut rest = Vec::with_capacity(samples.len() - chosen.len());
+    let mut next = chosen.iter().peekable();
     for (index, sample) in samples.into_iter().enumerate() {
-        if chosen[index] {
+        if next.peek() == Some(&&index) {
+            next.next();
             validation.push(sample);
         } else {
             rest.push(sample);

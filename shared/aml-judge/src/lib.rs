@@ -12,9 +12,7 @@ pub mod offline;
 pub mod pictures;
 pub mod report;
 
-pub use report::{
-    ItemGrade, JudgeReport, Prediction, evaluate, join, render_table, stratified_sample,
-};
+pub use report::{ItemGrade, JudgeReport, Prediction, evaluate, join, render_table};
 
 /// What a judge says about one rationale.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,9 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use aml_core::metrics::{
-    ClassificationMetrics, ConfusionMatrix, CurvePoint, ScoredItem, ThresholdMetrics,
-};
+use aml_core::metrics::{ClassificationMetrics, CurvePoint, ScoredItem, ThresholdMetrics};
 use aml_core::{Difficulty, Label, SampleRecord};
 use serde::{Deserialize, Serialize};
 
@@ -56,20 +54,9 @@ pub struct ItemGrade {
 pub struct JudgeReport {
     /// Which judge graded the rationales.
     pub judge: String,
-    /// Items.
-    pub n: u64,
-    /// Exact label agreement.
-    pub accuracy: f64,
-    /// Precision on MATCH.
-    pub precision_match: f64,
-    /// Recall on MATCH.
-    pub recall_match: f64,
-    /// F1 on MATCH.
-    pub f1_match: f64,
-    /// Mean F1 over the three labels.
-    pub macro_f1: f64,
-    /// Gold x predicted counts (MATCH, NO_MATCH, EDGE).
-    pub confusion: ConfusionMatrix,
+    /// Items, accuracy, precision / recall / F1 on MATCH, macro-F1 and the confusion matrix.
+    #[serde(flatten)]
+    pub classification: ClassificationMetrics,
     /// Mean rubric score over graded items.
     pub rubric_mean: f64,
     /// Share of items the judge could not grade.
@@ -197,13 +184,7 @@ pub async fn evaluate<J: Judge>(pairs: &[(&SampleRecord, &Prediction)], judge: &
     };
     JudgeReport {
         judge: judge.name().to_owned(),
-        n: classification.n,
-        accuracy: classification.accuracy,
-        precision_match: classification.precision_match,
-        recall_match: classification.recall_match,
-        f1_match: classification.f1_match,
-        macro_f1: classification.macro_f1,
-        confusion: classification.confusion,
+        classification,
         rubric_mean,
         judge_error_rate: if items.is_empty() {
             0.0
@@ -218,61 +199,24 @@ pub async fn evaluate<J: Judge>(pairs: &[(&SampleRecord, &Prediction)], judge: &
     }
 }
 
-/// `size` indices stratified over label x difficulty, round-robin over shuffled cells (seeded).
-pub fn stratified_sample(samples: &[SampleRecord], size: usize, seed: u64) -> Vec<usize> {
-    let mut cells: BTreeMap<(Difficulty, Label), Vec<usize>> = BTreeMap::new();
-    for (index, sample) in samples.iter().enumerate() {
-        cells
-            .entry((sample.difficulty, sample.label))
-            .or_default()
-            .push(index);
-    }
-    let mut state = seed ^ 0x0DD5;
-    let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    for members in cells.values_mut() {
-        for position in (1..members.len()).rev() {
-            members.swap(position, (next() % (position as u64 + 1)) as usize);
-        }
-    }
-    let mut chosen = Vec::with_capacity(size);
-    let mut round = 0;
-    while chosen.len() < size.min(samples.len()) {
-        let before = chosen.len();
-        for members in cells.values() {
-            if chosen.len() == size {
-                break;
-            }
-            if let Some(&index) = members.get(round) {
-                chosen.push(index);
-            }
-        }
-        if chosen.len() == before {
-            break;
-        }
-        round += 1;
-    }
-    chosen.sort_unstable();
-    chosen
-}
-
 /// The report as a printed table.
 pub fn render_table(report: &JudgeReport) -> String {
     let mut rows = vec![
-        ("items", report.n.to_string()),
-        ("accuracy", format!("{:.3}", report.accuracy)),
+        ("items", report.classification.n.to_string()),
+        ("accuracy", format!("{:.3}", report.classification.accuracy)),
         (
             "precision (MATCH)",
-            format!("{:.3}", report.precision_match),
+            format!("{:.3}", report.classification.precision_match),
         ),
-        ("recall (MATCH)", format!("{:.3}", report.recall_match)),
-        ("F1 (MATCH)", format!("{:.3}", report.f1_match)),
-        ("macro F1", format!("{:.3}", report.macro_f1)),
+        (
+            "recall (MATCH)",
+            format!("{:.3}", report.classification.recall_match),
+        ),
+        (
+            "F1 (MATCH)",
+            format!("{:.3}", report.classification.f1_match),
+        ),
+        ("macro F1", format!("{:.3}", report.classification.macro_f1)),
         ("rubric mean", format!("{:.3}", report.rubric_mean)),
         (
             "judge error rate",
@@ -288,7 +232,10 @@ pub fn render_table(report: &JudgeReport) -> String {
         table.push_str(&format!("  {name:<22} {value:>10}\n"));
     }
     table.push_str("  confusion (rows gold, columns predicted: MATCH NO_MATCH EDGE)\n");
-    for (label, row) in Label::ALL.iter().zip(report.confusion.counts) {
+    for (label, row) in Label::ALL
+        .iter()
+        .zip(report.classification.confusion.counts)
+    {
         table.push_str(&format!(
             "  {:<10} {:>6} {:>8} {:>6}\n",
             label.decision_word(),
@@ -348,10 +295,10 @@ mod tests {
         ];
         let pairs = join(&gold, &predictions).unwrap();
         let report = evaluate(&pairs, &OfflineJudge).await;
-        assert_eq!(report.n, 5);
-        assert!((report.accuracy - 0.6).abs() < 1e-12);
-        assert!((report.precision_match - 0.5).abs() < 1e-12);
-        assert!((report.recall_match - 0.5).abs() < 1e-12);
+        assert_eq!(report.classification.n, 5);
+        assert!((report.classification.accuracy - 0.6).abs() < 1e-12);
+        assert!((report.classification.precision_match - 0.5).abs() < 1e-12);
+        assert!((report.classification.recall_match - 0.5).abs() < 1e-12);
         // Positives a 0.9, e 0.7, b 0.4: tau keeping 99% recall is 0.4 (tie with c, escalated).
         assert_eq!(report.tau_recall_99, Some(0.4));
         assert_eq!(report.fpr_at_tau, Some(1.0));
@@ -382,9 +329,9 @@ mod tests {
         {
             gold.push(sample(&index.to_string(), label, difficulty));
         }
-        let chosen = stratified_sample(&gold, 100, 3);
+        let chosen = aml_core::stratified_indices(&gold, 100, 3);
         assert_eq!(chosen.len(), 100);
-        assert_eq!(chosen, stratified_sample(&gold, 100, 3));
+        assert_eq!(chosen, aml_core::stratified_indices(&gold, 100, 3));
         let mut cells: BTreeMap<(Difficulty, Label), usize> = BTreeMap::new();
         for index in &chosen {
             *cells

@@ -98,5 +98,5 @@ async fn malformed_json_is_re_asked_once_then_counted_as_a_judge_error() {
             .contains("invalid JSON twice")
     );
     assert_eq!(report.judge_error_rate, 0.5);
-    assert_eq!(report.n, 2);
+    assert_eq!(report.classification.n, 2);
 }

@@ -7,7 +7,7 @@ use tch::{Kind, Tensor};
 use crate::attention::SelfMask;
 use crate::error::{ModelError, Result};
 use crate::model::{CausalLm, PrefixKv, Step};
-use crate::random::SeededRng;
+use aml_core::rng::SeededRng;
 
 /// How to pick tokens.
 #[derive(Debug, Clone, PartialEq)]

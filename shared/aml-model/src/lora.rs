@@ -15,8 +15,9 @@ use tch::{Kind, Tensor};
 use crate::error::{ModelError, Result, read_json, write_file};
 use crate::layers::{Linear, LoraAdapter};
 use crate::model::CausalLm;
-use crate::random::SeededRng;
+use crate::random::uniform_tensor;
 use crate::safetensors_io::{WeightFiles, save_file};
+use aml_core::rng::SeededRng;
 
 /// The projections LoRA can target, by their module names.
 pub const TARGETABLE: [&str; 7] = [
@@ -223,9 +224,9 @@ impl Lora {
             }
             let (out, input) = linear_shape(linear);
             let bound = 1.0 / (input as f64).sqrt();
-            let a_init = rng.uniform_tensor(&[config.r, input], -bound, bound, device);
+            let a_init = uniform_tensor(&mut rng, &[config.r, input], -bound, bound, device);
             let b_init = if random_b {
-                rng.uniform_tensor(&[out, config.r], -bound, bound, device)
+                uniform_tensor(&mut rng, &[out, config.r], -bound, bound, device)
             } else {
                 Tensor::zeros([out, config.r], (Kind::Float, device))
             };

@@ -16,8 +16,9 @@ use tokenizers::{AddedToken, TokenizerBuilder};
 use crate::config::{ModelConfig, TinySpec};
 use crate::error::{ModelError, Result, write_file};
 use crate::model::tensor_shapes;
-use crate::random::SeededRng;
+use crate::random::normal_tensor;
 use crate::safetensors_io::save_file;
+use aml_core::rng::SeededRng;
 
 /// The special tokens of the tiny tokenizer, in id order.
 pub const SPECIAL_TOKENS: [&str; 5] = [
@@ -87,13 +88,13 @@ fn train_tokenizer(vocab_size: usize) -> Result<tokenizers::Tokenizer> {
 
 fn random_tensor(rng: &mut SeededRng, name: &str, shape: &[i64]) -> Tensor {
     if name.ends_with("norm.weight") {
-        return rng.normal_tensor(shape, 0.1, Device::Cpu) + 1.0;
+        return normal_tensor(rng, shape, 0.1, Device::Cpu) + 1.0;
     }
     if name.ends_with(".bias") {
-        return rng.normal_tensor(shape, 0.1, Device::Cpu);
+        return normal_tensor(rng, shape, 0.1, Device::Cpu);
     }
     let fan_in = shape.last().copied().unwrap_or(1) as f64;
-    rng.normal_tensor(shape, 1.0 / fan_in.sqrt(), Device::Cpu)
+    normal_tensor(rng, shape, 1.0 / fan_in.sqrt(), Device::Cpu)
 }
 
 fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {

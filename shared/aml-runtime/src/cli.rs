@@ -64,3 +64,35 @@ impl CommonArgs {
         self.sources(Vec::new())?.load()
     }
 }
+
+/// What a binary does after reading its flags.
+pub enum Startup {
+    /// `--print-config` printed the configuration; nothing else to do.
+    PrintedConfig,
+    /// Run with this configuration; keep the guard alive while running.
+    Run(Box<AmlConfig>, crate::TelemetryGuard),
+}
+
+/// Why a binary could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Telemetry could not be installed.
+    #[error(transparent)]
+    Telemetry(#[from] crate::TelemetryError),
+}
+
+/// Loads the configuration, handles `--print-config`, installs telemetry for `service` and
+/// logs the effective configuration (secrets redacted) at debug level.
+pub fn start(service: &str, common: &CommonArgs) -> Result<Startup, StartupError> {
+    let config = common.load()?;
+    if common.print_config {
+        print!("{}", crate::config::render_redacted(&config));
+        return Ok(Startup::PrintedConfig);
+    }
+    let guard = crate::telemetry::init(service, &config.telemetry)?;
+    tracing::debug!(config = %crate::config::render_redacted(&config), "effective configuration");
+    Ok(Startup::Run(Box::new(config), guard))
+}

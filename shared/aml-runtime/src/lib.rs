@@ -5,6 +5,6 @@ pub mod config;
 pub mod signals;
 pub mod telemetry;
 
-pub use cli::CommonArgs;
+pub use cli::{CommonArgs, Startup, StartupError, start};
 pub use config::{AmlConfig, ConfigError, ConfigSources, Secret};
 pub use telemetry::{TelemetryError, TelemetryGuard};

@@ -11,8 +11,8 @@ use crate::identity::{
     NameForms, OrgName, Origin, lei, minor_variant, passport, person_name, weak_variant,
 };
 use crate::pools::{COUNTRIES, LISTS, RISK_CONTEXT};
-use crate::rng::Rng;
 use crate::translit::VariantTable;
+use aml_core::rng::SeededRng;
 
 use FieldRelation::{Agree, Conflict, Consistent, Unknown};
 
@@ -70,7 +70,7 @@ fn evidence(
     }
 }
 
-fn person_pattern(label: Label, difficulty: Difficulty, rng: &mut Rng) -> Evidence {
+fn person_pattern(label: Label, difficulty: Difficulty, rng: &mut SeededRng) -> Evidence {
     use NameRelation::*;
     let options: &[Evidence] = match (label, difficulty) {
         (Label::Match, Difficulty::Easy) => &[evidence(Exact, Agree, Agree, Agree, Unknown)],
@@ -107,7 +107,7 @@ fn person_pattern(label: Label, difficulty: Difficulty, rng: &mut Rng) -> Eviden
     *rng.pick(options)
 }
 
-fn org_pattern(label: Label, difficulty: Difficulty, rng: &mut Rng) -> Evidence {
+fn org_pattern(label: Label, difficulty: Difficulty, rng: &mut SeededRng) -> Evidence {
     use NameRelation::*;
     let options: &[Evidence] = match (label, difficulty) {
         (Label::Match, Difficulty::Easy) => &[evidence(Exact, Unknown, Agree, Agree, Unknown)],
@@ -129,7 +129,7 @@ fn org_pattern(label: Label, difficulty: Difficulty, rng: &mut Rng) -> Evidence 
     *rng.pick(options)
 }
 
-fn country_of(origin: Origin, rng: &mut Rng) -> &'static str {
+fn country_of(origin: Origin, rng: &mut SeededRng) -> &'static str {
     let codes: &[&str] = match origin {
         Origin::Cyrillic => &["RU"],
         Origin::Arabic => &["SY", "IR", "AE", "SA"],
@@ -139,7 +139,7 @@ fn country_of(origin: Origin, rng: &mut Rng) -> &'static str {
     codes[rng.below(codes.len())]
 }
 
-fn other_country(code: &str, rng: &mut Rng) -> &'static str {
+fn other_country(code: &str, rng: &mut SeededRng) -> &'static str {
     loop {
         let (candidate, _, _) = rng.pick(&COUNTRIES);
         if *candidate != code {
@@ -186,7 +186,7 @@ impl Reasoning {
 
 impl Synthesizer {
     /// A case of the given tier and gold label.
-    pub fn case(&self, rng: &mut Rng, difficulty: Difficulty, label: Label) -> Case {
+    pub fn case(&self, rng: &mut SeededRng, difficulty: Difficulty, label: Label) -> Case {
         let person = rng.chance(0.7);
         let evidence = if person {
             person_pattern(label, difficulty, rng)
@@ -278,7 +278,7 @@ impl Synthesizer {
 
     fn person(
         &self,
-        rng: &mut Rng,
+        rng: &mut SeededRng,
         difficulty: Difficulty,
         evidence: &Evidence,
         reasoning: &mut Reasoning,
@@ -441,7 +441,7 @@ impl Synthesizer {
 }
 
 fn organisation(
-    rng: &mut Rng,
+    rng: &mut SeededRng,
     evidence: &Evidence,
     reasoning: &mut Reasoning,
 ) -> (Party, WatchlistEntry) {

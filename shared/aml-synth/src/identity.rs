@@ -2,11 +2,11 @@
 
 use crate::noise;
 use crate::pools::{LEGAL_SUFFIXES, ORG_ACTIVITIES, ORG_WORDS, WESTERN_GIVEN, WESTERN_SURNAMES};
-use crate::rng::Rng;
 use crate::translit::{
     CHINESE_GIVEN, CHINESE_SURNAMES, CyrillicSystem, RUSSIAN_GIVEN, RUSSIAN_SURNAMES, VariantTable,
     capitalise, romanise_cyrillic,
 };
+use aml_core::rng::SeededRng;
 
 /// Where a person's name comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub struct NameForms {
 }
 
 /// Builds a person's name and its transliteration variants.
-pub fn person_name(origin: Origin, rng: &mut Rng, arabic: &VariantTable) -> NameForms {
+pub fn person_name(origin: Origin, rng: &mut SeededRng, arabic: &VariantTable) -> NameForms {
     match origin {
         Origin::Cyrillic => {
             let native = format!(
@@ -132,7 +132,7 @@ pub fn person_name(origin: Origin, rng: &mut Rng, arabic: &VariantTable) -> Name
 }
 
 /// A minor variation of a name and what it is.
-pub fn minor_variant(name: &str, rng: &mut Rng) -> (String, String) {
+pub fn minor_variant(name: &str, rng: &mut SeededRng) -> (String, String) {
     for _ in 0..4 {
         let (variant, how) = match rng.below(5) {
             0 => (noise::surname_first(name), "surname first"),
@@ -152,7 +152,7 @@ pub fn minor_variant(name: &str, rng: &mut Rng) -> (String, String) {
 }
 
 /// A different name that sounds or looks similar (a near-collision candidate).
-pub fn weak_variant(name: &str, rng: &mut Rng) -> String {
+pub fn weak_variant(name: &str, rng: &mut SeededRng) -> String {
     let mut parts: Vec<String> = name.split(' ').map(str::to_owned).collect();
     let last = parts.len() - 1;
     if let Some(neighbour) = noise::phonetic_neighbour(&parts[last], rng) {
@@ -173,7 +173,7 @@ pub struct OrgName {
 
 impl OrgName {
     /// A random organisation name.
-    pub fn random(rng: &mut Rng) -> Self {
+    pub fn random(rng: &mut SeededRng) -> Self {
         let base = format!(
             "{} {} {}",
             rng.pick(&ORG_WORDS),
@@ -192,14 +192,14 @@ impl OrgName {
     }
 
     /// The name with another spelling of the same legal form.
-    pub fn suffix_variant(&self, rng: &mut Rng) -> String {
+    pub fn suffix_variant(&self, rng: &mut SeededRng) -> String {
         let index = 1 + rng.below(self.suffixes.len() - 1);
         format!("{} {}", self.base, self.suffixes[index])
     }
 }
 
 /// A Legal Entity Identifier with valid ISO 17442 check digits.
-pub fn lei(rng: &mut Rng) -> String {
+pub fn lei(rng: &mut SeededRng) -> String {
     const ALPHANUMERIC: &[u8] = b"0123456789ABCDEFGHJKLMNPQRSTUVWXYZ";
     let mut body = String::from("5493");
     for _ in 0..14 {
@@ -220,7 +220,7 @@ pub fn lei(rng: &mut Rng) -> String {
 }
 
 /// A passport number in a country's usual shape.
-pub fn passport(country: &str, rng: &mut Rng) -> String {
+pub fn passport(country: &str, rng: &mut SeededRng) -> String {
     match country {
         "RU" => format!(
             "{:02} {:02} {:06}",
@@ -244,7 +244,7 @@ mod tests {
 
     #[test]
     fn lei_check_digits_validate() {
-        let mut rng = Rng::new(9);
+        let mut rng = SeededRng::new(9);
         for _ in 0..20 {
             let code = lei(&mut rng);
             assert_eq!(code.len(), 20);

@@ -15,7 +15,6 @@ pub mod noise;
 pub mod offline;
 pub mod pools;
 pub mod prompt;
-pub mod rng;
 pub mod translit;
 
 pub use case::{Case, Synthesizer};

@@ -1,7 +1,7 @@
 //! Name variations screening engines meet: phonetic neighbours (Soundex), edit and OCR noise,
 //! reordering, initials, diacritics, and homoglyphs that mix scripts.
 
-use crate::rng::Rng;
+use aml_core::rng::SeededRng;
 
 /// American Soundex code of a word (`Robert` -> `R163`).
 pub fn soundex(word: &str) -> String {
@@ -61,7 +61,7 @@ const PHONETIC_SWAPS: [(&str, &str); 12] = [
 ];
 
 /// A spelling of `word` that sounds the same (same Soundex code), when one is found.
-pub fn phonetic_neighbour(word: &str, rng: &mut Rng) -> Option<String> {
+pub fn phonetic_neighbour(word: &str, rng: &mut SeededRng) -> Option<String> {
     let lower = word.to_lowercase();
     let start = rng.below(PHONETIC_SWAPS.len());
     for offset in 0..PHONETIC_SWAPS.len() {
@@ -87,7 +87,7 @@ pub fn phonetic_neighbour(word: &str, rng: &mut Rng) -> Option<String> {
 }
 
 /// One typing error: a swap, a drop or a doubled letter (never the first letter).
-pub fn typo(word: &str, rng: &mut Rng) -> String {
+pub fn typo(word: &str, rng: &mut SeededRng) -> String {
     let chars: Vec<char> = word.chars().collect();
     if chars.len() < 4 {
         return word.to_owned();
@@ -105,7 +105,7 @@ pub fn typo(word: &str, rng: &mut Rng) -> String {
 }
 
 /// OCR confusions of scanned documents.
-pub fn ocr_noise(text: &str, rng: &mut Rng) -> String {
+pub fn ocr_noise(text: &str, rng: &mut SeededRng) -> String {
     const CONFUSIONS: [(&str, &str); 7] = [
         ("O", "0"),
         ("o", "0"),
@@ -125,8 +125,34 @@ pub fn ocr_noise(text: &str, rng: &mut Rng) -> String {
     text.to_owned()
 }
 
+/// Replaces one letter that has an entry in `table` with its counterpart.
+fn replace_one(word: &str, table: &[(char, char)], rng: &mut SeededRng) -> String {
+    let chars: Vec<char> = word.chars().collect();
+    let candidates: Vec<usize> = (0..chars.len())
+        .filter(|&i| table.iter().any(|(from, _)| *from == chars[i]))
+        .collect();
+    if candidates.is_empty() {
+        return word.to_owned();
+    }
+    let position = *rng.pick(&candidates);
+    chars
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            if i == position {
+                table
+                    .iter()
+                    .find(|(from, _)| *from == c)
+                    .map_or(c, |(_, to)| *to)
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// Adds an accent to one letter that has a common accented form.
-pub fn add_diacritic(word: &str, rng: &mut Rng) -> String {
+pub fn add_diacritic(word: &str, rng: &mut SeededRng) -> String {
     const ACCENTS: [(char, char); 9] = [
         ('e', 'é'),
         ('a', 'á'),
@@ -138,32 +164,11 @@ pub fn add_diacritic(word: &str, rng: &mut Rng) -> String {
         ('i', 'í'),
         ('z', 'ž'),
     ];
-    let chars: Vec<char> = word.chars().collect();
-    let candidates: Vec<usize> = (0..chars.len())
-        .filter(|&i| ACCENTS.iter().any(|(plain, _)| *plain == chars[i]))
-        .collect();
-    if candidates.is_empty() {
-        return word.to_owned();
-    }
-    let position = *rng.pick(&candidates);
-    chars
-        .iter()
-        .enumerate()
-        .map(|(i, &c)| {
-            if i == position {
-                ACCENTS
-                    .iter()
-                    .find(|(plain, _)| *plain == c)
-                    .map_or(c, |(_, accented)| *accented)
-            } else {
-                c
-            }
-        })
-        .collect()
+    replace_one(word, &ACCENTS, rng)
 }
 
 /// Replaces one Latin letter with its Cyrillic look-alike (a homograph that mixes scripts).
-pub fn homoglyph(word: &str, rng: &mut Rng) -> String {
+pub fn homoglyph(word: &str, rng: &mut SeededRng) -> String {
     const LOOKALIKES: [(char, char); 7] = [
         ('a', 'а'),
         ('e', 'е'),
@@ -173,28 +178,7 @@ pub fn homoglyph(word: &str, rng: &mut Rng) -> String {
         ('x', 'х'),
         ('y', 'у'),
     ];
-    let chars: Vec<char> = word.chars().collect();
-    let candidates: Vec<usize> = (0..chars.len())
-        .filter(|&i| LOOKALIKES.iter().any(|(latin, _)| *latin == chars[i]))
-        .collect();
-    if candidates.is_empty() {
-        return word.to_owned();
-    }
-    let position = *rng.pick(&candidates);
-    chars
-        .iter()
-        .enumerate()
-        .map(|(i, &c)| {
-            if i == position {
-                LOOKALIKES
-                    .iter()
-                    .find(|(latin, _)| *latin == c)
-                    .map_or(c, |(_, cyrillic)| *cyrillic)
-            } else {
-                c
-            }
-        })
-        .collect()
+    replace_one(word, &LOOKALIKES, rng)
 }
 
 /// `Yevgeny Volkov` -> `Volkov, Yevgeny`.
@@ -234,7 +218,7 @@ mod tests {
 
     #[test]
     fn neighbours_sound_alike() {
-        let mut rng = Rng::new(3);
+        let mut rng = SeededRng::new(3);
         for word in ["Philips", "Schmidt", "Mackenzie", "Cooper"] {
             if let Some(neighbour) = phonetic_neighbour(word, &mut rng) {
                 assert_eq!(soundex(&neighbour), soundex(word), "{word} -> {neighbour}");
@@ -247,7 +231,7 @@ mod tests {
     fn name_forms() {
         assert_eq!(surname_first("Yevgeny Volkov"), "Volkov, Yevgeny");
         assert_eq!(initials("Maria Garcia Lopez"), "M. G. Lopez");
-        let mut rng = Rng::new(1);
+        let mut rng = SeededRng::new(1);
         let mixed = homoglyph("Petrov", &mut rng);
         assert_ne!(mixed, "Petrov");
         assert_eq!(mixed.chars().count(), 6);

@@ -4,7 +4,7 @@ use aml_core::format::SCREENING_INSTRUCTION;
 use aml_core::{Difficulty, Label, SampleRecord};
 
 use crate::case::Synthesizer;
-use crate::rng::Rng;
+use aml_core::rng::SeededRng;
 
 fn tier_stream(difficulty: Difficulty) -> u64 {
     match difficulty {
@@ -26,7 +26,7 @@ pub fn generate_tier(
         .map(|index| {
             let label = Label::ALL[index % Label::ALL.len()];
             let stream = (tier_stream(difficulty) << 32) | index as u64;
-            let mut rng = Rng::derive(seed, stream);
+            let mut rng = SeededRng::derive(seed, stream);
             let case = synthesizer.case(&mut rng, difficulty, label);
             SampleRecord {
                 id: Some(format!("{difficulty}-{seed}-{index:06}")),

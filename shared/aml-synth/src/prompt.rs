@@ -3,7 +3,7 @@
 
 use aml_core::Difficulty;
 
-use crate::rng::Rng;
+use aml_core::rng::SeededRng;
 
 /// The domain prompt, as the user wrote it.
 pub const DOMAIN_PROMPT: &str = r#"You are creating supervised fine-tuning data for an AML/KYC screening model that must decide whether a candidate entity MATCHES a watchlist/PEP/sanctions entry and explain the reasoning.
@@ -45,7 +45,7 @@ const RISK_TYPES: [&str; 6] = [
 
 /// The prompt for one request: the domain prompt for `tier` and `count`, with a diversity seed.
 pub fn request_prompt(tier: Difficulty, count: usize, request: u64) -> String {
-    let mut rng = Rng::derive(request, tier as u64);
+    let mut rng = SeededRng::derive(request, tier as u64);
     let entity = if rng.chance(0.5) {
         "persons"
     } else {

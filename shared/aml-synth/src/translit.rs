@@ -2,7 +2,7 @@
 //! pinyin and Wade-Giles, and the real spelling variants mined from Wikidata (see
 //! `data/README.md`).
 
-use crate::rng::Rng;
+use aml_core::rng::SeededRng;
 
 /// Romanisation systems for Cyrillic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,7 +258,7 @@ impl VariantTable {
     }
 
     /// A token with at least two spellings: (native form, spellings).
-    pub fn pick_variant(&self, rng: &mut Rng) -> (&str, &[String]) {
+    pub fn pick_variant(&self, rng: &mut SeededRng) -> (&str, &[String]) {
         let with_variants: Vec<&(String, Vec<String>)> = self
             .rows
             .iter()
@@ -314,7 +314,7 @@ mod tests {
             VariantTable::cyrillic(),
         ] {
             assert!(table.len() > 300);
-            let mut rng = Rng::new(1);
+            let mut rng = SeededRng::new(1);
             let (_, spellings) = table.pick_variant(&mut rng);
             assert!(spellings.len() >= 2);
         }

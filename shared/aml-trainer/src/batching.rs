@@ -38,19 +38,6 @@ pub fn padding_share(examples: &[Example], batches: &[Vec<usize>]) -> f64 {
     }
 }
 
-/// Seeded Fisher-Yates shuffle of batch order.
-pub fn shuffle(batches: &mut [Vec<usize>], seed: u64) {
-    let mut state = seed ^ 0xB47C;
-    for position in (1..batches.len()).rev() {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        batches.swap(position, (z % (position as u64 + 1)) as usize);
-    }
-}
-
 /// Right-padded ids and labels of a batch; labels are `IGNORE_INDEX` on prompt and padding.
 pub fn collate(examples: &[Example], batch: &[usize], pad_id: i64) -> TrainBatch {
     let width = batch

@@ -54,18 +54,10 @@ impl Default for TrainerConfig {
             lora_r: 16,
             lora_alpha: 32.0,
             lora_dropout: 0.05,
-            target_modules: [
-                "q_proj",
-                "k_proj",
-                "v_proj",
-                "o_proj",
-                "gate_proj",
-                "up_proj",
-                "down_proj",
-            ]
-            .iter()
-            .map(|name| (*name).to_owned())
-            .collect(),
+            target_modules: aml_model::lora::TARGETABLE
+                .iter()
+                .map(|name| (*name).to_owned())
+                .collect(),
             lr: 1e-5,
             phase_lr_factor: 0.5,
             batch_size: 2,

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use aml_core::rng::SeededRng;
 use aml_core::{Difficulty, SampleRecord};
 use aml_model::training::{TrainBatch, loss_and_backward};
 use aml_model::{CausalLm, Lora, LoraConfig, LoraInit, TextTokenizer};
@@ -9,7 +10,7 @@ use serde::Serialize;
 use tch::Tensor;
 use tracing::info;
 
-use crate::batching::{buckets, collate, padding_share, shuffle};
+use crate::batching::{buckets, collate, padding_share};
 use crate::data::{Example, Target, encode, read_file, read_tier};
 use crate::optim::{Optimizer, clip_gradients, cosine_with_warmup, zero_gradients};
 use crate::{TrainError, TrainerConfig};
@@ -203,10 +204,8 @@ pub fn train_curriculum(
         let mut phase_step = 0i64;
         for epoch in 1..=epochs {
             let mut order = batches.clone();
-            shuffle(
-                &mut order,
-                config.seed ^ ((tier as u64) << 16) ^ epoch as u64,
-            );
+            SeededRng::new(config.seed ^ 0xB47C ^ ((tier as u64) << 16) ^ epoch as u64)
+                .shuffle(&mut order);
             let (mut epoch_loss, mut step_loss, mut micro) = (0.0, 0.0, 0usize);
             for (position, batch) in order.iter().enumerate() {
                 let seed =

@@ -3,9 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use aml_core::SampleRecord;
+use aml_core::stratified_indices;
 use aml_dataset::parse_candidates;
 use aml_judge::pictures::{pr_curve_svg, score_histogram_svg};
-use aml_judge::{AnyJudge, Prediction, evaluate, join, render_table, stratified_sample};
+use aml_judge::{AnyJudge, Prediction, evaluate, join, render_table};
 use anyhow::{Context, bail};
 
 /// Options of `aml judge`.
@@ -64,7 +65,7 @@ pub async fn run(args: &JudgeArgs) -> anyhow::Result<()> {
     let mut pairs = join(&gold, &predictions)?;
     if let Some(size) = args.sample {
         let joined: Vec<SampleRecord> = pairs.iter().map(|(sample, _)| (*sample).clone()).collect();
-        let chosen = stratified_sample(&joined, size, args.seed);
+        let chosen = stratified_indices(&joined, size, args.seed);
         pairs = chosen.into_iter().map(|index| pairs[index]).collect();
     }
     let environment: Vec<(String, String)> = std::env::vars().collect();
