@@ -27,6 +27,8 @@ enum Command {
     Train(Box<commands::train::TrainArgs>),
     /// Grade predictions against gold samples: rubric, metrics, tau at 99% recall, pictures.
     Judge(commands::judge::JudgeArgs),
+    /// Cost and capacity of a scoring batch: GPU-hours, GPUs, USD, memory; cached vs uncached prefix.
+    Plan(commands::plan::PlanArgs),
     /// List what is in the dead-letter queue, with the reasons.
     Dlq(commands::dlq::DlqArgs),
     /// Model runtime: build tiny models, print logits, score and generate.
@@ -46,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Validate(args)) => commands::dataset::validate(&config, &args).await,
         Some(Command::Judge(args)) => commands::judge::run(&args).await,
         Some(Command::Train(args)) => commands::train::run(&args),
+        Some(Command::Plan(args)) => commands::plan::run(&args),
         Some(Command::Dlq(args)) => commands::dlq::run(&config, &args).await,
         Some(Command::Model(command)) => commands::model::run(command),
         None => {

@@ -2,6 +2,7 @@
 //! training sample record, the one formatter that renders an alert into the model's input
 //! text, and the classification metrics of a screening model.
 
+pub mod capacity;
 pub mod format;
 pub mod label;
 pub mod metrics;
