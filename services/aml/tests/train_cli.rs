@@ -124,3 +124,135 @@ fn a_bad_dataset_fails_before_any_step() {
     );
     assert!(!out.join("easy").exists(), "no phase ran");
 }
+
+fn train_args<'a>(model: &'a str, data: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "train",
+        "--model_id",
+        model,
+        "--data_dir",
+        data,
+        "--output_dir",
+        out,
+        "--max_seq_len",
+        "512",
+        "--epochs_easy",
+        "3",
+        "--epochs_medium",
+        "3",
+        "--epochs_hard",
+        "2",
+        "--lr",
+        "5e-3",
+        "--batch_size",
+        "4",
+        "--grad_accum",
+        "2",
+    ]
+}
+
+fn tensors(path: &Path) -> Vec<(String, tch::Tensor)> {
+    let files = aml_model::safetensors_io::WeightFiles::open_file(path).expect("safetensors");
+    let mut names: Vec<String> = files.names().map(str::to_owned).collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let tensor = files
+                .load(&name, None, tch::Kind::Float, tch::Device::Cpu)
+                .expect("tensor");
+            (name, tensor)
+        })
+        .collect()
+}
+
+#[test]
+fn sigkill_mid_run_resumes_to_the_same_final_state() {
+    let root = tempfile::tempdir().expect("dir");
+    let (model, data) = prepare(root.path());
+    let straight = root.path().join("straight").display().to_string();
+    let result = aml(&train_args(&model, &data, &straight));
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+
+    let interrupted = root.path().join("interrupted");
+    let interrupted_arg = interrupted.display().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aml"))
+        .args(train_args(&model, &data, &interrupted_arg))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("training starts");
+    let checkpoints = interrupted.join("checkpoints");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let done = std::fs::read_dir(&checkpoints)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .any(|entry| entry.path().join("progress.json").exists())
+            })
+            .unwrap_or(false);
+        if done || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    assert!(
+        !interrupted.join("adapter").exists(),
+        "the kill landed before the end"
+    );
+    let resumed = aml(&train_args(&model, &data, &interrupted_arg));
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+
+    let a = tensors(&Path::new(&straight).join("adapter/adapter_model.safetensors"));
+    let b = tensors(&interrupted.join("adapter/adapter_model.safetensors"));
+    assert_eq!(a.len(), b.len());
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        let diff = (x - y).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "{name}: {diff}");
+    }
+
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(interrupted.join("trainer_state.json")).expect("state"),
+    )
+    .expect("json");
+    let evals: Vec<(i64, f64)> = state["log_history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|entry| Some((entry["step"].as_i64()?, entry["eval_loss"].as_f64()?)))
+        .collect();
+    assert_eq!(evals.len(), 8, "one evaluation per epoch");
+    let best = evals
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("best")
+        .0;
+    let mut kept: Vec<String> = std::fs::read_dir(&checkpoints)
+        .expect("checkpoints")
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    kept.sort();
+    let mut expected: Vec<String> = evals[evals.len() - 2..]
+        .iter()
+        .map(|(step, _)| format!("step-{step:08}"))
+        .collect();
+    expected.push(format!("step-{best:08}"));
+    expected.sort();
+    expected.dedup();
+    assert_eq!(
+        kept, expected,
+        "exactly the last two and the best checkpoint"
+    );
+}

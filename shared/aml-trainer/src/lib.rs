@@ -4,6 +4,7 @@
 //! cosine schedule and warmup, and optional activation recomputation.
 
 pub mod batching;
+pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod optim;
@@ -37,6 +38,14 @@ pub enum TrainError {
     /// The model runtime failed.
     #[error(transparent)]
     Model(#[from] aml_model::ModelError),
+    /// A checkpoint cannot be read.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// libtorch failed.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

@@ -6,17 +6,18 @@ use aml_core::rng::SeededRng;
 use aml_core::{Difficulty, SampleRecord};
 use aml_model::training::{TrainBatch, loss_and_backward};
 use aml_model::{CausalLm, Lora, LoraConfig, LoraInit, TextTokenizer};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tch::Tensor;
 use tracing::info;
 
 use crate::batching::{buckets, collate, padding_share};
+use crate::checkpoint::{self, Progress};
 use crate::data::{Example, Target, encode, read_file, read_tier};
 use crate::optim::{Optimizer, clip_gradients, cosine_with_warmup, zero_gradients};
 use crate::{TrainError, TrainerConfig};
 
 /// One line of the training log, like transformers' `log_history`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogEntry {
     /// Phase (tier) name.
     pub phase: String,
@@ -33,7 +34,7 @@ pub struct LogEntry {
 }
 
 /// How a phase went.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhaseSummary {
     /// Phase (tier) name.
     pub phase: String,
@@ -54,7 +55,7 @@ pub struct PhaseSummary {
 }
 
 /// The state written as `trainer_state.json`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainerState {
     /// Every step and evaluation.
     pub log_history: Vec<LogEntry>,
@@ -70,7 +71,7 @@ pub struct TrainerState {
 pub struct EarlyStopping {
     patience: usize,
     min_improvement: f64,
-    best_after_epoch: Vec<f64>,
+    pub(crate) best_after_epoch: Vec<f64>,
 }
 
 impl EarlyStopping {
@@ -183,26 +184,57 @@ pub fn train_curriculum(
         base_model: base_model.to_owned(),
     };
     let lora = Lora::attach_new(model, lora_config, LoraInit::Standard(config.seed))?;
-    let mut parameters: Vec<Tensor> = {
-        let mut named: Vec<(String, Tensor)> = lora.vars.variables().into_iter().collect();
-        named.sort_by(|a, b| a.0.cmp(&b.0));
-        named.into_iter().map(|(_, tensor)| tensor).collect()
-    };
-    let mut state = TrainerState::default();
-    let mut lr = config.lr;
-    for (tier, samples) in tiers {
+    let mut named: Vec<(String, Tensor)> = lora.vars.variables().into_iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut parameters: Vec<Tensor> = named
+        .iter()
+        .map(|(_, tensor)| tensor.shallow_clone())
+        .collect();
+    let mut optimizer = Optimizer::new(config.optimizer, config.weight_decay, &parameters);
+    let resumed = checkpoint::resume(out, &mut named, &mut optimizer)?;
+    if let Some(progress) = &resumed {
+        info!(
+            phase = progress.phase_index,
+            epochs_done = progress.epochs_done,
+            step = progress.state.global_step,
+            "resuming from checkpoint"
+        );
+    }
+    let mut state = resumed
+        .as_ref()
+        .map(|progress| progress.state.clone())
+        .unwrap_or_default();
+    for (phase_index, (tier, samples)) in tiers.into_iter().enumerate() {
+        let lr = config.lr * config.phase_lr_factor.powi(phase_index as i32);
+        let continuing = match &resumed {
+            Some(progress)
+                if phase_index < progress.phase_index
+                    || (phase_index == progress.phase_index && progress.phase_over) =>
+            {
+                continue;
+            }
+            Some(progress) if phase_index == progress.phase_index => Some(progress),
+            _ => None,
+        };
         let examples = encode_all(tokenizer, &samples, target, max_len)?;
         let epochs = config.epochs[tier as usize];
         let batches = buckets(&examples, config.batch_size);
         let steps_per_epoch = batches.len().div_ceil(config.grad_accum.max(1)) as i64;
         let total_steps = steps_per_epoch * epochs as i64;
         let warmup = (total_steps as f64 * config.warmup_ratio).round() as i64;
-        let mut optimizer = Optimizer::new(config.optimizer, config.weight_decay, &parameters);
         let mut stopping = EarlyStopping::new(config.patience, config.min_improvement);
-        let (mut first_epoch_loss, mut last_epoch_loss, mut early_stopped, mut ran) =
-            (f64::NAN, f64::NAN, false, 0);
-        let mut phase_step = 0i64;
-        for epoch in 1..=epochs {
+        let mut first_epoch_loss = f64::NAN;
+        let (mut phase_step, mut ran) = (0i64, 0usize);
+        match continuing {
+            Some(progress) => {
+                stopping.best_after_epoch = progress.best_after_epoch.clone();
+                first_epoch_loss = progress.first_epoch_loss;
+                phase_step = progress.phase_step;
+                ran = progress.epochs_done;
+            }
+            None => optimizer = Optimizer::new(config.optimizer, config.weight_decay, &parameters),
+        }
+        for epoch in ran + 1..=epochs {
             let mut order = batches.clone();
             SeededRng::new(config.seed ^ 0xB47C ^ ((tier as u64) << 16) ^ epoch as u64)
                 .shuffle(&mut order);
@@ -249,7 +281,7 @@ pub fn train_curriculum(
             if epoch == 1 {
                 first_epoch_loss = mean;
             }
-            last_epoch_loss = mean;
+            let last_epoch_loss = mean;
             ran = epoch;
             let eval_loss = evaluation_loss(model, &validation, config.batch_size, pad_id)?;
             state.log_history.push(LogEntry {
@@ -261,23 +293,37 @@ pub fn train_curriculum(
                 eval_loss: Some(eval_loss),
             });
             info!(phase = %tier, epoch, train_loss = mean, eval_loss, "epoch done");
-            if stopping.should_stop(eval_loss) {
-                early_stopped = true;
+            let early_stopped = stopping.should_stop(eval_loss);
+            let phase_over = early_stopped || epoch == epochs;
+            if phase_over {
+                lora.save(&out.join(tier.as_str()).join("adapter"))?;
+                state.phases.push(PhaseSummary {
+                    phase: tier.to_string(),
+                    epochs: ran,
+                    early_stopped,
+                    first_epoch_loss,
+                    last_epoch_loss,
+                    best_eval_loss: stopping.best(),
+                    padding_share: padding_share(&examples, &batches),
+                    learning_rate: lr,
+                });
+            }
+            let progress = Progress {
+                phase_index,
+                epochs_done: epoch,
+                phase_over,
+                phase_step,
+                first_epoch_loss,
+                best_after_epoch: stopping.best_after_epoch.clone(),
+                eval_loss,
+                state: state.clone(),
+            };
+            checkpoint::save(out, &named, &optimizer, &progress)?;
+            checkpoint::rotate(out, 2)?;
+            if phase_over {
                 break;
             }
         }
-        lora.save(&out.join(tier.as_str()).join("adapter"))?;
-        state.phases.push(PhaseSummary {
-            phase: tier.to_string(),
-            epochs: ran,
-            early_stopped,
-            first_epoch_loss,
-            last_epoch_loss,
-            best_eval_loss: stopping.best(),
-            padding_share: padding_share(&examples, &batches),
-            learning_rate: lr,
-        });
-        lr *= config.phase_lr_factor;
     }
     lora.save(&out.join("adapter"))?;
     let text = serde_json::to_string_pretty(&state).unwrap_or_default();
