@@ -65,6 +65,10 @@ fn the_users_command_line_works_as_written() {
         "2",
         "--merge_lora",
         "true",
+        "--judge_items",
+        "6",
+        "--judge_max_new_tokens",
+        "8",
     ]);
     assert!(
         result.status.success(),
@@ -148,6 +152,8 @@ fn train_args<'a>(model: &'a str, data: &'a str, out: &'a str) -> Vec<&'a str> {
         "4",
         "--grad_accum",
         "2",
+        "--run_judge",
+        "false",
     ]
 }
 

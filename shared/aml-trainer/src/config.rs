@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::evaluation::Gate;
 use crate::optim::OptimizerKind;
 
 /// Hyper-parameters of a curriculum run.
@@ -46,6 +47,14 @@ pub struct TrainerConfig {
     pub min_improvement: f64,
     /// Seed of initialisation, dropout and batch order.
     pub seed: u64,
+    /// Judge the model after each phase.
+    pub run_judge: bool,
+    /// Validation items the judge grades after each phase (stratified).
+    pub judge_items: usize,
+    /// Most tokens the model writes per judged answer.
+    pub judge_max_new_tokens: i64,
+    /// What a phase's judge report must reach for the next phase to start.
+    pub gate: Gate,
 }
 
 impl Default for TrainerConfig {
@@ -73,6 +82,10 @@ impl Default for TrainerConfig {
             patience: 3,
             min_improvement: 0.05,
             seed: 42,
+            run_judge: true,
+            judge_items: 100,
+            judge_max_new_tokens: 256,
+            gate: Gate::default(),
         }
     }
 }

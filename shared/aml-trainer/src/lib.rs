@@ -7,6 +7,7 @@ pub mod batching;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod evaluation;
 pub mod optim;
 pub mod phase;
 
@@ -45,6 +46,25 @@ pub enum TrainError {
         path: PathBuf,
         /// What is wrong.
         reason: String,
+    },
+    /// The judge could not run.
+    #[error("judge: {0}")]
+    Judge(String),
+    /// A phase's judge report missed the gate; the curriculum stops.
+    #[error(
+        "phase {phase} failed the gate: {metric} {value:.3} < {threshold:.3} (report: {report})"
+    )]
+    GateFailed {
+        /// The phase.
+        phase: String,
+        /// The metric that missed.
+        metric: &'static str,
+        /// Its value.
+        value: f64,
+        /// The threshold.
+        threshold: f64,
+        /// The judge report.
+        report: PathBuf,
     },
     /// libtorch failed.
     #[error("libtorch: {0}")]

@@ -13,6 +13,7 @@ use tracing::info;
 use crate::batching::{buckets, collate, padding_share};
 use crate::checkpoint::{self, Progress};
 use crate::data::{Example, Target, encode, read_file, read_tier};
+use crate::evaluation::judge_phase;
 use crate::optim::{Optimizer, clip_gradients, cosine_with_warmup, zero_gradients};
 use crate::{TrainError, TrainerConfig};
 
@@ -172,8 +173,8 @@ pub fn train_curriculum(
     for tier in Difficulty::ALL {
         tiers.push((tier, read_tier(data_dir, tier)?));
     }
-    let validation = read_file(&data_dir.join("validation.jsonl"))?;
-    let validation = encode_all(tokenizer, &validation, target, max_len)?;
+    let validation_samples = read_file(&data_dir.join("validation.jsonl"))?;
+    let validation = encode_all(tokenizer, &validation_samples, target, max_len)?;
     let pad_id = tokenizer.eos_ids().first().copied().unwrap_or(0);
     let lora_config = LoraConfig {
         r: config.lora_r,
@@ -297,6 +298,35 @@ pub fn train_curriculum(
             let phase_over = early_stopped || epoch == epochs;
             if phase_over {
                 lora.save(&out.join(tier.as_str()).join("adapter"))?;
+                if config.run_judge {
+                    let report = judge_phase(
+                        model,
+                        tokenizer,
+                        &validation_samples,
+                        config.judge_items,
+                        config.judge_max_new_tokens,
+                        config.seed,
+                    )?;
+                    let report_path = out.join(tier.as_str()).join("eval_report.json");
+                    std::fs::write(
+                        &report_path,
+                        serde_json::to_vec_pretty(&report).unwrap_or_default(),
+                    )
+                    .map_err(|source| TrainError::Io {
+                        path: report_path.clone(),
+                        source,
+                    })?;
+                    info!(phase = %tier, accuracy = report.classification.accuracy, rubric = report.rubric_mean, "phase judged");
+                    if let Some((metric, value, threshold)) = config.gate.failure(&report) {
+                        return Err(TrainError::GateFailed {
+                            phase: tier.to_string(),
+                            metric,
+                            value,
+                            threshold,
+                            report: report_path,
+                        });
+                    }
+                }
                 state.phases.push(PhaseSummary {
                     phase: tier.to_string(),
                     epochs: ran,

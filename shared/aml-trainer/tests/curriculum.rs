@@ -62,6 +62,8 @@ fn three_phases_lower_the_loss_and_the_adapter_loads_in_peft() {
         grad_accum: 1,
         epochs: [3, 3, 2],
         max_seq_len: 768,
+        judge_items: 6,
+        judge_max_new_tokens: 16,
         ..TrainerConfig::default()
     };
     let state = train_curriculum(
@@ -81,6 +83,15 @@ fn three_phases_lower_the_loss_and_the_adapter_loads_in_peft() {
             out.join(&phase.phase)
                 .join("adapter/adapter_model.safetensors")
                 .exists()
+        );
+        let report_path = out.join(&phase.phase).join("eval_report.json");
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(report_path).expect("eval report"))
+                .expect("json");
+        assert_eq!(
+            report["n"], 6,
+            "the judge graded a stratified sample after {}",
+            phase.phase
         );
     }
     assert!(state.phases[1].learning_rate < state.phases[0].learning_rate);
@@ -121,4 +132,47 @@ fn three_phases_lower_the_loss_and_the_adapter_loads_in_peft() {
     let peft = Tensor::from_slice(&flat).view([rows.len() as i64, -1]);
     let diff = (&ours - &peft).abs().max().double_value(&[]);
     assert!(diff < 1e-4, "trained adapter in PEFT vs ours: {diff}");
+}
+
+#[test]
+fn a_failed_gate_stops_the_curriculum_with_a_clear_report() {
+    let root = tempfile::tempdir().expect("dir");
+    let (model_dir, data_dir, out) = (
+        root.path().join("model"),
+        root.path().join("data"),
+        root.path().join("run"),
+    );
+    std::fs::create_dir_all(&data_dir).expect("data dir");
+    init_tiny(&TinySpec::tiny(Architecture::Qwen2), &model_dir, 5).expect("tiny model");
+    write_dataset(&data_dir);
+    let tokenizer = TextTokenizer::load(&model_dir).expect("tokenizer");
+    let mut model = CausalLm::load(&model_dir, LoadOptions::cpu_f32()).expect("model");
+    let config = TrainerConfig {
+        lora_r: 4,
+        lr: 1e-3,
+        batch_size: 8,
+        grad_accum: 1,
+        epochs: [1, 1, 1],
+        max_seq_len: 512,
+        judge_items: 6,
+        judge_max_new_tokens: 8,
+        gate: aml_trainer::evaluation::Gate {
+            min_accuracy: Some(1.01),
+            ..Default::default()
+        },
+        ..TrainerConfig::default()
+    };
+    let error = train_curriculum(&mut model, &tokenizer, &data_dir, &config, "tiny", &out)
+        .expect_err("the gate cannot pass");
+    let message = error.to_string();
+    assert!(
+        message.starts_with("phase easy failed the gate: accuracy"),
+        "{message}"
+    );
+    assert!(message.contains("eval_report.json"), "{message}");
+    assert!(out.join("easy/eval_report.json").exists());
+    assert!(
+        !out.join("medium").exists(),
+        "the curriculum stopped after easy"
+    );
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use aml_model::merge::merge_and_save;
 use aml_model::{CausalLm, LoadOptions, TextTokenizer};
+use aml_trainer::evaluation::Gate;
 use aml_trainer::optim::OptimizerKind;
 use aml_trainer::{TrainerConfig, smoke_step, train_curriculum};
 use anyhow::{Context, bail};
@@ -76,6 +77,28 @@ pub struct TrainArgs {
     /// Load a tiny batch, run one optimisation step, print the loss before and after.
     #[arg(long)]
     smoke: bool,
+    /// Judge the model after each phase (offline judge) and apply the gate.
+    #[arg(long = "run-judge", alias = "run_judge", action = ArgAction::Set, default_value_t = true)]
+    run_judge: bool,
+    /// Validation items judged after each phase (stratified by label x difficulty).
+    #[arg(long = "judge-items", alias = "judge_items", default_value_t = 100)]
+    judge_items: usize,
+    /// Most tokens the model writes per judged answer.
+    #[arg(
+        long = "judge-max-new-tokens",
+        alias = "judge_max_new_tokens",
+        default_value_t = 256
+    )]
+    judge_max_new_tokens: i64,
+    /// Gate: least accuracy for the next phase to start.
+    #[arg(long = "gate-min-accuracy", alias = "gate_min_accuracy")]
+    gate_min_accuracy: Option<f64>,
+    /// Gate: least recall of MATCH + EDGE for the next phase to start.
+    #[arg(long = "gate-min-positive-recall", alias = "gate_min_positive_recall")]
+    gate_min_positive_recall: Option<f64>,
+    /// Gate: least rubric mean for the next phase to start.
+    #[arg(long = "gate-min-rubric", alias = "gate_min_rubric")]
+    gate_min_rubric: Option<f64>,
 }
 
 /// Trains and writes the outputs.
@@ -105,6 +128,14 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         cot: args.cot,
         recompute: args.recompute,
         seed: args.seed,
+        run_judge: args.run_judge,
+        judge_items: args.judge_items,
+        judge_max_new_tokens: args.judge_max_new_tokens,
+        gate: Gate {
+            min_accuracy: args.gate_min_accuracy,
+            min_positive_recall: args.gate_min_positive_recall,
+            min_rubric: args.gate_min_rubric,
+        },
         ..TrainerConfig::default()
     };
     let tokenizer = TextTokenizer::load(&args.model_id)?;
