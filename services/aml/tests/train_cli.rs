@@ -81,6 +81,8 @@ fn the_users_command_line_works_as_written() {
         "trainer_state.json",
         "config.json",
         "merged/config.json",
+        "loss_curve.svg",
+        "README.md",
     ] {
         assert!(root.path().join("out").join(path).exists(), "{path}");
     }

@@ -10,6 +10,7 @@ pub mod data;
 pub mod evaluation;
 pub mod optim;
 pub mod phase;
+pub mod report;
 
 pub use config::TrainerConfig;
 pub use phase::{

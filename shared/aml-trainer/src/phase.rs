@@ -356,6 +356,22 @@ pub fn train_curriculum(
         }
     }
     lora.save(&out.join("adapter"))?;
+    let curve = out.join("loss_curve.svg");
+    std::fs::write(&curve, crate::report::loss_curve_svg(&state)).map_err(|source| {
+        TrainError::Io {
+            path: curve.clone(),
+            source,
+        }
+    })?;
+    let readme = out.join("README.md");
+    std::fs::write(
+        &readme,
+        crate::report::readme(base_model, config.lora_r, false),
+    )
+    .map_err(|source| TrainError::Io {
+        path: readme.clone(),
+        source,
+    })?;
     let text = serde_json::to_string_pretty(&state).unwrap_or_default();
     std::fs::write(out.join("trainer_state.json"), text).map_err(|source| TrainError::Io {
         path: out.join("trainer_state.json"),

@@ -191,6 +191,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             5_000_000_000,
         )?;
         println!("merged weights in {}", merged.display());
+        let readme = aml_trainer::report::readme(&base, config.lora_r, true);
+        std::fs::write(args.output_dir.join("README.md"), readme)?;
     }
     println!("adapter in {}", args.output_dir.join("adapter").display());
     Ok(())
