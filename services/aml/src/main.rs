@@ -29,11 +29,20 @@ enum Command {
     Judge(commands::judge::JudgeArgs),
     /// Cost and capacity of a scoring batch: GPU-hours, GPUs, USD, memory; cached vs uncached prefix.
     Plan(commands::plan::PlanArgs),
+    /// Security: generate NATS users with per-bank permissions.
+    #[command(subcommand)]
+    Auth(AuthCommand),
     /// List what is in the dead-letter queue, with the reasons.
     Dlq(commands::dlq::DlqArgs),
     /// Model runtime: build tiny models, print logits, score and generate.
     #[command(subcommand)]
     Model(commands::model::ModelCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuthCommand {
+    /// nats-server users: each bank publishes only aml.alerts.<bank>; workers cannot publish alerts.
+    Nats(commands::auth::AuthArgs),
 }
 
 #[tokio::main]
@@ -49,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Judge(args)) => commands::judge::run(&args).await,
         Some(Command::Train(args)) => commands::train::run(&args),
         Some(Command::Plan(args)) => commands::plan::run(&args),
+        Some(Command::Auth(AuthCommand::Nats(args))) => commands::auth::run(&args),
         Some(Command::Dlq(args)) => commands::dlq::run(&config, &args).await,
         Some(Command::Model(command)) => commands::model::run(command),
         None => {

@@ -8,6 +8,7 @@
 //!   handler's output is durable, naks transient failures with a delay, sends progress acks
 //!   during long handlers, routes poison messages to the DLQ and drains on shutdown.
 
+pub mod auth;
 mod connect;
 mod dlq;
 mod error;

@@ -1,5 +1,6 @@
 //! One module per `aml` subcommand.
 
+pub mod auth;
 pub mod dataset;
 pub mod dlq;
 pub mod judge;
