@@ -161,6 +161,28 @@ pub fn train_curriculum(
     base_model: &str,
     out: &Path,
 ) -> Result<TrainerState, TrainError> {
+    train_curriculum_observed(
+        model,
+        tokenizer,
+        data_dir,
+        config,
+        base_model,
+        out,
+        &mut |_| {},
+    )
+}
+
+/// [`train_curriculum`], calling `on_phase` as each phase ends (its adapter and judge report
+/// written and the gate passed).
+pub fn train_curriculum_observed(
+    model: &mut CausalLm,
+    tokenizer: &TextTokenizer,
+    data_dir: &Path,
+    config: &TrainerConfig,
+    base_model: &str,
+    out: &Path,
+    on_phase: &mut dyn FnMut(&PhaseSummary),
+) -> Result<TrainerState, TrainError> {
     let target = if config.cot {
         Target::CotThenOutput
     } else {
@@ -337,6 +359,9 @@ pub fn train_curriculum(
                     padding_share: padding_share(&examples, &batches),
                     learning_rate: lr,
                 });
+                if let Some(summary) = state.phases.last() {
+                    on_phase(summary);
+                }
             }
             let progress = Progress {
                 phase_index,

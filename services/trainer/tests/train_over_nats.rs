@@ -1,0 +1,120 @@
+//! Over NATS: a TrainRequest runs the curriculum and each phase is announced with
+//! PhaseCompleted, its adapter and judge report on disk.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aml_bus::topology::subjects;
+use aml_bus::{ConsumerSpec, Publisher, Runner, RunnerSettings, Topology};
+use aml_core::Difficulty;
+use aml_dataset::{ValidatorSettings, build};
+use aml_integration_tests::NatsServer;
+use aml_model::tiny::init_tiny;
+use aml_model::{Architecture, TinySpec};
+use aml_proto::v1::{PhaseCompleted, TrainRequest};
+use aml_synth::{Synthesizer, generate_tier};
+use aml_trainer_service::TrainHandler;
+use futures::StreamExt;
+use prost::Message;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn train_request_announces_every_phase() {
+    let root = tempfile::tempdir().expect("dir");
+    let (model_dir, data_dir, out) = (
+        root.path().join("model"),
+        root.path().join("data"),
+        root.path().join("run"),
+    );
+    init_tiny(&TinySpec::tiny(Architecture::Llama), &model_dir, 2).expect("tiny model");
+    std::fs::create_dir_all(&data_dir).expect("data");
+    let synthesizer = Synthesizer::default();
+    let mut candidates = Vec::new();
+    for tier in Difficulty::ALL {
+        candidates.extend(generate_tier(&synthesizer, tier, 12, 4));
+    }
+    let dataset = build(
+        candidates,
+        &ValidatorSettings {
+            validation_size: 9,
+            ..ValidatorSettings::default()
+        },
+    );
+    let write = |name: &str, records: &[aml_core::SampleRecord]| {
+        let lines: Vec<String> = records
+            .iter()
+            .map(|record| serde_json::to_string(record).expect("json"))
+            .collect();
+        std::fs::write(data_dir.join(name), lines.join("\n")).expect("write");
+    };
+    for (tier, records) in &dataset.tiers {
+        write(&format!("{tier}.jsonl"), records);
+    }
+    write("validation.jsonl", &dataset.validation);
+
+    let nats = NatsServer::start().expect("nats-server");
+    let client = nats.connect().await.expect("connects");
+    let topology = Topology::new(client.clone());
+    topology.ensure_streams().await.expect("streams");
+    let mut events = client
+        .subscribe(subjects::PHASE_COMPLETED)
+        .await
+        .expect("subscribe");
+    let publisher = Publisher::new(topology.jetstream().clone());
+    let config = serde_json::json!({"lora_r": 4, "lr": 2e-3, "batch_size": 8, "grad_accum": 1, "epochs": [1, 1, 1],
+        "max_seq_len": 512, "judge_items": 3, "judge_max_new_tokens": 8});
+    let request = TrainRequest {
+        run_id: "run-1".into(),
+        base_model: format!("file://{}", model_dir.display()),
+        dataset_url: format!("file://{}", data_dir.display()),
+        output_url: format!("file://{}", out.display()),
+        config_json: config.to_string(),
+    };
+    publisher
+        .publish(subjects::TRAIN, &request, Some("run-1"))
+        .await
+        .expect("request");
+
+    let shutdown = CancellationToken::new();
+    let settings = RunnerSettings {
+        concurrency: 1,
+        ack_wait: Duration::from_secs(5),
+        nak_delay: Duration::from_millis(100),
+        max_deliveries: 3,
+        fetch_expiry: Duration::from_millis(200),
+    };
+    let runner = Runner::new(topology.clone(), ConsumerSpec::trainer(), settings);
+    let running = tokio::spawn({
+        let shutdown = shutdown.clone();
+        let handler = Arc::new(TrainHandler::new(publisher.clone()));
+        async move { runner.run::<TrainRequest, _>(handler, shutdown).await }
+    });
+    let mut phases = Vec::new();
+    for _ in 0..3 {
+        let message = tokio::time::timeout(Duration::from_secs(180), events.next())
+            .await
+            .expect("phase in time")
+            .expect("event");
+        phases.push(PhaseCompleted::decode(message.payload).expect("PhaseCompleted"));
+    }
+    shutdown.cancel();
+    let stats = running.await.expect("runner task").expect("runner");
+    assert_eq!(stats.acked, 1);
+    let names: Vec<i32> = phases.iter().map(|phase| phase.phase).collect();
+    assert_eq!(names, vec![1, 2, 3], "easy, medium, hard in order");
+    for phase in &phases {
+        assert!(phase.gate_passed);
+        let adapter = phase.adapter_url.strip_prefix("file://").expect("file url");
+        assert!(
+            std::path::Path::new(adapter)
+                .join("adapter_model.safetensors")
+                .exists()
+        );
+        let report = phase
+            .judge_report_url
+            .strip_prefix("file://")
+            .expect("file url");
+        assert!(std::path::Path::new(report).exists());
+    }
+    assert!(out.join("adapter/adapter_config.json").exists());
+}
