@@ -13,7 +13,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export LD_LIBRARY_PATH = $(TORCH_LIB):$(INHERITED_LD_LIBRARY_PATH)
 export ORACLE_PYTHON := $(VENV)/bin/python
 
-.PHONY: deps test lint demo bench-bus bench-scoring
+.PHONY: deps test lint demo bench-bus bench-scoring bench-training
 
 deps:
 	@scripts/ensure-nats.sh
@@ -35,3 +35,6 @@ bench-bus: deps
 
 bench-scoring: deps
 	cargo run --release -p aml-bench --bin bench-scoring
+
+bench-training: deps
+	cargo run --release -p aml-bench --bin bench-training

@@ -1,0 +1,149 @@
+//! Training throughput: our LoRA training step against transformers + PEFT on the same tiny
+//! model, LoRA config (r 16, alpha 32, dropout 0.05, all seven projections), batches,
+//! sequence length and AdamW, on CPU, same threads, same run. Writes
+//! `target/bench/training.json` with `ours_tok_s`, `hf_peft_tok_s`, `ours_peak_rss_mb`,
+//! `hf_peak_rss_mb`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use aml_bench::{peak_rss_mb, run_reference, write_json};
+use aml_model::tiny::init_tiny;
+use aml_model::training::{TrainBatch, loss_and_backward};
+use aml_model::{Architecture, CausalLm, LoadOptions, Lora, LoraConfig, LoraInit, TinySpec};
+use aml_trainer::optim::{Optimizer, OptimizerKind, zero_gradients};
+use clap::Parser;
+use serde_json::json;
+use tch::Tensor;
+
+#[derive(Parser)]
+struct Args {
+    /// Timed optimisation steps.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 4)]
+    batch: usize,
+    /// Tokens per sequence.
+    #[arg(long, default_value_t = 256)]
+    seq: usize,
+    /// CPU threads for both sides.
+    #[arg(long, default_value_t = 2)]
+    threads: i32,
+    /// Activation recomputation on our side.
+    #[arg(long)]
+    recompute: bool,
+    /// Output JSON.
+    #[arg(long, default_value = "target/bench/training.json")]
+    out: PathBuf,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tch::set_num_threads(args.threads);
+    let dir = tempfile::tempdir()?;
+    let spec = TinySpec {
+        architecture: Architecture::Llama,
+        vocab_size: 2048,
+        hidden_size: 256,
+        intermediate_size: 704,
+        num_layers: 4,
+        num_heads: 8,
+        num_kv_heads: 2,
+        llama3_rope: true,
+    };
+    let config = init_tiny(&spec, dir.path(), 3)?;
+    let vocab = config.vocab_size;
+    let batches: Vec<Vec<Vec<i64>>> = (0..args.warmup + args.steps)
+        .map(|step| {
+            (0..args.batch)
+                .map(|row| {
+                    (0..args.seq)
+                        .map(|i| 5 + ((step * 7919 + row * 104_729 + i * 31) as i64) % (vocab - 5))
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+
+    let mut model = CausalLm::load(dir.path(), LoadOptions::cpu_f32())?;
+    let lora_config = LoraConfig {
+        r: 16,
+        alpha: 32.0,
+        dropout: 0.05,
+        ..LoraConfig::default()
+    };
+    let lora = Lora::attach_new(&mut model, lora_config, LoraInit::Standard(0))?;
+    let mut parameters: Vec<Tensor> = lora.vars.trainable_variables();
+    let mut optimizer = Optimizer::new(OptimizerKind::Adamw, 0.0, &parameters);
+    let mut step = |index: usize, rows: &[Vec<i64>]| -> anyhow::Result<f64> {
+        let flat: Vec<i64> = rows.iter().flatten().copied().collect();
+        let ids = Tensor::from_slice(&flat).view([rows.len() as i64, -1]);
+        let batch = TrainBatch {
+            labels: ids.copy(),
+            ids,
+        };
+        let loss = loss_and_backward(&model, &batch, args.recompute, index as i64)?;
+        optimizer.update(&mut parameters, 1e-4);
+        zero_gradients(&parameters);
+        Ok(loss)
+    };
+    for (index, rows) in batches[..args.warmup].iter().enumerate() {
+        step(index, rows)?;
+    }
+    let start = Instant::now();
+    let mut last_loss = 0.0;
+    for (index, rows) in batches[args.warmup..].iter().enumerate() {
+        last_loss = step(index, rows)?;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let tokens = (args.steps * args.batch * args.seq) as f64;
+    let ours = tokens / seconds;
+    let ours_rss = peak_rss_mb();
+
+    let batches_file = dir.path().join("batches.json");
+    std::fs::write(&batches_file, serde_json::to_vec(&batches)?)?;
+    let reference = run_reference(
+        "bench_hf_training.py",
+        &[
+            "--model".into(),
+            dir.path().display().to_string(),
+            "--batches".into(),
+            batches_file.display().to_string(),
+            "--threads".into(),
+            args.threads.to_string(),
+            "--warmup".into(),
+            args.warmup.to_string(),
+        ],
+    )?;
+    let hf = reference["hf_peft_tok_s"].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "{:<28} | {:>10} | {:>12} | {:>9}",
+        "trainer", "tok/s", "peak RSS MiB", "last loss"
+    );
+    println!("{:-<28}-+-{:->10}-+-{:->12}-+-{:->9}", "", "", "", "");
+    println!(
+        "{:<28} | {:>10.0} | {:>12.0} | {:>9.4}",
+        "ours (tch, LoRA)", ours, ours_rss, last_loss
+    );
+    println!(
+        "{:<28} | {:>10.0} | {:>12.0} | {:>9.4}",
+        "transformers + PEFT",
+        hf,
+        reference["hf_peak_rss_mb"].as_f64().unwrap_or(f64::NAN),
+        reference["hf_last_loss"].as_f64().unwrap_or(f64::NAN)
+    );
+    println!("ratio ours / transformers+PEFT: {:.2}x", ours / hf);
+    write_json(
+        &args.out,
+        &json!({
+            "ours_tok_s": ours, "hf_peft_tok_s": hf, "ratio": ours / hf,
+            "ours_peak_rss_mb": ours_rss, "hf_peak_rss_mb": reference["hf_peak_rss_mb"],
+            "steps": args.steps, "batch": args.batch, "seq": args.seq, "threads": args.threads,
+            "recompute": args.recompute, "model": "llama, 4 layers, hidden 256, GQA 8/2, vocab 2048",
+        }),
+    )
+}
