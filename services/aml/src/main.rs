@@ -19,7 +19,7 @@ struct Cli {
 enum Command {
     /// Create the JetStream streams (ALERTS, JOBS, EVENTS, DLQ) and service consumers.
     Setup,
-    /// Generate synthetic screening cases offline (deterministic for a seed).
+    /// Generate synthetic screening cases: offline (deterministic for a seed) or through an LLM (--provider).
     Generate(commands::dataset::GenerateArgs),
     /// Validate candidate samples into easy/medium/hard/train/validation files and a manifest.
     Validate(commands::dataset::ValidateArgs),
