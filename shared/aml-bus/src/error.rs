@@ -27,6 +27,14 @@ pub enum BusError {
         /// Why.
         reason: String,
     },
+    /// The metrics endpoint could not listen.
+    #[error("cannot serve metrics on {address}: {reason}")]
+    Metrics {
+        /// The configured address.
+        address: String,
+        /// Why.
+        reason: String,
+    },
     /// Fetching from a consumer failed.
     #[error("fetch from consumer {consumer} failed: {reason}")]
     Fetch {

@@ -22,7 +22,7 @@ pub use connect::connect;
 pub use dlq::{DLQ_DELIVERED_HEADER, DLQ_REASON_HEADER, DLQ_SUBJECT_HEADER, dlq_subject};
 pub use error::{BusError, HandlerError};
 pub use publish::{PublishSummary, Publisher};
-pub use runner::{Delivery, Handler, Runner, RunnerSettings, RunnerStats};
+pub use runner::{Delivery, Handler, Runner, RunnerMetrics, RunnerSettings, RunnerStats};
 pub use serve::serve;
 pub use topology::{ConsumerSpec, Topology};
 pub use trace::{extract_context, inject_context};

@@ -102,6 +102,8 @@ struct Counters {
     nacked: AtomicU64,
     dead_lettered: AtomicU64,
     released: AtomicU64,
+    handled: AtomicU64,
+    handler_micros: AtomicU64,
 }
 
 impl Counters {
@@ -119,7 +121,60 @@ struct Shared<H> {
     handler: Arc<H>,
     jetstream: jetstream::Context,
     settings: RunnerSettings,
-    counters: Counters,
+    counters: Arc<Counters>,
+}
+
+/// A runner's counters in the Prometheus text format, for a `/metrics` endpoint.
+#[derive(Debug, Clone)]
+pub struct RunnerMetrics {
+    counters: Arc<Counters>,
+    consumer: String,
+}
+
+impl RunnerMetrics {
+    /// The counters as Prometheus text exposition (version 0.0.4).
+    pub fn render(&self) -> String {
+        let label = format!("{{consumer=\"{}\"}}", self.consumer);
+        let value = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let counters = &self.counters;
+        let mut text = String::new();
+        for (name, help, total) in [
+            (
+                "aml_bus_acked_total",
+                "Messages handled and acked.",
+                value(&counters.acked),
+            ),
+            (
+                "aml_bus_nacked_total",
+                "Transient failures nak'ed for redelivery.",
+                value(&counters.nacked),
+            ),
+            (
+                "aml_bus_dead_lettered_total",
+                "Messages sent to the DLQ.",
+                value(&counters.dead_lettered),
+            ),
+            (
+                "aml_bus_released_total",
+                "Fetched messages handed back at shutdown.",
+                value(&counters.released),
+            ),
+            (
+                "aml_bus_handled_total",
+                "Handler runs (any outcome).",
+                value(&counters.handled),
+            ),
+        ] {
+            text.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name}{label} {total}\n"
+            ));
+        }
+        let seconds = value(&counters.handler_micros) as f64 / 1e6;
+        text.push_str(&format!(
+            "# HELP aml_bus_handler_seconds_total Time spent in handlers.\n# TYPE aml_bus_handler_seconds_total counter\naml_bus_handler_seconds_total{label} {seconds}\n"
+        ));
+        text
+    }
 }
 
 /// Runs a [`Handler`] over a durable pull consumer until shut down.
@@ -128,6 +183,7 @@ pub struct Runner {
     topology: Topology,
     spec: ConsumerSpec,
     settings: RunnerSettings,
+    counters: Arc<Counters>,
 }
 
 impl Runner {
@@ -137,6 +193,15 @@ impl Runner {
             topology,
             spec,
             settings,
+            counters: Arc::new(Counters::default()),
+        }
+    }
+
+    /// The runner's counters, for a metrics endpoint.
+    pub fn metrics(&self) -> RunnerMetrics {
+        RunnerMetrics {
+            counters: Arc::clone(&self.counters),
+            consumer: self.spec.durable.clone(),
         }
     }
 
@@ -160,7 +225,7 @@ impl Runner {
             handler,
             jetstream: self.topology.jetstream().clone(),
             settings: self.settings.clone(),
-            counters: Counters::default(),
+            counters: Arc::clone(&self.counters),
         });
         let semaphore = Arc::new(Semaphore::new(self.settings.concurrency));
         let mut tasks = JoinSet::new();
@@ -302,7 +367,13 @@ async fn process<M, H>(
         stream_sequence,
     };
     let handling = shared.handler.handle(delivery).instrument(span.clone());
+    let started = std::time::Instant::now();
     let outcome = with_progress_acks(handling, &message, shared.settings.progress_interval()).await;
+    shared.counters.handled.fetch_add(1, Ordering::Relaxed);
+    shared
+        .counters
+        .handler_micros
+        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
     let _entered = span.enter();
     match outcome {
         Ok(()) => match message.double_ack().await {

@@ -27,7 +27,22 @@ where
             url: config.nats.url.clone(),
             reason: format!("cannot install signal handlers: {error}"),
         })?;
-    Runner::new(topology, spec, RunnerSettings::from(&config.bus))
-        .run::<M, H>(handler, shutdown)
-        .await
+    let runner = Runner::new(topology, spec, RunnerSettings::from(&config.bus));
+    if let Some(address) = &config.telemetry.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|error| crate::BusError::Metrics {
+                address: address.clone(),
+                reason: error.to_string(),
+            })?;
+        let metrics = runner.metrics();
+        let render: std::sync::Arc<dyn Fn() -> String + Send + Sync> =
+            std::sync::Arc::new(move || metrics.render());
+        tokio::spawn(aml_runtime::metrics::serve_metrics(
+            listener,
+            render,
+            shutdown.clone(),
+        ));
+    }
+    runner.run::<M, H>(handler, shutdown).await
 }

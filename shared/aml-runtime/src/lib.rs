@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod metrics;
 pub mod signals;
 pub mod telemetry;
 

@@ -110,6 +110,8 @@ pub struct TelemetryConfig {
     pub log_level: String,
     /// OTLP/gRPC endpoint; also read from `OTEL_EXPORTER_OTLP_ENDPOINT`. Unset: no export.
     pub otlp_endpoint: Option<String>,
+    /// Address of the Prometheus `/metrics` endpoint, e.g. `0.0.0.0:9464`. Unset: none.
+    pub metrics_addr: Option<String>,
 }
 
 impl Default for TelemetryConfig {
@@ -118,6 +120,7 @@ impl Default for TelemetryConfig {
             log_format: LogFormat::Human,
             log_level: "info".to_owned(),
             otlp_endpoint: None,
+            metrics_addr: None,
         }
     }
 }
