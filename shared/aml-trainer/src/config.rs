@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use aml_model::LoraConfig;
+
+use crate::data::Target;
 use crate::evaluation::Gate;
 use crate::optim::OptimizerKind;
 
@@ -87,5 +90,32 @@ impl Default for TrainerConfig {
             judge_max_new_tokens: 256,
             gate: Gate::default(),
         }
+    }
+}
+
+impl TrainerConfig {
+    /// What the model learns to write: `cot` + `output`, or `output` alone.
+    pub fn target(&self) -> Target {
+        if self.cot {
+            Target::CotThenOutput
+        } else {
+            Target::OutputOnly
+        }
+    }
+
+    /// The LoRA settings of this run, with the given dropout.
+    pub fn lora_config(
+        &self,
+        base_model: &str,
+        dropout: f64,
+    ) -> Result<LoraConfig, aml_model::ModelError> {
+        Ok(LoraConfig {
+            r: self.lora_r,
+            alpha: self.lora_alpha,
+            dropout,
+            target_modules: LoraConfig::normalise_targets(&self.target_modules)?,
+            use_rslora: false,
+            base_model: base_model.to_owned(),
+        })
     }
 }

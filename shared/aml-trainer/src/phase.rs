@@ -5,7 +5,7 @@ use std::path::Path;
 use aml_core::rng::SeededRng;
 use aml_core::{Difficulty, SampleRecord};
 use aml_model::training::{TrainBatch, loss_and_backward};
-use aml_model::{CausalLm, Lora, LoraConfig, LoraInit, TextTokenizer};
+use aml_model::{CausalLm, Lora, LoraInit, TextTokenizer};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 use tracing::info;
@@ -183,11 +183,7 @@ pub fn train_curriculum_observed(
     out: &Path,
     on_phase: &mut dyn FnMut(&PhaseSummary),
 ) -> Result<TrainerState, TrainError> {
-    let target = if config.cot {
-        Target::CotThenOutput
-    } else {
-        Target::OutputOnly
-    };
+    let target = config.target();
     let max_len = config
         .max_seq_len
         .min(model.config.max_position_embeddings as usize);
@@ -198,14 +194,7 @@ pub fn train_curriculum_observed(
     let validation_samples = read_file(&data_dir.join("validation.jsonl"))?;
     let validation = encode_all(tokenizer, &validation_samples, target, max_len)?;
     let pad_id = tokenizer.eos_ids().first().copied().unwrap_or(0);
-    let lora_config = LoraConfig {
-        r: config.lora_r,
-        alpha: config.lora_alpha,
-        dropout: config.lora_dropout,
-        target_modules: LoraConfig::normalise_targets(&config.target_modules)?,
-        use_rslora: false,
-        base_model: base_model.to_owned(),
-    };
+    let lora_config = config.lora_config(base_model, config.lora_dropout)?;
     let lora = Lora::attach_new(model, lora_config, LoraInit::Standard(config.seed))?;
     let mut named: Vec<(String, Tensor)> = lora.vars.variables().into_iter().collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
@@ -412,11 +401,7 @@ pub fn smoke_step(
     data_dir: &Path,
     config: &TrainerConfig,
 ) -> Result<(f64, f64), TrainError> {
-    let target = if config.cot {
-        Target::CotThenOutput
-    } else {
-        Target::OutputOnly
-    };
+    let target = config.target();
     let samples = read_tier(data_dir, Difficulty::Easy)?;
     let examples = encode_all(
         tokenizer,
@@ -425,14 +410,7 @@ pub fn smoke_step(
         config.max_seq_len,
     )?;
     let pad_id = tokenizer.eos_ids().first().copied().unwrap_or(0);
-    let lora_config = LoraConfig {
-        r: config.lora_r,
-        alpha: config.lora_alpha,
-        dropout: 0.0,
-        target_modules: LoraConfig::normalise_targets(&config.target_modules)?,
-        use_rslora: false,
-        base_model: String::new(),
-    };
+    let lora_config = config.lora_config("", 0.0)?;
     let lora = Lora::attach_new(model, lora_config, LoraInit::Standard(config.seed))?;
     let mut parameters: Vec<Tensor> = lora.vars.variables().into_values().collect();
     let batch: Vec<usize> = (0..examples.len()).collect();

@@ -41,19 +41,50 @@ fn write_dataset(dir: &Path) {
     std::fs::write(dir.join("validation.jsonl"), lines.join("\n")).expect("validation");
 }
 
+/// A tiny model, a small offline dataset and an output folder in a temporary directory.
+struct Run {
+    root: tempfile::TempDir,
+    model_dir: std::path::PathBuf,
+    data_dir: std::path::PathBuf,
+    out: std::path::PathBuf,
+    tokenizer: TextTokenizer,
+    model: CausalLm,
+}
+
+impl Run {
+    fn prepare(architecture: Architecture) -> Self {
+        let root = tempfile::tempdir().expect("dir");
+        let (model_dir, data_dir, out) = (
+            root.path().join("model"),
+            root.path().join("data"),
+            root.path().join("run"),
+        );
+        std::fs::create_dir_all(&data_dir).expect("data dir");
+        init_tiny(&TinySpec::tiny(architecture), &model_dir, 5).expect("tiny model");
+        write_dataset(&data_dir);
+        let tokenizer = TextTokenizer::load(&model_dir).expect("tokenizer");
+        let model = CausalLm::load(&model_dir, LoadOptions::cpu_f32()).expect("model");
+        Run {
+            root,
+            model_dir,
+            data_dir,
+            out,
+            tokenizer,
+            model,
+        }
+    }
+}
+
 #[test]
 fn three_phases_lower_the_loss_and_the_adapter_loads_in_peft() {
-    let root = tempfile::tempdir().expect("dir");
-    let (model_dir, data_dir, out) = (
-        root.path().join("model"),
-        root.path().join("data"),
-        root.path().join("run"),
-    );
-    std::fs::create_dir_all(&data_dir).expect("data dir");
-    init_tiny(&TinySpec::tiny(Architecture::Llama), &model_dir, 5).expect("tiny model");
-    write_dataset(&data_dir);
-    let tokenizer = TextTokenizer::load(&model_dir).expect("tokenizer");
-    let mut model = CausalLm::load(&model_dir, LoadOptions::cpu_f32()).expect("model");
+    let Run {
+        root: _root,
+        model_dir,
+        data_dir,
+        out,
+        tokenizer,
+        mut model,
+    } = Run::prepare(Architecture::Llama);
     let config = TrainerConfig {
         lora_r: 8,
         lora_alpha: 16.0,
@@ -136,17 +167,14 @@ fn three_phases_lower_the_loss_and_the_adapter_loads_in_peft() {
 
 #[test]
 fn a_failed_gate_stops_the_curriculum_with_a_clear_report() {
-    let root = tempfile::tempdir().expect("dir");
-    let (model_dir, data_dir, out) = (
-        root.path().join("model"),
-        root.path().join("data"),
-        root.path().join("run"),
-    );
-    std::fs::create_dir_all(&data_dir).expect("data dir");
-    init_tiny(&TinySpec::tiny(Architecture::Qwen2), &model_dir, 5).expect("tiny model");
-    write_dataset(&data_dir);
-    let tokenizer = TextTokenizer::load(&model_dir).expect("tokenizer");
-    let mut model = CausalLm::load(&model_dir, LoadOptions::cpu_f32()).expect("model");
+    let Run {
+        root: _root,
+        model_dir: _,
+        data_dir,
+        out,
+        tokenizer,
+        mut model,
+    } = Run::prepare(Architecture::Qwen2);
     let config = TrainerConfig {
         lora_r: 4,
         lr: 1e-3,
