@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use aml_model::ModelConfig;
 use anyhow::{Context, bail};
+use serde_json::json;
 
 /// Peak resident memory of this process so far, in MiB (Linux `VmHWM`).
 pub fn peak_rss_mb() -> f64 {
@@ -60,4 +62,37 @@ pub fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// The Llama-3-8B shape (config only; benchmarks draw random weights for it).
+pub fn llama3_8b() -> anyhow::Result<ModelConfig> {
+    let raw = json!({
+        "model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": 128256,
+        "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128,
+        "max_position_embeddings": 131072, "rms_norm_eps": 1e-5, "rope_theta": 500000.0,
+        "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
+        "tie_word_embeddings": false, "torch_dtype": "bfloat16", "bos_token_id": 128000,
+        "eos_token_id": [128001, 128009]
+    });
+    Ok(ModelConfig::from_value(
+        raw,
+        std::path::Path::new("llama3-8b (built in)"),
+    )?)
+}
+
+/// FLOPs of the linear projections (attention and MLP) per token, forward only.
+pub fn linear_flops_per_token(config: &ModelConfig) -> f64 {
+    let hidden = config.hidden_size as f64;
+    let width = (config.num_heads * config.head_dim) as f64;
+    let kv_width = (config.num_kv_heads * config.head_dim) as f64;
+    let per_layer =
+        hidden * (2.0 * width + 2.0 * kv_width) + 3.0 * hidden * config.intermediate_size as f64;
+    2.0 * config.num_layers as f64 * per_layer
+}
+
+/// Attention FLOPs (scores and weighted values) per query-key pair, forward only.
+pub fn attention_flops_per_pair(config: &ModelConfig) -> f64 {
+    4.0 * config.num_layers as f64 * (config.num_heads * config.head_dim) as f64
 }

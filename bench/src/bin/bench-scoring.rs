@@ -11,7 +11,10 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use aml_bench::{median, peak_rss_mb, run_reference, write_json};
+use aml_bench::{
+    attention_flops_per_pair, linear_flops_per_token, llama3_8b, median, peak_rss_mb,
+    run_reference, write_json,
+};
 use aml_model::scoring::score_answers;
 use aml_model::tiny::init_tiny;
 use aml_model::{Architecture, CausalLm, LoadOptions, ModelConfig, TextTokenizer, TinySpec};
@@ -63,23 +66,6 @@ struct Args {
     out: PathBuf,
 }
 
-fn llama3_8b() -> anyhow::Result<ModelConfig> {
-    let raw = json!({
-        "model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": 128256,
-        "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
-        "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128,
-        "max_position_embeddings": 131072, "rms_norm_eps": 1e-5, "rope_theta": 500000.0,
-        "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-            "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
-        "tie_word_embeddings": false, "torch_dtype": "bfloat16", "bos_token_id": 128000,
-        "eos_token_id": [128001, 128009]
-    });
-    Ok(ModelConfig::from_value(
-        raw,
-        std::path::Path::new("llama3-8b (built in)"),
-    )?)
-}
-
 /// FLOPs of scoring: projections for every prefix and alert token, attention over the
 /// context each token sees, and the output head at the scored positions.
 fn scoring_flops(
@@ -90,13 +76,8 @@ fn scoring_flops(
     head_positions: i64,
 ) -> f64 {
     let hidden = config.hidden_size as f64;
-    let width = (config.num_heads * config.head_dim) as f64;
-    let kv_width = (config.num_kv_heads * config.head_dim) as f64;
-    let per_layer =
-        hidden * (2.0 * width + 2.0 * kv_width) + 3.0 * hidden * config.intermediate_size as f64;
-    let layers = config.num_layers as f64;
-    let linear = 2.0 * layers * per_layer;
-    let attention_per_key = 4.0 * layers * width;
+    let linear = linear_flops_per_token(config);
+    let attention_per_key = attention_flops_per_pair(config);
     let (p, a, l) = (prefix as f64, alerts as f64, alert_len as f64);
     let prefix_flops = p * linear + attention_per_key * p * p / 2.0;
     let alert_flops = a * (l * linear + attention_per_key * (l * p + l * l / 2.0));

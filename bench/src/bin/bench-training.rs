@@ -3,21 +3,44 @@
 //! sequence length and AdamW, on CPU, same threads, same run. Writes
 //! `target/bench/training.json` with `ours_tok_s`, `hf_peft_tok_s`, `ours_peak_rss_mb`,
 //! `hf_peak_rss_mb`.
+//!
+//! GPU (`--shape llama3-8b --device cuda --dtype bf16 --seq 2048`): Llama-3-8B-shaped random
+//! weights, frozen, with the same LoRA; prints tokens/s and MFU (no reference). Model FLOPs
+//! per step count the frozen base's forward and its input-gradient backward (2x the forward's
+//! projections and head, 3x its attention) and exclude recomputation, so MFU is comparable
+//! with and without `--recompute`. `scripts/gpu-bench-training.sh` runs both and samples
+//! the card's peak memory.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use aml_bench::{peak_rss_mb, run_reference, write_json};
+use aml_bench::{
+    attention_flops_per_pair, linear_flops_per_token, llama3_8b, peak_rss_mb, run_reference,
+    write_json,
+};
 use aml_model::tiny::init_tiny;
 use aml_model::training::{TrainBatch, loss_and_backward};
 use aml_model::{Architecture, CausalLm, LoadOptions, Lora, LoraConfig, LoraInit, TinySpec};
 use aml_trainer::optim::{Optimizer, OptimizerKind, zero_gradients};
+use anyhow::bail;
 use clap::Parser;
 use serde_json::json;
-use tch::Tensor;
+use tch::{Device, Kind, Tensor};
 
 #[derive(Parser)]
 struct Args {
+    /// `tiny` (the CPU workload, compared with transformers + PEFT) or `llama3-8b` (random weights, no reference).
+    #[arg(long, default_value = "tiny")]
+    shape: String,
+    /// `cpu` or `cuda`.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// `f32` or `bf16` (the frozen base's weights; LoRA weights stay f32).
+    #[arg(long, default_value = "f32")]
+    dtype: String,
+    /// Peak dense TFLOP/s of the card, for MFU (H100 SXM bf16: 989).
+    #[arg(long, default_value_t = 989.0)]
+    peak_tflops: f64,
     /// Timed optimisation steps.
     #[arg(long, default_value_t = 20)]
     steps: usize,
@@ -44,19 +67,44 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     tch::set_num_threads(args.threads);
-    let dir = tempfile::tempdir()?;
-    let spec = TinySpec {
-        architecture: Architecture::Llama,
-        vocab_size: 2048,
-        hidden_size: 256,
-        intermediate_size: 704,
-        num_layers: 4,
-        num_heads: 8,
-        num_kv_heads: 2,
-        llama3_rope: true,
+    let device = match args.device.as_str() {
+        "cpu" => Device::Cpu,
+        "cuda" if tch::Cuda::is_available() => Device::Cuda(0),
+        "cuda" => {
+            bail!("--device cuda but libtorch sees no CUDA device (is libtorch_cuda.so linked?)")
+        }
+        other => bail!("unknown --device {other}"),
     };
-    let config = init_tiny(&spec, dir.path(), 3)?;
-    let vocab = config.vocab_size;
+    let kind = match args.dtype.as_str() {
+        "f32" => Kind::Float,
+        "bf16" => Kind::BFloat16,
+        other => bail!("unknown --dtype {other}"),
+    };
+    let options = LoadOptions {
+        device,
+        kind,
+        fp8_weights: false,
+    };
+    let dir = tempfile::tempdir()?;
+    let mut model = match args.shape.as_str() {
+        "tiny" => {
+            let spec = TinySpec {
+                architecture: Architecture::Llama,
+                vocab_size: 2048,
+                hidden_size: 256,
+                intermediate_size: 704,
+                num_layers: 4,
+                num_heads: 8,
+                num_kv_heads: 2,
+                llama3_rope: true,
+            };
+            init_tiny(&spec, dir.path(), 3)?;
+            CausalLm::load(dir.path(), options)?
+        }
+        "llama3-8b" => CausalLm::random(llama3_8b()?, options, 1)?,
+        other => bail!("unknown --shape {other}"),
+    };
+    let vocab = model.config.vocab_size;
     let batches: Vec<Vec<Vec<i64>>> = (0..args.warmup + args.steps)
         .map(|step| {
             (0..args.batch)
@@ -69,7 +117,6 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
 
-    let mut model = CausalLm::load(dir.path(), LoadOptions::cpu_f32())?;
     let lora_config = LoraConfig {
         r: 16,
         alpha: 32.0,
@@ -81,7 +128,9 @@ fn main() -> anyhow::Result<()> {
     let mut optimizer = Optimizer::new(OptimizerKind::Adamw, 0.0, &parameters);
     let mut step = |index: usize, rows: &[Vec<i64>]| -> anyhow::Result<f64> {
         let flat: Vec<i64> = rows.iter().flatten().copied().collect();
-        let ids = Tensor::from_slice(&flat).view([rows.len() as i64, -1]);
+        let ids = Tensor::from_slice(&flat)
+            .view([rows.len() as i64, -1])
+            .to_device(device);
         let batch = TrainBatch {
             labels: ids.copy(),
             ids,
@@ -99,10 +148,43 @@ fn main() -> anyhow::Result<()> {
     for (index, rows) in batches[args.warmup..].iter().enumerate() {
         last_loss = step(index, rows)?;
     }
+    if let Device::Cuda(_) = device {
+        tch::Cuda::synchronize(0);
+    }
     let seconds = start.elapsed().as_secs_f64();
     let tokens = (args.steps * args.batch * args.seq) as f64;
     let ours = tokens / seconds;
     let ours_rss = peak_rss_mb();
+    let config = &model.config;
+    let (seq, rows) = (args.seq as f64, (args.steps * args.batch) as f64);
+    let head = 2.0 * (config.hidden_size * config.vocab_size) as f64;
+    let model_flops = rows
+        * (2.0 * seq * (linear_flops_per_token(config) + head)
+            + 3.0 * attention_flops_per_pair(config) * seq * seq / 2.0);
+    let achieved_tflops = model_flops / seconds / 1e12;
+    if args.shape != "tiny" {
+        println!(
+            "{} on {} ({}), batch {} x seq {}, recompute {}: {ours:.0} tok/s, {achieved_tflops:.1} TFLOP/s, MFU {:.1}% of {} TFLOP/s, last loss {last_loss:.4}",
+            args.shape,
+            args.device,
+            args.dtype,
+            args.batch,
+            args.seq,
+            args.recompute,
+            100.0 * achieved_tflops / args.peak_tflops,
+            args.peak_tflops
+        );
+        return write_json(
+            &args.out,
+            &json!({
+                "shape": args.shape, "device": args.device, "dtype": args.dtype,
+                "ours_tok_s": ours, "achieved_tflops": achieved_tflops,
+                "mfu": achieved_tflops / args.peak_tflops, "peak_tflops": args.peak_tflops,
+                "ours_peak_rss_mb": ours_rss, "steps": args.steps, "batch": args.batch,
+                "seq": args.seq, "recompute": args.recompute, "last_loss": last_loss,
+            }),
+        );
+    }
 
     let batches_file = dir.path().join("batches.json");
     std::fs::write(&batches_file, serde_json::to_vec(&batches)?)?;
