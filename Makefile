@@ -13,7 +13,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export LD_LIBRARY_PATH = $(TORCH_LIB):$(INHERITED_LD_LIBRARY_PATH)
 export ORACLE_PYTHON := $(VENV)/bin/python
 
-.PHONY: deps test lint demo bench-bus bench-scoring bench-training
+.PHONY: deps test lint demo bench-bus bench-scoring bench-training bench-prescreen bench-pipeline
 
 deps:
 	@scripts/ensure-nats.sh
@@ -38,3 +38,6 @@ bench-scoring: deps
 
 bench-training: deps
 	cargo run --release -p aml-bench --bin bench-training
+
+bench-prescreen: deps
+	cargo run --release -p aml-bench --bin bench-prescreen

@@ -6,6 +6,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={}", proto_file.display());
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    // Alerts and results travel as JSON too (files banks push, JSONL results): serde on those
+    // messages, enums as their names.
+    for message in [
+        "Alert",
+        "Party",
+        "WatchlistEntry",
+        "Identifier",
+        "ScoreResult",
+    ] {
+        config.type_attribute(
+            format!("aml.v1.{message}"),
+            "#[derive(serde::Serialize, serde::Deserialize)] #[serde(default, deny_unknown_fields)]",
+        );
+    }
+    for field in [
+        "Party.kind",
+        "WatchlistEntry.kind",
+    ] {
+        config.field_attribute(
+            format!("aml.v1.{field}"),
+            "#[serde(with = \"crate::json::entity_kind\")]",
+        );
+    }
+    config.field_attribute(
+        "aml.v1.ScoreResult.label",
+        "#[serde(with = \"crate::json::label\")]",
+    );
     config.compile_protos(&[proto_file], &[proto_root])?;
     Ok(())
 }

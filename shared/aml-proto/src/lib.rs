@@ -4,6 +4,7 @@
 //! its zero value (`*_UNSPECIFIED`) and a required id arrive empty. [`Validate`] states
 //! what each message needs, and the bus runner sends a message that fails it to the DLQ.
 
+pub mod json;
 mod validate;
 
 /// The generated `aml.v1` types.
