@@ -24,13 +24,7 @@ pub struct Users {
     pub banks: Vec<(String, NatsUser)>,
 }
 
-/// Bank names are NATS subject tokens: lowercase letters, digits, `-` and `_`.
-pub fn valid_bank(bank: &str) -> bool {
-    !bank.is_empty()
-        && bank
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-}
+pub use aml_batch::intake::valid_bank;
 
 fn quoted(items: &[&str]) -> String {
     items

@@ -19,7 +19,8 @@ use serde::de::DeserializeOwned;
 
 pub use secret::{REDACTED, Secret};
 pub use settings::{
-    AmlConfig, BusConfig, LogFormat, NatsConfig, S3Config, StorageConfig, TelemetryConfig,
+    AmlConfig, BusConfig, LogFormat, NatsConfig, S3Config, ScoringConfig, StorageConfig,
+    TelemetryConfig,
 };
 
 use layer::KeyedLayer;

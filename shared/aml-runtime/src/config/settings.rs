@@ -18,6 +18,64 @@ pub struct AmlConfig {
     pub telemetry: TelemetryConfig,
     /// The pull-consumer runner.
     pub bus: BusConfig,
+    /// Batch scoring: intake, scheduler and inference workers.
+    pub scoring: ScoringConfig,
+}
+
+/// Batch scoring settings shared by the scheduler and the inference workers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScoringConfig {
+    /// Banks whose alerts are accepted; empty accepts any well-formed bank name.
+    pub banks: Vec<String>,
+    /// Alerts per shard.
+    pub shard_size: u32,
+    /// When the scheduler cuts a batch on its own: a cron expression with seconds
+    /// (`sec min hour day-of-month month day-of-week`); empty disables. Weekly by default.
+    pub schedule: String,
+    /// A shard not completed this long after it was published is published again.
+    pub shard_timeout_secs: u64,
+    /// The scheduler stops waiting for a batch after this long and reports what it has.
+    pub batch_timeout_secs: u64,
+    /// The model (a directory or object-store URL holding config, weights and tokenizer).
+    pub model_url: String,
+    /// A LoRA adapter (PEFT format) applied on the model; empty for none or merged weights.
+    pub adapter_url: String,
+    /// The shared prefix (policy / instructions document); empty uses the built-in one.
+    pub policy_url: String,
+    /// Alerts with P(match) + P(edge) >= tau are escalated to an analyst.
+    pub tau: f64,
+    /// Prescreen cutoff: alerts scoring below it are cleared before the model; 0 disables.
+    pub prescreen_cutoff: f64,
+    /// Generate a rationale for escalated alerts.
+    pub rationale: bool,
+    /// Largest accepted alert, in encoded bytes.
+    pub max_alert_bytes: usize,
+    /// Alerts per forward pass in a worker.
+    pub worker_batch_size: usize,
+    /// USD per GPU-hour, for the report's cost estimate.
+    pub gpu_price_per_hour: f64,
+}
+
+impl Default for ScoringConfig {
+    fn default() -> Self {
+        ScoringConfig {
+            banks: Vec::new(),
+            shard_size: 1000,
+            schedule: "0 0 2 * * Mon".to_owned(),
+            shard_timeout_secs: 900,
+            batch_timeout_secs: 12 * 60 * 60,
+            model_url: String::new(),
+            adapter_url: String::new(),
+            policy_url: String::new(),
+            tau: 0.5,
+            prescreen_cutoff: 0.5,
+            rationale: false,
+            max_alert_bytes: 64 * 1024,
+            worker_batch_size: 16,
+            gpu_price_per_hour: 1.10,
+        }
+    }
 }
 
 /// How to reach NATS.

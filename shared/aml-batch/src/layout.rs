@@ -1,0 +1,41 @@
+//! Object keys of a batch. Everything a bank's alerts produce lives under `banks/<bank>/`, so
+//! access can be granted per bank; batch-wide objects (prefix, manifest, report) hold no
+//! alert content.
+
+/// The shared prefix (policy document) of a batch.
+pub fn prefix(batch: &str) -> String {
+    format!("batches/{batch}/prefix.txt")
+}
+
+/// The batch manifest.
+pub fn manifest(batch: &str) -> String {
+    format!("batches/{batch}/manifest.json")
+}
+
+/// The batch report.
+pub fn report(batch: &str) -> String {
+    format!("batches/{batch}/report.json")
+}
+
+/// The scheduler's per-bank stream cursors.
+pub const CURSORS: &str = "scheduler/cursors.json";
+
+/// One shard's alerts.
+pub fn shard(bank: &str, batch: &str, shard: u32) -> String {
+    format!("banks/{bank}/batches/{batch}/shards/{shard:05}.pb")
+}
+
+/// One shard's results, JSON lines.
+pub fn results(bank: &str, batch: &str, shard: u32) -> String {
+    format!("banks/{bank}/batches/{batch}/results/{shard:05}.jsonl")
+}
+
+/// The results of the alerts the prescreen cleared.
+pub fn cleared(bank: &str, batch: &str) -> String {
+    format!("banks/{bank}/batches/{batch}/results/cleared.jsonl")
+}
+
+/// Every result object of a bank's batch (scored shards and cleared alerts) starts with this.
+pub fn results_prefix(bank: &str, batch: &str) -> String {
+    format!("banks/{bank}/batches/{batch}/results/")
+}

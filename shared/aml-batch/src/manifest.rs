@@ -1,0 +1,70 @@
+//! The batch manifest: what the scheduler cut and published, written before any job goes out
+//! so a restarted scheduler resumes the same batch instead of cutting another.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One bank's share of a batch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BankPlan {
+    /// Distinct alerts taken from the bank's stream.
+    pub alerts_in: u64,
+    /// Of those, cleared by the prescreen.
+    pub cleared_by_prescreen: u64,
+    /// Duplicates (same alert id) dropped.
+    pub duplicates_dropped: u64,
+    /// Alerts on the stream that failed intake checks (dead-lettered at intake).
+    pub rejected: u64,
+    /// Stream sequences covered, inclusive; 0/0 when none.
+    pub first_sequence: u64,
+    /// Last stream sequence covered.
+    pub last_sequence: u64,
+}
+
+/// One shard: a bank's slice of alerts for one worker job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardPlan {
+    /// Shard number within the batch.
+    pub shard: u32,
+    /// The bank its alerts belong to.
+    pub bank: String,
+    /// Alerts in it.
+    pub alerts: u32,
+    /// Its alerts' object key.
+    pub shard_key: String,
+    /// Where the worker writes its results.
+    pub results_key: String,
+}
+
+/// What a batch holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchManifest {
+    /// The batch.
+    pub batch_id: String,
+    /// When it was cut (Unix ms).
+    pub created_unix_ms: i64,
+    /// Escalation threshold on P(match) + P(edge).
+    pub tau: f64,
+    /// Prescreen cutoff used (0: none).
+    pub prescreen_cutoff: f64,
+    /// The model and adapter the jobs name.
+    pub model_url: String,
+    /// Adapter URL, empty for none.
+    pub adapter_url: String,
+    /// Key of the shared prefix.
+    pub prefix_key: String,
+    /// Rationales asked for escalated alerts.
+    pub rationale: bool,
+    /// Per bank.
+    pub banks: BTreeMap<String, BankPlan>,
+    /// Every shard.
+    pub shards: Vec<ShardPlan>,
+}
+
+impl BatchManifest {
+    /// Alerts in the batch, all banks.
+    pub fn alerts_in(&self) -> u64 {
+        self.banks.values().map(|bank| bank.alerts_in).sum()
+    }
+}
