@@ -14,16 +14,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "WatchlistEntry",
         "Identifier",
         "ScoreResult",
+        "BatchReport",
+        "BankSummary",
     ] {
         config.type_attribute(
             format!("aml.v1.{message}"),
             "#[derive(serde::Serialize, serde::Deserialize)] #[serde(default, deny_unknown_fields)]",
         );
     }
-    for field in [
-        "Party.kind",
-        "WatchlistEntry.kind",
-    ] {
+    for field in ["Party.kind", "WatchlistEntry.kind"] {
         config.field_attribute(
             format!("aml.v1.{field}"),
             "#[serde(with = \"crate::json::entity_kind\")]",

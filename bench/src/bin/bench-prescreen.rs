@@ -75,8 +75,14 @@ fn main() -> anyhow::Result<()> {
     let alerts_per_s = median(&alert_rates);
     println!("{:<44} | {:>12}", "prescreen (one core)", "per second");
     println!("{:-<44}-+-{:->12}", "", "");
-    println!("{:<44} | {:>12.0}", "name pairs (normalise + compare)", pairs_per_s);
-    println!("{:<44} | {:>12.0}", "alerts (names, aliases, DOB, country, IDs)", alerts_per_s);
+    println!(
+        "{:<44} | {:>12.0}",
+        "name pairs (normalise + compare)", pairs_per_s
+    );
+    println!(
+        "{:<44} | {:>12.0}",
+        "alerts (names, aliases, DOB, country, IDs)", alerts_per_s
+    );
     println!("target >= 100,000 pairs/s: {:.2}x", pairs_per_s / 100_000.0);
     write_json(
         &args.out,

@@ -37,6 +37,28 @@ enum Command {
     /// Model runtime: build tiny models, print logits, score and generate.
     #[command(subcommand)]
     Model(commands::model::ModelCommand),
+    /// Banks' alerts: push a JSONL file onto aml.alerts.<bank>.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+    /// Scoring batches: ask the scheduler for one now and wait for its report.
+    #[command(subcommand)]
+    Batch(BatchCommand),
+    /// Prescreen: score name pairs from a CSV, or calibrate the cutoff on labelled alerts.
+    Prescreen(commands::prescreen::PrescreenArgs),
+    /// Pick tau on labelled results for a recall target and report the false-positive rate there.
+    Calibrate(commands::calibrate::CalibrateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum AlertsCommand {
+    /// Publish a bank's alerts (JSONL) with their ids as message ids (duplicates dropped).
+    Push(commands::alerts::PushArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum BatchCommand {
+    /// Publish a BatchRequest and print the batch's report when it comes.
+    Run(commands::batch::RunArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +83,14 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Auth(AuthCommand::Nats(args))) => commands::auth::run(&args),
         Some(Command::Dlq(args)) => commands::dlq::run(&config, &args).await,
         Some(Command::Model(command)) => commands::model::run(command),
+        Some(Command::Alerts(AlertsCommand::Push(args))) => {
+            commands::alerts::push(&config, &args).await
+        }
+        Some(Command::Batch(BatchCommand::Run(args))) => {
+            commands::batch::run(&config, &args).await.map(|_| ())
+        }
+        Some(Command::Prescreen(args)) => commands::prescreen::run(&args),
+        Some(Command::Calibrate(args)) => commands::calibrate::run(&args),
         None => {
             use clap::CommandFactory;
             Cli::command().print_help()?;

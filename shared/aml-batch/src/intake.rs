@@ -87,10 +87,14 @@ mod tests {
         assert!(missing.contains("party.name"), "{missing}");
         let unknown = check_alert(&alert("evil"), "aml.alerts.evil", &rules()).unwrap_err();
         assert!(unknown.contains("unknown bank `evil`"), "{unknown}");
-        let spoofed = check_alert(&alert("acme"), "aml.alerts.other", &IntakeRules {
-            banks: vec![],
-            ..rules()
-        })
+        let spoofed = check_alert(
+            &alert("acme"),
+            "aml.alerts.other",
+            &IntakeRules {
+                banks: vec![],
+                ..rules()
+            },
+        )
         .unwrap_err();
         assert!(spoofed.contains("says bank `acme`"), "{spoofed}");
         let mut big = alert("acme");

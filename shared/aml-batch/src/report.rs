@@ -46,7 +46,10 @@ pub fn assemble_report(
     }
     let alerts_in = manifest.alerts_in();
     let scored: u64 = per_bank.values().map(|bank| bank.scored).sum();
-    let cleared: u64 = per_bank.values().map(|bank| bank.cleared_by_prescreen).sum();
+    let cleared: u64 = per_bank
+        .values()
+        .map(|bank| bank.cleared_by_prescreen)
+        .sum();
     let done = scored + cleared;
     BatchReport {
         batch_id: manifest.batch_id.clone(),
@@ -97,8 +100,21 @@ mod tests {
             prefix_key: String::new(),
             rationale: false,
             banks: [
-                ("a".to_owned(), BankPlan { alerts_in: 10, cleared_by_prescreen: 4, ..Default::default() }),
-                ("b".to_owned(), BankPlan { alerts_in: 5, ..Default::default() }),
+                (
+                    "a".to_owned(),
+                    BankPlan {
+                        alerts_in: 10,
+                        cleared_by_prescreen: 4,
+                        ..Default::default()
+                    },
+                ),
+                (
+                    "b".to_owned(),
+                    BankPlan {
+                        alerts_in: 5,
+                        ..Default::default()
+                    },
+                ),
             ]
             .into(),
             shards: vec![shard(0, "a", 6), shard(1, "b", 5)],

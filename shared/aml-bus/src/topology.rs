@@ -46,10 +46,15 @@ pub mod subjects {
     pub const PHASE_COMPLETED: &str = "aml.events.phase_completed";
     /// JudgeReport.
     pub const JUDGE_REPORT: &str = "aml.events.judge_report";
-    /// ShardCompleted.
-    pub const SHARD_COMPLETED: &str = "aml.events.shard_completed";
+    /// ShardCompleted of every batch.
+    pub const SHARD_COMPLETED: &str = "aml.events.shard_completed.>";
     /// BatchReport.
     pub const BATCH_REPORT: &str = "aml.events.batch_report";
+
+    /// ShardCompleted of one batch (batch ids are single subject tokens).
+    pub fn shard_completed(batch: &str) -> String {
+        format!("aml.events.shard_completed.{batch}")
+    }
 
     /// The subject a bank publishes its alerts on.
     pub fn alerts(bank: &str) -> String {

@@ -62,12 +62,7 @@ pub fn jaro(a: &[u8], b: &[u8]) -> f64 {
 /// Jaro-Winkler similarity in [0, 1]: Jaro boosted by a common prefix of up to 4 bytes.
 pub fn jaro_winkler(a: &[u8], b: &[u8]) -> f64 {
     let similarity = jaro(a, b);
-    let prefix = a
-        .iter()
-        .zip(b)
-        .take(4)
-        .take_while(|(x, y)| x == y)
-        .count();
+    let prefix = a.iter().zip(b).take(4).take_while(|(x, y)| x == y).count();
     similarity + prefix as f64 * 0.1 * (1.0 - similarity)
 }
 

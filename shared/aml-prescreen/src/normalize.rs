@@ -151,7 +151,10 @@ mod tests {
 
     #[test]
     fn folds_accents_scripts_and_punctuation() {
-        assert_eq!(fold("José  Müller-Lüdenscheidt"), "jose  muller ludenscheidt");
+        assert_eq!(
+            fold("José  Müller-Lüdenscheidt"),
+            "jose  muller ludenscheidt"
+        );
         assert_eq!(fold("O'Neil, S.A."), "oneil  sa");
         assert_eq!(fold("Владимир Путин"), "vladimir putin");
         assert!(fold("محمد").chars().all(|c| c.is_ascii_lowercase()));

@@ -67,7 +67,10 @@ fn split_fields(line: &str, line_number: usize) -> Result<Vec<String>, PairsErro
 /// Checks the header line: `name1,name2` or `name1,name2,schema`.
 pub fn check_header(line: &str) -> Result<(), PairsError> {
     let fields = split_fields(line.trim_end_matches('\r'), 1)?;
-    let names: Vec<String> = fields.iter().map(|f| f.trim().to_ascii_lowercase()).collect();
+    let names: Vec<String> = fields
+        .iter()
+        .map(|f| f.trim().to_ascii_lowercase())
+        .collect();
     match names.as_slice() {
         [a, b] | [a, b, _] if a == "name1" && b == "name2" => Ok(()),
         _ => Err(PairsError {
@@ -127,7 +130,12 @@ mod tests {
         let error = parse_pair("x,y,Vessel", 7).unwrap_err();
         assert_eq!(error.line, 7);
         assert!(error.reason.contains("schema"), "{error}");
-        assert!(parse_pair("only one", 4).unwrap_err().to_string().starts_with("line 4"));
+        assert!(
+            parse_pair("only one", 4)
+                .unwrap_err()
+                .to_string()
+                .starts_with("line 4")
+        );
         assert!(parse_pair("\"open,x", 5).is_err());
     }
 }

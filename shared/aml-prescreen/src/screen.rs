@@ -196,7 +196,13 @@ mod tests {
         assert!(similarity("Putin, Vladimir", "Vladimir Putin", Schema::Person) > 0.99);
         assert!(similarity("J. Smith", "John Smith", Schema::Person) > 0.85);
         assert!(similarity("Al-Rashid Trading LLC", "Alrashid Trading", Schema::Company) > 0.85);
-        assert!(similarity("Example Holdings Ltd", "Example Holding Limited", Schema::Company) > 0.99);
+        assert!(
+            similarity(
+                "Example Holdings Ltd",
+                "Example Holding Limited",
+                Schema::Company
+            ) > 0.99
+        );
         assert!(similarity("John Smith", "Wei Zhang", Schema::Person) < 0.6);
         assert_eq!(similarity("", "Wei Zhang", Schema::Person), 0.0);
     }
@@ -226,7 +232,9 @@ mod tests {
         let other = prescreen_alert(&alert("1990"));
         assert!((other.score - 0.6).abs() < 1e-9);
         match other.verdict(0.7) {
-            Verdict::Cleared(reason) => assert!(reason.contains("date of birth conflicts"), "{reason}"),
+            Verdict::Cleared(reason) => {
+                assert!(reason.contains("date of birth conflicts"), "{reason}")
+            }
             Verdict::ToModel => panic!("a conflicting date of birth below the cutoff is cleared"),
         }
     }

@@ -25,8 +25,15 @@ fn calibrated_cutoff_keeps_recall_on_held_out_alerts() {
     let calibration = calibrate_cutoff(&scored(1, 400), 0.995);
     assert!(calibration.recall >= 0.995);
     let held_out = scored(2, 400);
-    let positives: Vec<f64> = held_out.iter().filter(|(_, p)| *p).map(|(s, _)| *s).collect();
-    let kept = positives.iter().filter(|s| **s >= calibration.cutoff).count();
+    let positives: Vec<f64> = held_out
+        .iter()
+        .filter(|(_, p)| *p)
+        .map(|(s, _)| *s)
+        .collect();
+    let kept = positives
+        .iter()
+        .filter(|s| **s >= calibration.cutoff)
+        .count();
     let recall = kept as f64 / positives.len() as f64;
     let negatives_cleared = held_out
         .iter()

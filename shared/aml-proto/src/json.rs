@@ -16,9 +16,8 @@ fn parse<'de, D: Deserializer<'de>>(
     expected: &str,
 ) -> Result<i32, D::Error> {
     let text = String::deserialize(deserializer)?;
-    parse(&text.to_ascii_uppercase()).ok_or_else(|| {
-        serde::de::Error::custom(format!("`{text}` is not one of {expected}"))
-    })
+    parse(&text.to_ascii_uppercase())
+        .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not one of {expected}")))
 }
 
 /// `EntityKind` as `PERSON` / `ORGANIZATION`.
@@ -42,7 +41,9 @@ pub mod entity_kind {
             deserializer,
             |text| match text {
                 "PERSON" => Some(EntityKind::Person as i32),
-                "ORGANIZATION" | "ORGANISATION" | "COMPANY" => Some(EntityKind::Organization as i32),
+                "ORGANIZATION" | "ORGANISATION" | "COMPANY" => {
+                    Some(EntityKind::Organization as i32)
+                }
                 _ => None,
             },
             "PERSON, ORGANIZATION",
@@ -102,7 +103,8 @@ mod tests {
         let back: Alert = serde_json::from_str(&text).unwrap();
         assert_eq!(back, alert);
         let short: Alert =
-            serde_json::from_str(r#"{"alert_id":"a","party":{"kind":"person","name":"X"}}"#).unwrap();
+            serde_json::from_str(r#"{"alert_id":"a","party":{"kind":"person","name":"X"}}"#)
+                .unwrap();
         assert_eq!(short.party.unwrap().kind, EntityKind::Person as i32);
         let error = serde_json::from_str::<Alert>(r#"{"alert_id":"a","party":{"kind":"VESSEL"}}"#)
             .unwrap_err();

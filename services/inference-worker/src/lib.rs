@@ -1,0 +1,259 @@
+//! The inference worker's handler. For each ScoringJob: load the model once (base + adapter,
+//! cached by URL), encode the job's shared prefix once per (model, prefix), score the shard's
+//! alerts in batches, escalate those with P(match) + P(edge) >= tau (with a rationale when
+//! asked), write the results under the bank's keys, then announce ShardCompleted. The runner
+//! acks only after that, so a worker killed mid-shard leaves the job to be redelivered, and a
+//! redelivered shard overwrites its own results object.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use aml_batch::decode_shard;
+use aml_bus::topology::subjects;
+use aml_bus::{Delivery, Handler, HandlerError, Publisher};
+use aml_core::Label;
+use aml_model::LoadOptions;
+use aml_proto::v1::{Alert, ScoreResult, ScoringJob, ShardCompleted};
+use aml_scoring::{LabelProbabilities, ScoringEngine};
+use aml_storage::Storage;
+use tokio::sync::Mutex;
+use tracing::info;
+
+/// Longest rationale generated for an escalated alert, in tokens.
+const RATIONALE_TOKENS: i64 = 96;
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Its name in ShardCompleted.
+    pub worker_id: String,
+    /// Alerts per forward pass.
+    pub batch_size: usize,
+    /// Where models named by object-store URLs are downloaded.
+    pub model_cache: PathBuf,
+}
+
+/// Handles ScoringJobs.
+pub struct ScoreHandler {
+    storage: Storage,
+    publisher: Publisher,
+    settings: WorkerSettings,
+    engine: Mutex<Option<(String, SharedEngine)>>,
+}
+
+/// The engine is not `Sync` (tensors are not); one blocking task at a time uses it.
+type SharedEngine = Arc<std::sync::Mutex<ScoringEngine>>;
+
+fn lock(engine: &SharedEngine) -> std::sync::MutexGuard<'_, ScoringEngine> {
+    engine
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn load_options() -> LoadOptions {
+    if tch::Cuda::is_available() {
+        LoadOptions {
+            device: tch::Device::Cuda(0),
+            kind: tch::Kind::BFloat16,
+            fp8_weights: false,
+        }
+    } else {
+        LoadOptions::cpu_f32()
+    }
+}
+
+/// The result of one scored alert.
+pub fn score_result(alert: &Alert, probabilities: &LabelProbabilities, tau: f64) -> ScoreResult {
+    let label = match probabilities.label() {
+        Label::Match => aml_proto::v1::Label::Match,
+        Label::NoMatch => aml_proto::v1::Label::NoMatch,
+        Label::Edge => aml_proto::v1::Label::Edge,
+    };
+    ScoreResult {
+        alert_id: alert.alert_id.clone(),
+        bank: alert.bank.clone(),
+        p_match: probabilities.p_match,
+        p_no_match: probabilities.p_no_match,
+        p_edge: probabilities.p_edge,
+        score: probabilities.score(),
+        escalated: probabilities.score() >= tau,
+        label: label as i32,
+        rationale: String::new(),
+        cleared_reason: String::new(),
+    }
+}
+
+impl ScoreHandler {
+    /// A handler reading and writing `storage`, announcing on `publisher`.
+    pub fn new(storage: Storage, publisher: Publisher, settings: WorkerSettings) -> Self {
+        ScoreHandler {
+            storage,
+            publisher,
+            settings,
+            engine: Mutex::new(None),
+        }
+    }
+
+    fn key<'a>(&self, url: &'a str, what: &str) -> Result<&'a str, HandlerError> {
+        self.storage.key_of(url).ok_or_else(|| {
+            HandlerError::invalid(format!(
+                "{what} {url} is not under this worker's storage {}",
+                self.storage.url()
+            ))
+        })
+    }
+
+    /// A local directory holding the model or adapter at `url`: a path or `file://` URL as
+    /// it is, an object-store URL downloaded once into the model cache.
+    async fn local_dir(&self, url: &str) -> Result<PathBuf, HandlerError> {
+        if let Some(path) = url.strip_prefix("file://") {
+            return Ok(PathBuf::from(path));
+        }
+        if !url.contains("://") {
+            return Ok(PathBuf::from(url));
+        }
+        let key = self.key(url, "model")?.trim_end_matches('/').to_owned();
+        let dir = self.settings.model_cache.join(key.replace('/', "__"));
+        let complete = dir.join(".complete");
+        if complete.exists() {
+            return Ok(dir);
+        }
+        let objects = self
+            .storage
+            .list(&format!("{key}/"))
+            .await
+            .map_err(HandlerError::transient)?;
+        if objects.is_empty() {
+            return Err(HandlerError::invalid(format!("no objects under {url}")));
+        }
+        for object in objects {
+            let relative = object[key.len()..].trim_start_matches('/');
+            let path = dir.join(relative);
+            let bytes = self
+                .storage
+                .get(&object)
+                .await
+                .map_err(HandlerError::transient)?;
+            if let Some(parent) = path.parent() {
+                tokio::fs::create_dir_all(parent)
+                    .await
+                    .map_err(HandlerError::transient)?;
+            }
+            tokio::fs::write(&path, &bytes)
+                .await
+                .map_err(HandlerError::transient)?;
+        }
+        tokio::fs::write(&complete, b"")
+            .await
+            .map_err(HandlerError::transient)?;
+        Ok(dir)
+    }
+
+    async fn engine(&self, job: &ScoringJob) -> Result<SharedEngine, HandlerError> {
+        let wanted = format!("{}\n{}", job.model_url, job.adapter_url);
+        let mut slot = self.engine.lock().await;
+        if let Some((loaded, engine)) = slot.as_ref()
+            && *loaded == wanted
+        {
+            return Ok(Arc::clone(engine));
+        }
+        let model_dir = self.local_dir(&job.model_url).await?;
+        let adapter_dir = if job.adapter_url.is_empty() {
+            None
+        } else {
+            Some(self.local_dir(&job.adapter_url).await?)
+        };
+        let engine = tokio::task::spawn_blocking(move || {
+            ScoringEngine::load(&model_dir, adapter_dir.as_deref(), load_options())
+        })
+        .await
+        .map_err(HandlerError::transient)?
+        .map_err(|error| HandlerError::invalid(format!("cannot load the model: {error}")))?;
+        let engine = Arc::new(std::sync::Mutex::new(engine));
+        info!(model = %job.model_url, adapter = %job.adapter_url, "model loaded");
+        *slot = Some((wanted, Arc::clone(&engine)));
+        Ok(engine)
+    }
+
+    async fn results_of(
+        &self,
+        job: &ScoringJob,
+        alerts: Vec<Alert>,
+        engine: SharedEngine,
+        policy: String,
+    ) -> Result<(Vec<ScoreResult>, u64, f64), HandlerError> {
+        let batch_size = self.settings.batch_size;
+        let (tau, rationale) = (job.tau, job.rationale);
+        tokio::task::spawn_blocking(move || {
+            let start = Instant::now();
+            let mut engine = lock(&engine);
+            let probabilities = engine.score(&policy, &alerts, batch_size)?;
+            let mut results = Vec::with_capacity(alerts.len());
+            for (alert, p) in alerts.iter().zip(&probabilities) {
+                let mut result = score_result(alert, p, tau);
+                if rationale && result.escalated {
+                    result.rationale = engine.rationale(&policy, alert, RATIONALE_TOKENS)?;
+                }
+                results.push(result);
+            }
+            Ok::<_, aml_scoring::ScoringError>((
+                results,
+                engine.prefix_encodes(),
+                start.elapsed().as_secs_f64(),
+            ))
+        })
+        .await
+        .map_err(HandlerError::transient)?
+        .map_err(HandlerError::transient)
+    }
+}
+
+/// Reads a shard's alerts from its object.
+async fn read_shard(storage: &Storage, key: &str) -> Result<Vec<Alert>, HandlerError> {
+    let bytes = storage.get(key).await.map_err(HandlerError::transient)?;
+    decode_shard(bytes).map_err(|error| HandlerError::invalid(format!("{key}: {error}")))
+}
+
+impl Handler<ScoringJob> for ScoreHandler {
+    async fn handle(&self, delivery: Delivery<ScoringJob>) -> Result<(), HandlerError> {
+        let job = delivery.message;
+        let engine = self.engine(&job).await?;
+        let prefix_key = self.key(&job.prefix_url, "prefix")?;
+        let policy = self
+            .storage
+            .get(prefix_key)
+            .await
+            .map_err(HandlerError::transient)?;
+        let policy = String::from_utf8(policy.to_vec())
+            .map_err(|_| HandlerError::invalid(format!("{prefix_key} is not UTF-8")))?;
+        let alerts = read_shard(&self.storage, self.key(&job.shard_url, "shard")?).await?;
+        let (results, prefix_encodes, model_seconds) =
+            self.results_of(&job, alerts, engine, policy).await?;
+        let results_key = self.key(&job.results_url, "results")?;
+        self.storage
+            .put_jsonl(results_key, &results)
+            .await
+            .map_err(HandlerError::transient)?;
+        let completed = ShardCompleted {
+            batch_id: job.batch_id.clone(),
+            shard: job.shard,
+            worker_id: self.settings.worker_id.clone(),
+            scored: results.len() as u64,
+            escalated: results.iter().filter(|result| result.escalated).count() as u64,
+            results_url: job.results_url.clone(),
+            gpu_seconds: model_seconds,
+            prefix_encodes,
+        };
+        self.publisher
+            .publish(
+                &subjects::shard_completed(&job.batch_id),
+                &completed,
+                Some(&format!("{}.{}", job.batch_id, job.shard)),
+            )
+            .await
+            .map_err(HandlerError::transient)?;
+        info!(batch = %job.batch_id, shard = job.shard, scored = results.len(), "shard scored");
+        Ok(())
+    }
+}

@@ -1,0 +1,312 @@
+//! The batch scoring job against a real NATS server and file storage: three banks push
+//! 10,000 alerts (with duplicates and poison among them), the scheduler cuts a batch, two
+//! worker processes score it while they are SIGKILLed and restarted, and the report and the
+//! per-bank results show every alert scored exactly once.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aml_batch::layout;
+use aml_bus::topology::{DLQ_STREAM, EVENTS_STREAM, subjects};
+use aml_bus::{DLQ_REASON_HEADER, Publisher, Topology};
+use aml_core::rng::SeededRng;
+use aml_core::{Difficulty, Label};
+use aml_integration_tests::NatsServer;
+use aml_model::tiny::init_tiny;
+use aml_model::{Architecture, TinySpec};
+use aml_proto::v1::{Alert, BatchReport, BatchRequest, ScoreResult, ShardCompleted};
+use aml_runtime::AmlConfig;
+use aml_storage::Storage;
+use aml_synth::Synthesizer;
+use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
+use futures::StreamExt;
+use prost::Message;
+
+const BANKS: [&str; 3] = ["alpha", "bravo", "charlie"];
+
+fn alerts(total: usize) -> Vec<Alert> {
+    let synthesizer = Synthesizer::default();
+    let mut rng = SeededRng::new(21);
+    (0..total)
+        .map(|index| {
+            let difficulty = Difficulty::ALL[index % 3];
+            let label = Label::ALL[(index / 3) % 3];
+            let mut alert = synthesizer.case(&mut rng, difficulty, label).alert;
+            let bank = BANKS[index % BANKS.len()];
+            alert.bank = bank.to_owned();
+            alert.alert_id = format!("{bank}-{index:05}");
+            alert
+        })
+        .collect()
+}
+
+fn config(nats: &NatsServer, storage_dir: &Path, model_dir: &Path) -> AmlConfig {
+    let mut config = AmlConfig::default();
+    config.nats.url = nats.url();
+    config.storage.url = format!("file://{}", storage_dir.display());
+    config.bus.ack_wait_secs = 4;
+    config.scoring.banks = BANKS.iter().map(|bank| (*bank).to_owned()).collect();
+    config.scoring.shard_size = 400;
+    config.scoring.schedule = String::new();
+    config.scoring.model_url = model_dir.display().to_string();
+    config.scoring.max_alert_bytes = 16 * 1024;
+    config.scoring.shard_timeout_secs = 120;
+    config.scoring.batch_timeout_secs = 900;
+    config
+}
+
+fn spawn_worker(config: &AmlConfig, id: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_inference-worker"))
+        .env("AML_NATS__URL", &config.nats.url)
+        .env("AML_STORAGE__URL", &config.storage.url)
+        .env(
+            "AML_BUS__ACK_WAIT_SECS",
+            config.bus.ack_wait_secs.to_string(),
+        )
+        .env("AML_BUS__CONCURRENCY", "1")
+        .env("AML_SCORING__WORKER_BATCH_SIZE", "32")
+        .args(["--worker-id", id])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("worker starts")
+}
+
+async fn dlq_reasons(topology: &Topology) -> Vec<String> {
+    let stream = topology
+        .jetstream()
+        .get_stream(DLQ_STREAM)
+        .await
+        .expect("DLQ");
+    let mut reasons = Vec::new();
+    let mut sequence = 1;
+    while let Ok(message) = stream.get_raw_message(sequence).await {
+        let reason = message
+            .headers
+            .get(DLQ_REASON_HEADER)
+            .map(|value| value.as_str().to_owned())
+            .unwrap_or_default();
+        reasons.push(format!("{}: {reason}", message.subject));
+        sequence += 1;
+    }
+    reasons
+}
+
+async fn completions(topology: &Topology, batch: &str) -> Vec<ShardCompleted> {
+    let stream = topology
+        .jetstream()
+        .get_stream(EVENTS_STREAM)
+        .await
+        .expect("EVENTS");
+    let mut messages = stream
+        .create_consumer(OrderedConfig {
+            filter_subject: subjects::shard_completed(batch),
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .expect("consumer")
+        .messages()
+        .await
+        .expect("messages");
+    let mut out = Vec::new();
+    while let Ok(Some(Ok(message))) =
+        tokio::time::timeout(Duration::from_secs(1), messages.next()).await
+    {
+        out.push(ShardCompleted::decode(message.payload.clone()).expect("decodes"));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_alerts_from_three_banks_survive_killed_workers_and_poison() {
+    let nats = NatsServer::start().expect("nats-server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage_dir = dir.path().join("store");
+    let model_dir = dir.path().join("model");
+    init_tiny(&TinySpec::tiny(Architecture::Llama), &model_dir, 3).expect("tiny model");
+    let config = config(&nats, &storage_dir, &model_dir);
+    let storage = Storage::open(&config.storage.url, &Default::default()).expect("storage");
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let scheduler = {
+        let config = config.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { aml_scheduler::service::run_scheduler(&config, shutdown).await })
+    };
+    let topology = Topology::new(nats.connect().await.expect("connect"));
+    topology.ensure_streams().await.expect("streams");
+    let publisher = Publisher::new(topology.jetstream().clone());
+
+    let alerts = alerts(10_000);
+    for bank in BANKS {
+        let mine: Vec<&Alert> = alerts.iter().filter(|alert| alert.bank == bank).collect();
+        let summary = publisher
+            .publish_all(
+                &subjects::alerts(bank),
+                mine.iter().map(|alert| (alert.alert_id.as_str(), *alert)),
+            )
+            .await
+            .expect("published");
+        assert_eq!(summary.stored as usize, mine.len());
+        let again = publisher
+            .publish_all(
+                &subjects::alerts(bank),
+                mine.iter()
+                    .take(20)
+                    .map(|alert| (alert.alert_id.as_str(), *alert)),
+            )
+            .await
+            .expect("published again");
+        assert_eq!(again.duplicates, 20, "the same alert ids are dropped");
+    }
+    let client = nats.connect().await.expect("connect");
+    let jetstream = async_nats::jetstream::new(client);
+    jetstream
+        .publish(subjects::alerts("alpha"), vec![0xff, 0x01, 0x02].into())
+        .await
+        .expect("sent")
+        .await
+        .expect("stored");
+    let mut stranger = alerts[0].clone();
+    stranger.bank = "evil".into();
+    stranger.alert_id = "evil-1".into();
+    publisher
+        .publish(&subjects::alerts("evil"), &stranger, Some("evil-1"))
+        .await
+        .expect("stored");
+    let mut huge = alerts[1].clone();
+    huge.alert_id = "bravo-huge".into();
+    huge.bank = "bravo".into();
+    huge.context = "x".repeat(20_000);
+    publisher
+        .publish(&subjects::alerts("bravo"), &huge, Some("bravo-huge"))
+        .await
+        .expect("stored");
+
+    let mut workers = vec![spawn_worker(&config, "w1"), spawn_worker(&config, "w2")];
+    publisher
+        .publish(
+            subjects::BATCH,
+            &BatchRequest {
+                batch_id: "chaos".into(),
+                ..Default::default()
+            },
+            Some("chaos"),
+        )
+        .await
+        .expect("batch requested");
+
+    let mut rng = SeededRng::new(99);
+    let mut kills = 0;
+    let mut started = 2;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let report_key = layout::report("chaos");
+    while !storage.exists(&report_key).await.expect("exists") {
+        assert!(Instant::now() < deadline, "no report within 10 minutes");
+        if kills < 3 {
+            tokio::time::sleep(Duration::from_millis(
+                1500 + (rng.uniform() * 2500.0) as u64,
+            ))
+            .await;
+            if storage.exists(&report_key).await.expect("exists") {
+                break;
+            }
+            let victim = kills % workers.len();
+            workers[victim].kill().expect("SIGKILL");
+            workers[victim].wait().expect("reaped");
+            started += 1;
+            workers[victim] = spawn_worker(&config, &format!("w{started}"));
+            kills += 1;
+        } else {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    for worker in &mut workers {
+        worker.kill().ok();
+        worker.wait().ok();
+    }
+    shutdown.cancel();
+    scheduler.await.expect("joined").expect("scheduler ran");
+
+    let report: BatchReport = storage.get_json(&report_key).await.expect("report");
+    assert!(
+        kills >= 3,
+        "the workers were killed {kills} times before the batch ended"
+    );
+    assert_eq!(report.alerts_in, 10_000);
+    assert_eq!(report.completion_rate, 1.0, "{report:?}");
+    for bank in BANKS {
+        assert_eq!(
+            report.per_bank[bank].alerts_in,
+            alerts.iter().filter(|a| a.bank == bank).count() as u64
+        );
+    }
+    assert!(!report.per_bank.contains_key("evil"));
+
+    let mut seen = HashSet::new();
+    let mut per_bank: BTreeMap<String, usize> = BTreeMap::new();
+    for bank in BANKS {
+        for key in storage
+            .list(&layout::results_prefix(bank, "chaos"))
+            .await
+            .expect("results")
+        {
+            let results: Vec<ScoreResult> = storage.get_jsonl(&key).await.expect("jsonl");
+            for result in results {
+                assert_eq!(result.bank, bank, "{key} holds only {bank}'s alerts");
+                assert!(
+                    seen.insert(result.alert_id.clone()),
+                    "{} scored twice",
+                    result.alert_id
+                );
+                *per_bank.entry(result.bank).or_default() += 1;
+            }
+        }
+    }
+    assert_eq!(seen.len(), 10_000, "every alert has exactly one result");
+    let cleared: u64 = report
+        .per_bank
+        .values()
+        .map(|bank| bank.cleared_by_prescreen)
+        .sum();
+    assert!(cleared > 0 && report.scored + cleared == 10_000);
+
+    let done = completions(&topology, "chaos").await;
+    assert!(!done.is_empty());
+    for completion in &done {
+        assert_eq!(
+            completion.prefix_encodes, 1,
+            "worker {} encoded the prefix more than once",
+            completion.worker_id
+        );
+    }
+    let workers_that_scored: HashSet<&str> = done.iter().map(|c| c.worker_id.as_str()).collect();
+    assert!(
+        report.prefix_encodes >= 1 && report.prefix_encodes as usize <= workers_that_scored.len()
+    );
+
+    let reasons = dlq_reasons(&topology).await;
+    let joined = reasons.join("\n");
+    assert!(joined.contains("unknown bank `evil`"), "{joined}");
+    assert!(joined.contains("over the limit"), "{joined}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("aml.dlq.alerts.alpha: undecodable")),
+        "{joined}"
+    );
+    println!(
+        "report: {} alerts, {} scored, {} cleared, {} escalated, {} shards ({} republished), {:.0} alerts/s, prefix encodes {}; {kills} kills",
+        report.alerts_in,
+        report.scored,
+        cleared,
+        report.escalated,
+        report.shards,
+        report.shards_republished,
+        report.alerts_per_s,
+        report.prefix_encodes
+    );
+}

@@ -1,0 +1,250 @@
+//! Cutting a batch: for each bank, the alerts on `aml.alerts.<bank>` after the bank's cursor
+//! up to the last one present now, checked, deduplicated by alert id, prescreened, and cut
+//! into shards written under the bank's keys. The manifest is written before the cursors
+//! move and before any job goes out, so a scheduler restarted mid-way resumes this batch.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use aml_batch::layout;
+use aml_batch::policy::DEFAULT_POLICY;
+use aml_batch::{BankPlan, BatchManifest, IntakeRules, ShardPlan, check_alert, encode_shard};
+use aml_bus::topology::{ALERTS_STREAM, subjects};
+use aml_prescreen::{Verdict, prescreen_alert};
+use aml_proto::v1::{Alert, Label, ScoreResult};
+use aml_runtime::ScoringConfig;
+use aml_storage::Storage;
+use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull::OrderedConfig};
+use futures::{StreamExt, TryStreamExt};
+use prost::Message;
+
+/// Why a batch could not be cut.
+#[derive(Debug, thiserror::Error)]
+pub enum CutError {
+    /// JetStream failed.
+    #[error("reading {what}: {reason}")]
+    Stream {
+        /// What was being read.
+        what: String,
+        /// The server's or client's complaint.
+        reason: String,
+    },
+    /// Object storage failed.
+    #[error(transparent)]
+    Storage(#[from] aml_storage::StorageError),
+}
+
+fn stream_error(what: impl Into<String>) -> impl FnOnce(String) -> CutError {
+    let what = what.into();
+    move |reason| CutError::Stream { what, reason }
+}
+
+/// The banks with alerts on the stream and the sequence of each one's last alert now;
+/// `only` restricts them (empty: all).
+pub async fn banks_with_alerts(
+    jetstream: &jetstream::Context,
+    only: &[String],
+) -> Result<BTreeMap<String, u64>, CutError> {
+    let stream = jetstream
+        .get_stream(ALERTS_STREAM)
+        .await
+        .map_err(|e| stream_error("the ALERTS stream")(e.to_string()))?;
+    let subjects_present: Vec<(String, usize)> = stream
+        .info_with_subjects(subjects::ALERTS)
+        .await
+        .map_err(|e| stream_error("the ALERTS subjects")(e.to_string()))?
+        .try_collect()
+        .await
+        .map_err(|e| stream_error("the ALERTS subjects")(e.to_string()))?;
+    let mut banks = BTreeMap::new();
+    for (subject, _) in subjects_present {
+        let Some(bank) = aml_batch::intake::bank_of_subject(&subject) else {
+            continue;
+        };
+        if !only.is_empty() && !only.iter().any(|wanted| wanted == bank) {
+            continue;
+        }
+        let last = stream
+            .get_last_raw_message_by_subject(&subject)
+            .await
+            .map_err(|e| stream_error(format!("the last alert of {subject}"))(e.to_string()))?;
+        banks.insert(bank.to_owned(), last.sequence);
+    }
+    Ok(banks)
+}
+
+/// The raw alerts of one bank with stream sequences in `(after, up_to]`.
+async fn read_bank(
+    jetstream: &jetstream::Context,
+    bank: &str,
+    after: u64,
+    up_to: u64,
+) -> Result<Vec<(String, bytes::Bytes)>, CutError> {
+    let what = format!("aml.alerts.{bank}");
+    let stream = jetstream
+        .get_stream(ALERTS_STREAM)
+        .await
+        .map_err(|e| stream_error(what.clone())(e.to_string()))?;
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            filter_subject: subjects::alerts(bank),
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: after + 1,
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| stream_error(what.clone())(e.to_string()))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| stream_error(what.clone())(e.to_string()))?;
+    let mut out = Vec::new();
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .map_err(|_| {
+                stream_error(what.clone())(format!("no message after sequence {after} within 10 s"))
+            })?;
+        let Some(message) = next else { break };
+        let message = message.map_err(|e| stream_error(what.clone())(e.to_string()))?;
+        let sequence = message
+            .info()
+            .map_err(|e| stream_error(what.clone())(e.to_string()))?
+            .stream_sequence;
+        if sequence > up_to {
+            break;
+        }
+        out.push((message.subject.to_string(), message.payload.clone()));
+        if sequence == up_to {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// A cleared alert's result: the prescreen's reason, no model involved.
+fn cleared_result(alert: &Alert, score: f64, reason: String) -> ScoreResult {
+    ScoreResult {
+        alert_id: alert.alert_id.clone(),
+        bank: alert.bank.clone(),
+        score,
+        label: Label::NoMatch as i32,
+        cleared_reason: reason,
+        ..Default::default()
+    }
+}
+
+/// The policy document to use as the shared prefix.
+async fn policy(storage: &Storage, config: &ScoringConfig) -> Result<String, CutError> {
+    if config.policy_url.is_empty() {
+        return Ok(DEFAULT_POLICY.to_owned());
+    }
+    let key = storage
+        .key_of(&config.policy_url)
+        .unwrap_or(&config.policy_url);
+    let bytes = storage.get(key).await?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Cuts batch `batch_id` from the alerts after the stored cursors, writes shards, cleared
+/// results, prefix and manifest, then moves the cursors.
+pub async fn cut_batch(
+    jetstream: &jetstream::Context,
+    storage: &Storage,
+    config: &ScoringConfig,
+    batch_id: &str,
+    banks: &[String],
+    shard_size: u32,
+) -> Result<BatchManifest, CutError> {
+    let mut cursors: BTreeMap<String, u64> = if storage.exists(layout::CURSORS).await? {
+        storage.get_json(layout::CURSORS).await?
+    } else {
+        BTreeMap::new()
+    };
+    let rules = IntakeRules {
+        banks: config.banks.clone(),
+        max_alert_bytes: config.max_alert_bytes,
+    };
+    let mut manifest = BatchManifest {
+        batch_id: batch_id.to_owned(),
+        created_unix_ms: chrono::Utc::now().timestamp_millis(),
+        tau: config.tau,
+        prescreen_cutoff: config.prescreen_cutoff,
+        model_url: config.model_url.clone(),
+        adapter_url: config.adapter_url.clone(),
+        prefix_key: layout::prefix(batch_id),
+        rationale: config.rationale,
+        banks: BTreeMap::new(),
+        shards: Vec::new(),
+    };
+    let mut moved = cursors.clone();
+    for (bank, last) in banks_with_alerts(jetstream, banks).await? {
+        let after = cursors.get(&bank).copied().unwrap_or(0);
+        let known = rules.banks.is_empty() || rules.banks.contains(&bank);
+        if last <= after || !known {
+            continue;
+        }
+        let mut plan = BankPlan {
+            first_sequence: after + 1,
+            last_sequence: last,
+            ..Default::default()
+        };
+        let mut seen = HashSet::new();
+        let mut to_model = Vec::new();
+        let mut cleared = Vec::new();
+        for (subject, payload) in read_bank(jetstream, &bank, after, last).await? {
+            let Ok(alert) = Alert::decode(payload) else {
+                plan.rejected += 1;
+                continue;
+            };
+            if check_alert(&alert, &subject, &rules).is_err() {
+                plan.rejected += 1;
+                continue;
+            }
+            if !seen.insert(alert.alert_id.clone()) {
+                plan.duplicates_dropped += 1;
+                continue;
+            }
+            plan.alerts_in += 1;
+            let prescreen = prescreen_alert(&alert);
+            match prescreen.verdict(config.prescreen_cutoff) {
+                Verdict::Cleared(reason) => {
+                    cleared.push(cleared_result(&alert, prescreen.score, reason))
+                }
+                Verdict::ToModel => to_model.push(alert),
+            }
+        }
+        plan.cleared_by_prescreen = cleared.len() as u64;
+        if !cleared.is_empty() {
+            storage
+                .put_jsonl(&layout::cleared(&bank, batch_id), &cleared)
+                .await?;
+        }
+        for chunk in to_model.chunks(shard_size.max(1) as usize) {
+            let shard = manifest.shards.len() as u32;
+            let shard_key = layout::shard(&bank, batch_id, shard);
+            storage.put(&shard_key, encode_shard(chunk)).await?;
+            manifest.shards.push(ShardPlan {
+                shard,
+                bank: bank.clone(),
+                alerts: chunk.len() as u32,
+                shard_key,
+                results_key: layout::results(&bank, batch_id, shard),
+            });
+        }
+        if plan.alerts_in > 0 {
+            manifest.banks.insert(bank.clone(), plan);
+        }
+        moved.insert(bank, last);
+    }
+    storage
+        .put(&manifest.prefix_key, policy(storage, config).await?.into())
+        .await?;
+    storage
+        .put_json(&layout::manifest(batch_id), &manifest)
+        .await?;
+    cursors = moved;
+    storage.put_json(layout::CURSORS, &cursors).await?;
+    Ok(manifest)
+}

@@ -1,0 +1,132 @@
+//! Following a batch: publish a ScoringJob for every shard not completed yet, collect the
+//! ShardCompleted events (the first per shard counts), publish again a shard whose job has
+//! gone unanswered for the shard timeout, until every shard is done or the batch times out.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use aml_batch::BatchManifest;
+use aml_bus::Publisher;
+use aml_bus::topology::{EVENTS_STREAM, subjects};
+use aml_proto::v1::{ScoringJob, ShardCompleted};
+use aml_storage::Storage;
+use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull::OrderedConfig};
+use futures::StreamExt;
+use prost::Message;
+use tracing::{info, warn};
+
+/// What following a batch gave.
+#[derive(Debug, Clone, Default)]
+pub struct FollowOutcome {
+    /// The first completion of each shard.
+    pub completions: BTreeMap<u32, ShardCompleted>,
+    /// Jobs published again after a timeout.
+    pub republished: u32,
+}
+
+/// How long to wait.
+#[derive(Debug, Clone, Copy)]
+pub struct FollowTimeouts {
+    /// A shard unanswered this long is published again.
+    pub shard: Duration,
+    /// Give up on the batch after this long.
+    pub batch: Duration,
+}
+
+fn job_of(storage: &Storage, manifest: &BatchManifest, shard: u32) -> ScoringJob {
+    let plan = &manifest.shards[shard as usize];
+    ScoringJob {
+        batch_id: manifest.batch_id.clone(),
+        shard,
+        shard_url: storage.url_of(&plan.shard_key),
+        prefix_url: storage.url_of(&manifest.prefix_key),
+        model_url: manifest.model_url.clone(),
+        adapter_url: manifest.adapter_url.clone(),
+        tau: manifest.tau,
+        rationale: manifest.rationale,
+        alert_count: plan.alerts,
+        results_url: storage.url_of(&plan.results_key),
+    }
+}
+
+/// Publishes the batch's jobs and waits for its shards, as described in the module docs.
+pub async fn follow_batch(
+    jetstream: &jetstream::Context,
+    publisher: &Publisher,
+    storage: &Storage,
+    manifest: &BatchManifest,
+    timeouts: FollowTimeouts,
+) -> Result<FollowOutcome, String> {
+    let batch = &manifest.batch_id;
+    let stream = jetstream
+        .get_stream(EVENTS_STREAM)
+        .await
+        .map_err(|e| e.to_string())?;
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            filter_subject: subjects::shard_completed(batch),
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut events = consumer.messages().await.map_err(|e| e.to_string())?;
+    let mut outcome = FollowOutcome::default();
+    let mut published: HashMap<u32, (Instant, u32)> = HashMap::new();
+    let started = Instant::now();
+    let mut caught_up = false;
+    while outcome.completions.len() < manifest.shards.len() && started.elapsed() < timeouts.batch {
+        if caught_up {
+            for plan in &manifest.shards {
+                if outcome.completions.contains_key(&plan.shard) {
+                    continue;
+                }
+                let attempt = match published.get(&plan.shard) {
+                    None => 0,
+                    Some((at, attempt)) if at.elapsed() >= timeouts.shard => attempt + 1,
+                    Some(_) => continue,
+                };
+                if attempt > 0 {
+                    warn!(batch = %batch, shard = plan.shard, attempt, "shard timed out; publishing it again");
+                    outcome.republished += 1;
+                }
+                publisher
+                    .publish(
+                        subjects::SCORE,
+                        &job_of(storage, manifest, plan.shard),
+                        Some(&format!("{batch}.{}.{attempt}", plan.shard)),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                published.insert(plan.shard, (Instant::now(), attempt));
+            }
+        }
+        let wait = if caught_up {
+            Duration::from_millis(500)
+        } else {
+            Duration::from_millis(300)
+        };
+        match tokio::time::timeout(wait, events.next()).await {
+            Ok(Some(Ok(message))) => match ShardCompleted::decode(message.payload.clone()) {
+                Ok(done) if (done.shard as usize) < manifest.shards.len() => {
+                    outcome.completions.entry(done.shard).or_insert(done);
+                }
+                Ok(done) => {
+                    warn!(batch = %batch, shard = done.shard, "completion of an unknown shard")
+                }
+                Err(error) => warn!(batch = %batch, %error, "undecodable ShardCompleted"),
+            },
+            Ok(Some(Err(error))) => return Err(error.to_string()),
+            Ok(None) => return Err("the ShardCompleted consumer ended".to_owned()),
+            Err(_) => caught_up = true,
+        }
+    }
+    info!(
+        batch = %batch,
+        completed = outcome.completions.len(),
+        shards = manifest.shards.len(),
+        republished = outcome.republished,
+        "batch followed"
+    );
+    Ok(outcome)
+}

@@ -1,0 +1,137 @@
+//! The BatchRequest handler: cut (or resume) the batch, follow it, write and announce the
+//! report. The runner's progress acks keep the request while the batch runs; a scheduler
+//! restarted mid-batch gets the request again and resumes from the manifest.
+
+use std::time::Duration;
+
+use aml_batch::{BatchManifest, assemble_report, layout};
+use aml_bus::topology::subjects;
+use aml_bus::{Delivery, Handler, HandlerError, Publisher};
+use aml_proto::v1::BatchRequest;
+use aml_runtime::ScoringConfig;
+use aml_storage::Storage;
+use async_nats::jetstream;
+use tracing::info;
+
+use crate::cut::cut_batch;
+use crate::follow::{FollowTimeouts, follow_batch};
+
+/// Handles BatchRequests.
+pub struct BatchHandler {
+    jetstream: jetstream::Context,
+    storage: Storage,
+    publisher: Publisher,
+    config: ScoringConfig,
+}
+
+impl BatchHandler {
+    /// A handler cutting batches from `jetstream`'s ALERTS into `storage`.
+    pub fn new(
+        jetstream: jetstream::Context,
+        storage: Storage,
+        publisher: Publisher,
+        config: ScoringConfig,
+    ) -> Self {
+        BatchHandler {
+            jetstream,
+            storage,
+            publisher,
+            config,
+        }
+    }
+}
+
+/// Batch ids become subject tokens and object keys: letters, digits, `-` and `_`.
+fn valid_batch_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl Handler<BatchRequest> for BatchHandler {
+    async fn handle(&self, delivery: Delivery<BatchRequest>) -> Result<(), HandlerError> {
+        let request = delivery.message;
+        let batch = request.batch_id.as_str();
+        if !valid_batch_id(batch) {
+            return Err(HandlerError::invalid(format!(
+                "batch id `{batch}`: use letters, digits, `-` and `_` (at most 128)"
+            )));
+        }
+        let manifest_key = layout::manifest(batch);
+        let manifest: BatchManifest = if self
+            .storage
+            .exists(&manifest_key)
+            .await
+            .map_err(HandlerError::transient)?
+        {
+            info!(batch, "resuming a batch cut earlier");
+            self.storage
+                .get_json(&manifest_key)
+                .await
+                .map_err(HandlerError::transient)?
+        } else {
+            let shard_size = if request.shard_size > 0 {
+                request.shard_size
+            } else {
+                self.config.shard_size
+            };
+            cut_batch(
+                &self.jetstream,
+                &self.storage,
+                &self.config,
+                batch,
+                &request.banks,
+                shard_size,
+            )
+            .await
+            .map_err(HandlerError::transient)?
+        };
+        info!(
+            batch,
+            alerts = manifest.alerts_in(),
+            shards = manifest.shards.len(),
+            "batch cut"
+        );
+        let timeouts = FollowTimeouts {
+            shard: Duration::from_secs(self.config.shard_timeout_secs.max(1)),
+            batch: Duration::from_secs(self.config.batch_timeout_secs.max(1)),
+        };
+        let outcome = follow_batch(
+            &self.jetstream,
+            &self.publisher,
+            &self.storage,
+            &manifest,
+            timeouts,
+        )
+        .await
+        .map_err(HandlerError::transient)?;
+        let wall_seconds = (chrono::Utc::now().timestamp_millis() - manifest.created_unix_ms).max(1)
+            as f64
+            / 1000.0;
+        let report = assemble_report(
+            &manifest,
+            &outcome.completions,
+            wall_seconds,
+            self.config.gpu_price_per_hour,
+            outcome.republished,
+        );
+        self.storage
+            .put_json(&layout::report(batch), &report)
+            .await
+            .map_err(HandlerError::transient)?;
+        self.publisher
+            .publish(subjects::BATCH_REPORT, &report, Some(batch))
+            .await
+            .map_err(HandlerError::transient)?;
+        info!(
+            batch,
+            completion = report.completion_rate,
+            scored = report.scored,
+            escalated = report.escalated,
+            "batch report written"
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,57 @@
+//! The scheduler as a whole: intake and batch runners on one connection, and the schedule.
+
+use std::sync::Arc;
+
+use aml_batch::IntakeRules;
+use aml_bus::{ConsumerSpec, Publisher, Runner, RunnerSettings, Topology};
+use aml_proto::v1::{Alert, BatchRequest};
+use aml_runtime::AmlConfig;
+use aml_storage::Storage;
+use tokio_util::sync::CancellationToken;
+
+use crate::schedule::{parse_schedule, run_schedule};
+use crate::{BatchHandler, IntakeHandler};
+
+/// Runs intake, batches and the schedule until `shutdown`, then drains what is in flight.
+pub async fn run_scheduler(config: &AmlConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let schedule = if config.scoring.schedule.trim().is_empty() {
+        None
+    } else {
+        Some(parse_schedule(&config.scoring.schedule)?)
+    };
+    let storage = Storage::open_configured(&config.storage.url, &config.storage)?;
+    let client = aml_bus::connect(&config.nats, "scheduler").await?;
+    let topology = Topology::new(client);
+    topology.ensure_streams().await?;
+    let publisher = Publisher::new(topology.jetstream().clone());
+    if let Some(schedule) = schedule {
+        tokio::spawn(run_schedule(schedule, publisher.clone(), shutdown.clone()));
+    }
+    let settings = RunnerSettings::from(&config.bus);
+    let intake = Runner::new(
+        topology.clone(),
+        ConsumerSpec::alert_intake(),
+        RunnerSettings {
+            concurrency: settings.concurrency.max(64),
+            ..settings.clone()
+        },
+    );
+    let batches = Runner::new(topology.clone(), ConsumerSpec::scheduler(), settings);
+    let intake_handler = Arc::new(IntakeHandler::new(IntakeRules {
+        banks: config.scoring.banks.clone(),
+        max_alert_bytes: config.scoring.max_alert_bytes,
+    }));
+    let batch_handler = Arc::new(BatchHandler::new(
+        topology.jetstream().clone(),
+        storage,
+        publisher,
+        config.scoring.clone(),
+    ));
+    let (intake_stats, batch_stats) = tokio::join!(
+        intake.run::<Alert, _>(intake_handler, shutdown.clone()),
+        batches.run::<BatchRequest, _>(batch_handler, shutdown),
+    );
+    intake_stats?;
+    batch_stats?;
+    Ok(())
+}

@@ -1,0 +1,227 @@
+use std::collections::HashMap;
+use std::path::Path;
+
+use aml_core::Label;
+use aml_core::format::{SCREENING_INSTRUCTION, render_alert_input};
+use aml_model::generate::{GenerationConfig, generate};
+use aml_model::scoring::score_answers;
+use aml_model::{CausalLm, ChatMessage, LoadOptions, Lora, ModelError, PrefixKv, TextTokenizer};
+use aml_proto::v1::Alert;
+use tch::Tensor;
+
+/// Why scoring failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScoringError {
+    /// The model runtime failed (loading, tokenising, a forward pass).
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The chat template cannot put the policy before the alert as a shared prefix.
+    #[error("the chat template does not keep the user message after the system prompt: {0}")]
+    Template(String),
+}
+
+/// P(MATCH), P(NO_MATCH), P(EDGE) of one alert, renormalised over the three answers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LabelProbabilities {
+    /// P(MATCH).
+    pub p_match: f64,
+    /// P(NO_MATCH).
+    pub p_no_match: f64,
+    /// P(EDGE).
+    pub p_edge: f64,
+}
+
+impl LabelProbabilities {
+    /// P(MATCH) + P(EDGE), the escalation score compared with tau.
+    pub fn score(&self) -> f64 {
+        self.p_match + self.p_edge
+    }
+
+    /// The most probable label.
+    pub fn label(&self) -> Label {
+        if self.p_match >= self.p_no_match && self.p_match >= self.p_edge {
+            Label::Match
+        } else if self.p_edge >= self.p_no_match {
+            Label::Edge
+        } else {
+            Label::NoMatch
+        }
+    }
+}
+
+/// A policy document encoded behind the chat template's opening, ready to be shared.
+pub struct EncodedPrefix {
+    kv: PrefixKv,
+    /// Template text between the user's content and the assistant's answer.
+    user_close: String,
+    /// Prefix length in tokens.
+    pub tokens: usize,
+}
+
+impl std::fmt::Debug for EncodedPrefix {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("EncodedPrefix")
+            .field("tokens", &self.tokens)
+            .finish()
+    }
+}
+
+/// Marks where the user's content goes when the template is split around it.
+const MARKER: &str = "\u{1}AML-ALERT\u{1}";
+
+/// One model, its tokenizer, and the prefixes encoded so far.
+pub struct ScoringEngine {
+    model: CausalLm,
+    tokenizer: TextTokenizer,
+    answers: Vec<Vec<i64>>,
+    prefixes: HashMap<String, EncodedPrefix>,
+    prefix_encodes: u64,
+}
+
+impl std::fmt::Debug for ScoringEngine {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ScoringEngine")
+            .field("tokenizer", &self.tokenizer)
+            .field("prefix_encodes", &self.prefix_encodes())
+            .finish()
+    }
+}
+
+impl ScoringEngine {
+    /// Loads the model in `model_dir` (Hugging Face layout) with an optional PEFT adapter.
+    pub fn load(
+        model_dir: &Path,
+        adapter_dir: Option<&Path>,
+        options: LoadOptions,
+    ) -> Result<Self, ScoringError> {
+        let mut model = CausalLm::load(model_dir, options)?;
+        if let Some(adapter) = adapter_dir {
+            Lora::load(&mut model, adapter)?;
+        }
+        let tokenizer = TextTokenizer::load(model_dir)?;
+        let mut answers = Vec::new();
+        for label in Label::ALL {
+            answers.push(tokenizer.encode(label.decision_word(), false)?);
+        }
+        Ok(ScoringEngine {
+            model,
+            tokenizer,
+            answers,
+            prefixes: HashMap::new(),
+            prefix_encodes: 0,
+        })
+    }
+
+    /// How many prefixes this engine has encoded (each distinct policy once).
+    pub fn prefix_encodes(&self) -> u64 {
+        self.prefix_encodes
+    }
+
+    /// The encoded prefix of `policy`: the chat template's opening with the policy as the
+    /// system message, up to where the user's content begins. Encoded on first use, then
+    /// kept for every later call with the same policy.
+    pub fn prefix(&mut self, policy: &str) -> Result<&EncodedPrefix, ScoringError> {
+        if !self.prefixes.contains_key(policy) {
+            let prefix = self.encode_prefix(policy)?;
+            self.prefix_encodes += 1;
+            self.prefixes.insert(policy.to_owned(), prefix);
+        }
+        Ok(&self.prefixes[policy])
+    }
+
+    fn encode_prefix(&self, policy: &str) -> Result<EncodedPrefix, ScoringError> {
+        let rendered = self.tokenizer.render_chat(
+            &[
+                ChatMessage::new("system", policy),
+                ChatMessage::new("user", MARKER),
+            ],
+            true,
+        )?;
+        let mut parts = rendered.split(MARKER);
+        let (Some(opening), Some(user_close), None) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(ScoringError::Template(
+                "the user's content does not appear exactly once".to_owned(),
+            ));
+        };
+        let ids = self.tokenizer.encode(opening, false)?;
+        if ids.is_empty() {
+            return Err(ScoringError::Template("the prefix is empty".to_owned()));
+        }
+        let _no_grad = tch::no_grad_guard();
+        let kv = self
+            .model
+            .encode_prefix(&Tensor::from_slice(&ids).to_device(self.model.device))?;
+        Ok(EncodedPrefix {
+            kv,
+            user_close: user_close.to_owned(),
+            tokens: ids.len(),
+        })
+    }
+
+    /// The tokens of an alert behind `prefix`: the instruction and the alert's text as the
+    /// user's message, then the template up to the assistant's answer.
+    fn alert_tokens(
+        &self,
+        prefix: &EncodedPrefix,
+        alert: &Alert,
+    ) -> Result<Vec<i64>, ScoringError> {
+        let content = format!("{SCREENING_INSTRUCTION}\n\n{}", render_alert_input(alert));
+        Ok(self
+            .tokenizer
+            .encode(&format!("{}{}", content.trim(), prefix.user_close), false)?)
+    }
+
+    /// Label probabilities of each alert behind `policy`, `batch_size` alerts per forward pass.
+    pub fn score(
+        &mut self,
+        policy: &str,
+        alerts: &[Alert],
+        batch_size: usize,
+    ) -> Result<Vec<LabelProbabilities>, ScoringError> {
+        self.prefix(policy)?;
+        let prefix = &self.prefixes[policy];
+        let _no_grad = tch::no_grad_guard();
+        let mut out = Vec::with_capacity(alerts.len());
+        for chunk in alerts.chunks(batch_size.max(1)) {
+            let mut prompts = Vec::with_capacity(chunk.len());
+            for alert in chunk {
+                prompts.push(self.alert_tokens(prefix, alert)?);
+            }
+            for scores in score_answers(&self.model, Some(&prefix.kv), &prompts, &self.answers)? {
+                let p = &scores.probabilities;
+                out.push(LabelProbabilities {
+                    p_match: p[0],
+                    p_no_match: p[1],
+                    p_edge: p[2],
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// A generated rationale for one alert behind `policy` (greedy, at most `max_new_tokens` tokens).
+    pub fn rationale(
+        &mut self,
+        policy: &str,
+        alert: &Alert,
+        max_new_tokens: i64,
+    ) -> Result<String, ScoringError> {
+        self.prefix(policy)?;
+        let prefix = &self.prefixes[policy];
+        let prompt = self.alert_tokens(prefix, alert)?;
+        let config = GenerationConfig {
+            max_new_tokens,
+            stop_ids: self.tokenizer.eos_ids().to_vec(),
+            ..GenerationConfig::default()
+        };
+        let generated = generate(&self.model, Some(&prefix.kv), &[prompt], &config)?;
+        Ok(self
+            .tokenizer
+            .decode(generated.first().map_or(&[][..], Vec::as_slice))?
+            .trim()
+            .to_owned())
+    }
+}

@@ -1,0 +1,11 @@
+//! Scoring alerts on the model runtime. A [`ScoringEngine`] holds one model (base + adapter,
+//! or merged) and its tokenizer, encodes each distinct shared prefix (the policy document,
+//! rendered with the model's chat template) once and keeps its KV, and scores alerts in
+//! batches from the probabilities of MATCH / NO_MATCH / EDGE behind that prefix. Escalated
+//! alerts can get a generated rationale.
+
+#![forbid(unsafe_code)]
+
+mod engine;
+
+pub use engine::{EncodedPrefix, LabelProbabilities, ScoringEngine, ScoringError};

@@ -1,0 +1,52 @@
+//! The scoring engine on a tiny random model: batching never changes a score, the prefix is
+//! encoded once per policy, rationales come out as text.
+
+use aml_core::Difficulty;
+use aml_core::rng::SeededRng;
+use aml_model::tiny::init_tiny;
+use aml_model::{Architecture, LoadOptions, TinySpec};
+use aml_proto::v1::Alert;
+use aml_scoring::ScoringEngine;
+use aml_synth::Synthesizer;
+
+fn alerts(count: usize) -> Vec<Alert> {
+    let synthesizer = Synthesizer::default();
+    let mut rng = SeededRng::new(5);
+    (0..count)
+        .map(|index| {
+            let label = aml_core::Label::ALL[index % 3];
+            synthesizer.case(&mut rng, Difficulty::Medium, label).alert
+        })
+        .collect()
+}
+
+#[test]
+fn batched_scores_equal_one_by_one_and_the_prefix_is_encoded_once() {
+    let dir = tempfile::tempdir().unwrap();
+    init_tiny(&TinySpec::tiny(Architecture::Llama), dir.path(), 11).unwrap();
+    let mut engine = ScoringEngine::load(dir.path(), None, LoadOptions::cpu_f32()).unwrap();
+    let policy = "Screening policy: cite the fields that decide it.";
+    let alerts = alerts(12);
+    assert!(engine.prefix(policy).unwrap().tokens > 0);
+    let batched = engine.score(policy, &alerts, 5).unwrap();
+    let one_by_one = engine.score(policy, &alerts, 1).unwrap();
+    assert_eq!(
+        engine.prefix_encodes(),
+        1,
+        "the same policy is encoded once"
+    );
+    for (a, b) in batched.iter().zip(&one_by_one) {
+        for (x, y) in [
+            (a.p_match, b.p_match),
+            (a.p_no_match, b.p_no_match),
+            (a.p_edge, b.p_edge),
+        ] {
+            assert!((x - y).abs() < 1e-5, "batched {x} vs one by one {y}");
+        }
+        assert!((a.p_match + a.p_no_match + a.p_edge - 1.0).abs() < 1e-9);
+    }
+    engine.prefix("Another policy.").unwrap();
+    assert_eq!(engine.prefix_encodes(), 2);
+    let rationale = engine.rationale(policy, &alerts[0], 8).unwrap();
+    assert!(rationale.len() < 8 * 64, "at most 8 tokens: {rationale:?}");
+}
