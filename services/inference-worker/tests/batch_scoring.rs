@@ -58,7 +58,17 @@ fn config(nats: &NatsServer, storage_dir: &Path, model_dir: &Path) -> AmlConfig 
 }
 
 fn spawn_worker(config: &AmlConfig, id: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_inference-worker"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_inference-worker"));
+    let s3 = &config.storage.s3;
+    if let Some(endpoint) = &s3.endpoint {
+        command
+            .env("AML_STORAGE__S3__ENDPOINT", endpoint)
+            .env("AML_STORAGE__S3__REGION", "us-east-1")
+            .env("AML_STORAGE__S3__ACCESS_KEY_ID", "test-key")
+            .env("AML_STORAGE__S3__SECRET_ACCESS_KEY", "test-secret")
+            .env("AML_STORAGE__S3__ALLOW_HTTP", "true");
+    }
+    command
         .env("AML_NATS__URL", &config.nats.url)
         .env("AML_STORAGE__URL", &config.storage.url)
         .env(
@@ -68,6 +78,8 @@ fn spawn_worker(config: &AmlConfig, id: &str) -> Child {
         .env("AML_BUS__CONCURRENCY", "1")
         .env("AML_SCORING__WORKER_BATCH_SIZE", "32")
         .args(["--worker-id", id])
+        .arg("--model-cache")
+        .arg(std::env::temp_dir().join(format!("aml-model-cache-{}-{id}", std::process::id())))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -309,4 +321,82 @@ async fn ten_thousand_alerts_from_three_banks_survive_killed_workers_and_poison(
         report.alerts_per_s,
         report.prefix_encodes
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_on_s3_storage_loads_the_model_from_the_bucket_and_partitions_results() {
+    let nats = NatsServer::start().expect("nats-server");
+    let s3 = aml_integration_tests::S3Server::start("aml-batch").expect("moto");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model_dir = dir.path().join("model");
+    init_tiny(&TinySpec::tiny(Architecture::Llama), &model_dir, 4).expect("tiny model");
+    let mut config = config(&nats, dir.path(), &model_dir);
+    config.storage.url = "s3://aml-batch".into();
+    config.storage.s3 = aml_runtime::config::S3Config {
+        endpoint: Some(s3.endpoint()),
+        region: Some("us-east-1".into()),
+        access_key_id: Some("test-key".into()),
+        secret_access_key: Some(aml_runtime::Secret::new("test-secret")),
+        allow_http: true,
+    };
+    config.scoring.shard_size = 100;
+    let storage = Storage::open_configured(&config.storage.url, &config.storage).expect("s3");
+    for entry in std::fs::read_dir(&model_dir).expect("model files") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        storage
+            .put(&format!("models/tiny/{name}"), std::fs::read(&path).expect("read").into())
+            .await
+            .expect("uploaded");
+    }
+    config.scoring.model_url = storage.url_of("models/tiny");
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let scheduler = {
+        let config = config.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { aml_scheduler::service::run_scheduler(&config, shutdown).await })
+    };
+    let topology = Topology::new(nats.connect().await.expect("connect"));
+    topology.ensure_streams().await.expect("streams");
+    let publisher = Publisher::new(topology.jetstream().clone());
+    let alerts: Vec<Alert> = alerts(600).into_iter().filter(|a| a.bank != "charlie").collect();
+    for bank in ["alpha", "bravo"] {
+        let mine: Vec<&Alert> = alerts.iter().filter(|alert| alert.bank == bank).collect();
+        publisher
+            .publish_all(&subjects::alerts(bank), mine.iter().map(|a| (a.alert_id.as_str(), *a)))
+            .await
+            .expect("published");
+    }
+    let mut worker = spawn_worker(&config, "s3-worker");
+    publisher
+        .publish(
+            subjects::BATCH,
+            &BatchRequest { batch_id: "on-s3".into(), ..Default::default() },
+            Some("on-s3"),
+        )
+        .await
+        .expect("requested");
+    let report_key = layout::report("on-s3");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !storage.exists(&report_key).await.expect("exists") {
+        assert!(Instant::now() < deadline, "no report within 5 minutes");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    worker.kill().ok();
+    worker.wait().ok();
+    shutdown.cancel();
+    scheduler.await.expect("joined").expect("scheduler ran");
+    let report: BatchReport = storage.get_json(&report_key).await.expect("report");
+    assert_eq!(report.completion_rate, 1.0);
+    assert_eq!(report.alerts_in as usize, alerts.len());
+    let mut count = 0;
+    for bank in ["alpha", "bravo"] {
+        for key in storage.list(&layout::results_prefix(bank, "on-s3")).await.expect("list") {
+            let results: Vec<ScoreResult> = storage.get_jsonl(&key).await.expect("jsonl");
+            assert!(results.iter().all(|r| r.bank == bank));
+            count += results.len();
+        }
+    }
+    assert_eq!(count, alerts.len());
 }
