@@ -41,3 +41,6 @@ bench-training: deps
 
 bench-prescreen: deps
 	cargo run --release -p aml-bench --bin bench-prescreen
+
+bench-pipeline: deps
+	cargo run --release -p aml-bench --bin bench-pipeline

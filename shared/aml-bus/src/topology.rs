@@ -169,17 +169,19 @@ impl Topology {
         &self.jetstream
     }
 
-    /// Creates the four streams if they do not exist.
+    /// Creates the four streams if they do not exist. Services starting together race to
+    /// create them; a creation that fails because another process won is not an error.
     pub async fn ensure_streams(&self) -> Result<()> {
         for config in stream_configs() {
             let name = config.name.clone();
-            self.jetstream
-                .get_or_create_stream(config)
-                .await
-                .map_err(|error| BusError::Topology {
+            if let Err(error) = self.jetstream.get_or_create_stream(config).await
+                && self.jetstream.get_stream(&name).await.is_err()
+            {
+                return Err(BusError::Topology {
                     what: format!("stream {name}"),
                     reason: error.to_string(),
-                })?;
+                });
+            }
         }
         Ok(())
     }

@@ -1,0 +1,179 @@
+//! End-to-end batch scoring on CPU: alerts pushed by two banks, a batch cut by the scheduler,
+//! scored by one inference worker (in-process, same runtime code as the service) against a
+//! real nats-server and file storage, with a small model (4 layers, hidden 256). Every alert
+//! goes to the model (prescreen off) so the figure is the pipeline's. Reports alerts/s from
+//! the BatchRequest to the report, and the share of that wall time spent outside the scoring
+//! engine (broker, storage, serialisation, scheduling): target < 5%. Median of 3 batches.
+//! Writes `target/bench/pipeline.json` with `alerts_per_s` and `overhead_share`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aml_batch::layout;
+use aml_bench::{median, write_json};
+use aml_bus::topology::subjects;
+use aml_bus::{ConsumerSpec, Publisher, Runner, RunnerSettings, Topology};
+use aml_core::rng::SeededRng;
+use aml_core::{Difficulty, Label};
+use aml_inference_worker::{ScoreHandler, WorkerSettings};
+use aml_integration_tests::NatsServer;
+use aml_model::tiny::init_tiny;
+use aml_model::{Architecture, TinySpec};
+use aml_proto::v1::{Alert, BatchReport, BatchRequest, ScoringJob};
+use aml_runtime::AmlConfig;
+use aml_storage::Storage;
+use aml_synth::Synthesizer;
+use clap::Parser;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+struct Args {
+    /// Alerts per batch.
+    #[arg(long, default_value_t = 2000)]
+    alerts: usize,
+    /// Alerts per shard.
+    #[arg(long, default_value_t = 500)]
+    shard_size: u32,
+    /// Alerts per forward pass.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Batches timed; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Output JSON.
+    #[arg(long, default_value = "target/bench/pipeline.json")]
+    out: PathBuf,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tch::set_num_threads(2);
+    let nats = NatsServer::start()?;
+    let dir = tempfile::tempdir()?;
+    let model_dir = dir.path().join("model");
+    let spec = TinySpec {
+        architecture: Architecture::Llama,
+        vocab_size: 2048,
+        hidden_size: 256,
+        intermediate_size: 704,
+        num_layers: 4,
+        num_heads: 8,
+        num_kv_heads: 2,
+        llama3_rope: true,
+    };
+    init_tiny(&spec, &model_dir, 5)?;
+    let mut config = AmlConfig::default();
+    config.nats.url = nats.url();
+    config.storage.url = format!("file://{}", dir.path().join("store").display());
+    config.scoring.schedule = String::new();
+    config.scoring.shard_size = args.shard_size;
+    config.scoring.prescreen_cutoff = 0.0;
+    config.scoring.model_url = model_dir.display().to_string();
+    config.scoring.worker_batch_size = args.batch;
+    config.bus.concurrency = 1;
+    let storage = Storage::open(&config.storage.url, &Default::default())?;
+
+    let shutdown = CancellationToken::new();
+    let scheduler = {
+        let config = config.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { aml_scheduler::service::run_scheduler(&config, shutdown).await })
+    };
+    let topology = Topology::new(nats.connect().await?);
+    topology.ensure_streams().await?;
+    let publisher = Publisher::new(topology.jetstream().clone());
+    let worker = {
+        let handler = Arc::new(ScoreHandler::new(
+            storage.clone(),
+            publisher.clone(),
+            WorkerSettings {
+                worker_id: "bench".into(),
+                batch_size: args.batch,
+                model_cache: dir.path().join("cache"),
+            },
+        ));
+        let runner = Runner::new(
+            topology.clone(),
+            ConsumerSpec::inference_worker(),
+            RunnerSettings::from(&config.bus),
+        );
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { runner.run::<ScoringJob, _>(handler, shutdown).await })
+    };
+
+    let synthesizer = Synthesizer::default();
+    let mut rng = SeededRng::new(3);
+    let mut rates = Vec::new();
+    let mut shares = Vec::new();
+    let mut model_seconds = Vec::new();
+    for run in 0..args.runs.max(1) + 1 {
+        let alerts: Vec<Alert> = (0..args.alerts)
+            .map(|index| {
+                let mut alert = synthesizer
+                    .case(&mut rng, Difficulty::ALL[index % 3], Label::ALL[index % 3])
+                    .alert;
+                alert.bank = ["north", "south"][index % 2].to_owned();
+                alert.alert_id = format!("r{run}-{index}");
+                alert
+            })
+            .collect();
+        for bank in ["north", "south"] {
+            let mine: Vec<&Alert> = alerts.iter().filter(|alert| alert.bank == bank).collect();
+            publisher
+                .publish_all(
+                    &subjects::alerts(bank),
+                    mine.iter().map(|alert| (alert.alert_id.as_str(), *alert)),
+                )
+                .await?;
+        }
+        let batch_id = format!("bench-{run}");
+        let start = Instant::now();
+        publisher
+            .publish(
+                subjects::BATCH,
+                &BatchRequest {
+                    batch_id: batch_id.clone(),
+                    ..Default::default()
+                },
+                Some(&batch_id),
+            )
+            .await?;
+        let report_key = layout::report(&batch_id);
+        while !storage.exists(&report_key).await? {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let wall = start.elapsed().as_secs_f64();
+        let report: BatchReport = storage.get_json(&report_key).await?;
+        anyhow::ensure!(report.completion_rate == 1.0, "batch {batch_id} incomplete");
+        if run == 0 {
+            continue;
+        }
+        rates.push(args.alerts as f64 / wall);
+        shares.push(1.0 - report.gpu_seconds / wall);
+        model_seconds.push(report.gpu_seconds);
+    }
+    shutdown.cancel();
+    scheduler.await??;
+    worker.await??;
+    let alerts_per_s = median(&rates);
+    let overhead_share = median(&shares);
+    println!("{:<44} | {:>10}", "pipeline (CPU, small model, 1 worker)", "value");
+    println!("{:-<44}-+-{:->10}", "", "");
+    println!("{:<44} | {:>10.1}", "alerts/s, BatchRequest to report", alerts_per_s);
+    println!("{:<44} | {:>9.2}%", "wall time outside the scoring engine", overhead_share * 100.0);
+    println!("target overhead < 5%: {}", if overhead_share < 0.05 { "met" } else { "missed" });
+    write_json(
+        &args.out,
+        &json!({
+            "alerts_per_s": alerts_per_s, "overhead_share": overhead_share,
+            "runs_alerts_per_s": rates, "runs_overhead_share": shares,
+            "runs_model_seconds": model_seconds, "alerts": args.alerts,
+            "shard_size": args.shard_size, "batch": args.batch, "threads": 2,
+            "model": "llama, 4 layers, hidden 256, GQA 8/2, vocab 2048",
+            "first_batch_untimed": true,
+        }),
+    )
+}
