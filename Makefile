@@ -27,8 +27,7 @@ test: lint
 	scripts/with-nats.sh cargo test --workspace
 
 demo: deps
-	@echo "the end-to-end demo lands with the model runtime and services; see README"
-	@false
+	scripts/with-nats.sh scripts/demo.sh
 
 bench-bus: deps
 	cargo run --release -p aml-integration-tests --bin bench-bus

@@ -160,11 +160,28 @@ async fn main() -> anyhow::Result<()> {
     worker.await??;
     let alerts_per_s = median(&rates);
     let overhead_share = median(&shares);
-    println!("{:<44} | {:>10}", "pipeline (CPU, small model, 1 worker)", "value");
+    println!(
+        "{:<44} | {:>10}",
+        "pipeline (CPU, small model, 1 worker)", "value"
+    );
     println!("{:-<44}-+-{:->10}", "", "");
-    println!("{:<44} | {:>10.1}", "alerts/s, BatchRequest to report", alerts_per_s);
-    println!("{:<44} | {:>9.2}%", "wall time outside the scoring engine", overhead_share * 100.0);
-    println!("target overhead < 5%: {}", if overhead_share < 0.05 { "met" } else { "missed" });
+    println!(
+        "{:<44} | {:>10.1}",
+        "alerts/s, BatchRequest to report", alerts_per_s
+    );
+    println!(
+        "{:<44} | {:>9.2}%",
+        "wall time outside the scoring engine",
+        overhead_share * 100.0
+    );
+    println!(
+        "target overhead < 5%: {}",
+        if overhead_share < 0.05 {
+            "met"
+        } else {
+            "missed"
+        }
+    );
     write_json(
         &args.out,
         &json!({

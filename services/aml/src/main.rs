@@ -47,12 +47,16 @@ enum Command {
     Prescreen(commands::prescreen::PrescreenArgs),
     /// Pick tau on labelled results for a recall target and report the false-positive rate there.
     Calibrate(commands::calibrate::CalibrateArgs),
+    /// The lifecycle's summary table: data, training, judge, batch, calibration, plan.
+    Summary(commands::summary::SummaryArgs),
 }
 
 #[derive(Debug, Subcommand)]
 enum AlertsCommand {
     /// Publish a bank's alerts (JSONL) with their ids as message ids (duplicates dropped).
     Push(commands::alerts::PushArgs),
+    /// Write synthetic alerts per bank and their gold labels (for demos and calibration).
+    Synth(commands::alerts::SynthArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,8 +93,10 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Batch(BatchCommand::Run(args))) => {
             commands::batch::run(&config, &args).await.map(|_| ())
         }
+        Some(Command::Alerts(AlertsCommand::Synth(args))) => commands::alerts::synth(&args),
         Some(Command::Prescreen(args)) => commands::prescreen::run(&args),
         Some(Command::Calibrate(args)) => commands::calibrate::run(&args),
+        Some(Command::Summary(args)) => commands::summary::run(&config, &args).await,
         None => {
             use clap::CommandFactory;
             Cli::command().print_help()?;

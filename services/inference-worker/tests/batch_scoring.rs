@@ -345,7 +345,10 @@ async fn a_batch_on_s3_storage_loads_the_model_from_the_bucket_and_partitions_re
         let path = entry.expect("entry").path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         storage
-            .put(&format!("models/tiny/{name}"), std::fs::read(&path).expect("read").into())
+            .put(
+                &format!("models/tiny/{name}"),
+                std::fs::read(&path).expect("read").into(),
+            )
             .await
             .expect("uploaded");
     }
@@ -360,11 +363,17 @@ async fn a_batch_on_s3_storage_loads_the_model_from_the_bucket_and_partitions_re
     let topology = Topology::new(nats.connect().await.expect("connect"));
     topology.ensure_streams().await.expect("streams");
     let publisher = Publisher::new(topology.jetstream().clone());
-    let alerts: Vec<Alert> = alerts(600).into_iter().filter(|a| a.bank != "charlie").collect();
+    let alerts: Vec<Alert> = alerts(600)
+        .into_iter()
+        .filter(|a| a.bank != "charlie")
+        .collect();
     for bank in ["alpha", "bravo"] {
         let mine: Vec<&Alert> = alerts.iter().filter(|alert| alert.bank == bank).collect();
         publisher
-            .publish_all(&subjects::alerts(bank), mine.iter().map(|a| (a.alert_id.as_str(), *a)))
+            .publish_all(
+                &subjects::alerts(bank),
+                mine.iter().map(|a| (a.alert_id.as_str(), *a)),
+            )
             .await
             .expect("published");
     }
@@ -372,7 +381,10 @@ async fn a_batch_on_s3_storage_loads_the_model_from_the_bucket_and_partitions_re
     publisher
         .publish(
             subjects::BATCH,
-            &BatchRequest { batch_id: "on-s3".into(), ..Default::default() },
+            &BatchRequest {
+                batch_id: "on-s3".into(),
+                ..Default::default()
+            },
             Some("on-s3"),
         )
         .await
@@ -392,7 +404,11 @@ async fn a_batch_on_s3_storage_loads_the_model_from_the_bucket_and_partitions_re
     assert_eq!(report.alerts_in as usize, alerts.len());
     let mut count = 0;
     for bank in ["alpha", "bravo"] {
-        for key in storage.list(&layout::results_prefix(bank, "on-s3")).await.expect("list") {
+        for key in storage
+            .list(&layout::results_prefix(bank, "on-s3"))
+            .await
+            .expect("list")
+        {
             let results: Vec<ScoreResult> = storage.get_jsonl(&key).await.expect("jsonl");
             assert!(results.iter().all(|r| r.bank == bank));
             count += results.len();

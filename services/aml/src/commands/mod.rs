@@ -11,4 +11,5 @@ pub mod model;
 pub mod plan;
 pub mod prescreen;
 pub mod setup;
+pub mod summary;
 pub mod train;
