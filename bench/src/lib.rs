@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use aml_model::ModelConfig;
+use aml_model::{Architecture, LoadOptions, ModelConfig, TinySpec};
 use anyhow::{Context, bail};
 use serde_json::json;
 
@@ -95,4 +95,41 @@ pub fn linear_flops_per_token(config: &ModelConfig) -> f64 {
 /// Attention FLOPs (scores and weighted values) per query-key pair, forward only.
 pub fn attention_flops_per_pair(config: &ModelConfig) -> f64 {
     4.0 * config.num_layers as f64 * (config.num_heads * config.head_dim) as f64
+}
+
+/// Load options from the `--device` (`cpu`, `cuda`) and `--dtype` (`f32`, `bf16`) flags.
+pub fn load_options(device: &str, dtype: &str) -> anyhow::Result<LoadOptions> {
+    let device = match device {
+        "cpu" => tch::Device::Cpu,
+        "cuda" if tch::Cuda::is_available() => tch::Device::Cuda(0),
+        "cuda" => {
+            bail!("--device cuda but libtorch sees no CUDA device (is libtorch_cuda.so linked?)")
+        }
+        other => bail!("unknown --device {other}"),
+    };
+    let kind = match dtype {
+        "f32" => tch::Kind::Float,
+        "bf16" => tch::Kind::BFloat16,
+        other => bail!("unknown --dtype {other}"),
+    };
+    Ok(LoadOptions {
+        device,
+        kind,
+        fp8_weights: false,
+    })
+}
+
+/// The small Llama the CPU training and pipeline benchmarks use: 4 layers, hidden 256, GQA
+/// 8/2, vocabulary 2048.
+pub fn small_llama() -> TinySpec {
+    TinySpec {
+        architecture: Architecture::Llama,
+        vocab_size: 2048,
+        hidden_size: 256,
+        intermediate_size: 704,
+        num_layers: 4,
+        num_heads: 8,
+        num_kv_heads: 2,
+        llama3_rope: true,
+    }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aml_batch::layout;
-use aml_bench::{median, write_json};
+use aml_bench::{median, small_llama, write_json};
 use aml_bus::topology::subjects;
 use aml_bus::{ConsumerSpec, Publisher, Runner, RunnerSettings, Topology};
 use aml_core::rng::SeededRng;
@@ -19,7 +19,6 @@ use aml_core::{Difficulty, Label};
 use aml_inference_worker::{ScoreHandler, WorkerSettings};
 use aml_integration_tests::NatsServer;
 use aml_model::tiny::init_tiny;
-use aml_model::{Architecture, TinySpec};
 use aml_proto::v1::{Alert, BatchReport, BatchRequest, ScoringJob};
 use aml_runtime::AmlConfig;
 use aml_storage::Storage;
@@ -54,17 +53,7 @@ async fn main() -> anyhow::Result<()> {
     let nats = NatsServer::start()?;
     let dir = tempfile::tempdir()?;
     let model_dir = dir.path().join("model");
-    let spec = TinySpec {
-        architecture: Architecture::Llama,
-        vocab_size: 2048,
-        hidden_size: 256,
-        intermediate_size: 704,
-        num_layers: 4,
-        num_heads: 8,
-        num_kv_heads: 2,
-        llama3_rope: true,
-    };
-    init_tiny(&spec, &model_dir, 5)?;
+    init_tiny(&small_llama(), &model_dir, 5)?;
     let mut config = AmlConfig::default();
     config.nats.url = nats.url();
     config.storage.url = format!("file://{}", dir.path().join("store").display());

@@ -12,16 +12,16 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use aml_bench::{
-    attention_flops_per_pair, linear_flops_per_token, llama3_8b, median, peak_rss_mb,
+    attention_flops_per_pair, linear_flops_per_token, llama3_8b, load_options, median, peak_rss_mb,
     run_reference, write_json,
 };
 use aml_model::scoring::score_answers;
 use aml_model::tiny::init_tiny;
-use aml_model::{Architecture, CausalLm, LoadOptions, ModelConfig, TextTokenizer, TinySpec};
+use aml_model::{Architecture, CausalLm, ModelConfig, TextTokenizer, TinySpec};
 use anyhow::bail;
 use clap::Parser;
 use serde_json::json;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 #[derive(Parser)]
 struct Args {
@@ -94,28 +94,8 @@ fn ids(seed: i64, len: i64, vocab: i64) -> Vec<i64> {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     tch::set_num_threads(args.threads);
-    let device = match args.device.as_str() {
-        "cpu" => Device::Cpu,
-        "cuda" => {
-            if !tch::Cuda::is_available() {
-                bail!(
-                    "--device cuda but libtorch sees no CUDA device (is libtorch_cuda.so linked?)"
-                );
-            }
-            Device::Cuda(0)
-        }
-        other => bail!("unknown --device {other}"),
-    };
-    let kind = match args.dtype.as_str() {
-        "f32" => Kind::Float,
-        "bf16" => Kind::BFloat16,
-        other => bail!("unknown --dtype {other}"),
-    };
-    let options = LoadOptions {
-        device,
-        kind,
-        fp8_weights: false,
-    };
+    let options = load_options(&args.device, &args.dtype)?;
+    let device = options.device;
     let dir = tempfile::tempdir()?;
     let (model, answers, reference_model) = match args.shape.as_str() {
         "small" => {

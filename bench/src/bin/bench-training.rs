@@ -15,17 +15,17 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use aml_bench::{
-    attention_flops_per_pair, linear_flops_per_token, llama3_8b, peak_rss_mb, run_reference,
-    write_json,
+    attention_flops_per_pair, linear_flops_per_token, llama3_8b, load_options, peak_rss_mb,
+    run_reference, small_llama, write_json,
 };
 use aml_model::tiny::init_tiny;
 use aml_model::training::{TrainBatch, loss_and_backward};
-use aml_model::{Architecture, CausalLm, LoadOptions, Lora, LoraConfig, LoraInit, TinySpec};
+use aml_model::{CausalLm, Lora, LoraConfig, LoraInit};
 use aml_trainer::optim::{Optimizer, OptimizerKind, zero_gradients};
 use anyhow::bail;
 use clap::Parser;
 use serde_json::json;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 #[derive(Parser)]
 struct Args {
@@ -67,38 +67,12 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     tch::set_num_threads(args.threads);
-    let device = match args.device.as_str() {
-        "cpu" => Device::Cpu,
-        "cuda" if tch::Cuda::is_available() => Device::Cuda(0),
-        "cuda" => {
-            bail!("--device cuda but libtorch sees no CUDA device (is libtorch_cuda.so linked?)")
-        }
-        other => bail!("unknown --device {other}"),
-    };
-    let kind = match args.dtype.as_str() {
-        "f32" => Kind::Float,
-        "bf16" => Kind::BFloat16,
-        other => bail!("unknown --dtype {other}"),
-    };
-    let options = LoadOptions {
-        device,
-        kind,
-        fp8_weights: false,
-    };
+    let options = load_options(&args.device, &args.dtype)?;
+    let device = options.device;
     let dir = tempfile::tempdir()?;
     let mut model = match args.shape.as_str() {
         "tiny" => {
-            let spec = TinySpec {
-                architecture: Architecture::Llama,
-                vocab_size: 2048,
-                hidden_size: 256,
-                intermediate_size: 704,
-                num_layers: 4,
-                num_heads: 8,
-                num_kv_heads: 2,
-                llama3_rope: true,
-            };
-            init_tiny(&spec, dir.path(), 3)?;
+            init_tiny(&small_llama(), dir.path(), 3)?;
             CausalLm::load(dir.path(), options)?
         }
         "llama3-8b" => CausalLm::random(llama3_8b()?, options, 1)?,
