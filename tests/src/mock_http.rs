@@ -20,16 +20,20 @@ pub struct Seen {
     pub body: serde_json::Value,
 }
 
-/// Replies with scripted (status, extra headers, body) in order, recording each request.
+/// Computes the reply to a request.
+pub type Responder = Arc<dyn Fn(&Seen) -> Reply + Send + Sync>;
+
+/// Replies with scripted (status, extra headers, body) in order, or computed by a
+/// [`Responder`], recording each request.
 pub struct MockServer {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
-async fn serve(listener: TcpListener, script: Arc<Mutex<Vec<Reply>>>, seen: Arc<Mutex<Vec<Seen>>>) {
+async fn serve(listener: TcpListener, responder: Responder, seen: Arc<Mutex<Vec<Seen>>>) {
     while let Ok((stream, _)) = listener.accept().await {
-        let script = Arc::clone(&script);
+        let responder = Arc::clone(&responder);
         let seen = Arc::clone(&seen);
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
@@ -64,19 +68,13 @@ async fn serve(listener: TcpListener, script: Arc<Mutex<Vec<Reply>>>, seen: Arc<
                 }
                 let mut body = vec![0; length];
                 reader.read_exact(&mut body).await.unwrap_or(0);
-                seen.lock().expect("lock").push(Seen {
+                let request = Seen {
                     path,
                     headers,
                     body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
-                });
-                let (status, extra, text) = {
-                    let mut script = script.lock().expect("lock");
-                    if script.is_empty() {
-                        (500, Vec::new(), "{}".to_owned())
-                    } else {
-                        script.remove(0)
-                    }
                 };
+                let (status, extra, text) = responder(&request);
+                seen.lock().expect("lock").push(request);
                 let mut response = format!(
                     "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
                     text.len()
@@ -97,14 +95,24 @@ async fn serve(listener: TcpListener, script: Arc<Mutex<Vec<Reply>>>, seen: Arc<
 impl MockServer {
     /// Starts serving `script` in order; past its end every request gets a 500.
     pub async fn start(script: Vec<Reply>) -> Self {
+        let script = Mutex::new(script);
+        Self::start_with(Arc::new(move |_: &Seen| {
+            let mut script = script.lock().expect("lock");
+            if script.is_empty() {
+                (500, Vec::new(), "{}".to_owned())
+            } else {
+                script.remove(0)
+            }
+        }))
+        .await
+    }
+
+    /// Starts answering every request with what `responder` computes from it.
+    pub async fn start_with(responder: Responder) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        tokio::spawn(serve(
-            listener,
-            Arc::new(Mutex::new(script)),
-            Arc::clone(&seen),
-        ));
+        tokio::spawn(serve(listener, responder, Arc::clone(&seen)));
         MockServer { url, seen }
     }
 

@@ -16,7 +16,7 @@ use aml_bus::topology::subjects;
 use aml_bus::{ConsumerSpec, Publisher, Runner, RunnerSettings, Topology};
 use aml_core::rng::SeededRng;
 use aml_core::{Difficulty, Label};
-use aml_inference_worker::{ScoreHandler, WorkerSettings};
+use aml_inference_worker::{Backend, ScoreHandler, WorkerSettings};
 use aml_integration_tests::NatsServer;
 use aml_model::tiny::init_tiny;
 use aml_proto::v1::{Alert, BatchReport, BatchRequest, ScoringJob};
@@ -82,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
                 worker_id: "bench".into(),
                 batch_size: args.batch,
                 model_cache: dir.path().join("cache"),
+                backend: Backend::Local,
             },
         ));
         let runner = Runner::new(

@@ -9,13 +9,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use aml_batch::decode_shard;
+use aml_batch::{decode_shard, put_results};
 use aml_bus::topology::subjects;
 use aml_bus::{Delivery, Handler, HandlerError, Publisher};
 use aml_core::Label;
 use aml_model::LoadOptions;
 use aml_proto::v1::{Alert, ScoreResult, ScoringJob, ShardCompleted};
-use aml_scoring::{LabelProbabilities, ScoringEngine};
+use aml_scoring::{LabelProbabilities, RemoteEndpoint, RemoteScorer, ScoringEngine};
 use aml_storage::Storage;
 use tokio::sync::Mutex;
 use tracing::info;
@@ -32,6 +32,25 @@ pub struct WorkerSettings {
     pub batch_size: usize,
     /// Where models named by object-store URLs are downloaded.
     pub model_cache: PathBuf,
+    /// Where the forward passes run.
+    pub backend: Backend,
+}
+
+/// Where a worker's forward passes run.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// In process on libtorch: the job's model and adapter are loaded here.
+    Local,
+    /// An OpenAI-compatible server (vLLM) serving the model; the job's model URL needs
+    /// only the model's `config.json` and tokenizer files, no weights.
+    Remote(RemoteEndpoint),
+}
+
+/// A loaded engine, shared by the jobs of one model.
+#[derive(Clone)]
+enum Engine {
+    Local(SharedEngine),
+    Remote(Arc<Mutex<RemoteScorer>>),
 }
 
 /// Handles ScoringJobs.
@@ -39,7 +58,7 @@ pub struct ScoreHandler {
     storage: Storage,
     publisher: Publisher,
     settings: WorkerSettings,
-    engine: Mutex<Option<(String, SharedEngine)>>,
+    engine: Mutex<Option<(String, Engine)>>,
 }
 
 /// The engine is not `Sync` (tensors are not); one blocking task at a time uses it.
@@ -150,29 +169,41 @@ impl ScoreHandler {
         Ok(dir)
     }
 
-    async fn engine(&self, job: &ScoringJob) -> Result<SharedEngine, HandlerError> {
+    async fn engine(&self, job: &ScoringJob) -> Result<Engine, HandlerError> {
         let wanted = format!("{}\n{}", job.model_url, job.adapter_url);
         let mut slot = self.engine.lock().await;
         if let Some((loaded, engine)) = slot.as_ref()
             && *loaded == wanted
         {
-            return Ok(Arc::clone(engine));
+            return Ok(engine.clone());
         }
         let model_dir = self.local_dir(&job.model_url).await?;
-        let adapter_dir = if job.adapter_url.is_empty() {
-            None
-        } else {
-            Some(self.local_dir(&job.adapter_url).await?)
+        let engine = match &self.settings.backend {
+            Backend::Remote(endpoint) => {
+                let scorer = RemoteScorer::new(&model_dir, endpoint.clone()).map_err(|error| {
+                    HandlerError::invalid(format!("cannot load the tokenizer: {error}"))
+                })?;
+                Engine::Remote(Arc::new(Mutex::new(scorer)))
+            }
+            Backend::Local => {
+                let adapter_dir = if job.adapter_url.is_empty() {
+                    None
+                } else {
+                    Some(self.local_dir(&job.adapter_url).await?)
+                };
+                let engine = tokio::task::spawn_blocking(move || {
+                    ScoringEngine::load(&model_dir, adapter_dir.as_deref(), load_options())
+                })
+                .await
+                .map_err(HandlerError::transient)?
+                .map_err(|error| {
+                    HandlerError::invalid(format!("cannot load the model: {error}"))
+                })?;
+                Engine::Local(Arc::new(std::sync::Mutex::new(engine)))
+            }
         };
-        let engine = tokio::task::spawn_blocking(move || {
-            ScoringEngine::load(&model_dir, adapter_dir.as_deref(), load_options())
-        })
-        .await
-        .map_err(HandlerError::transient)?
-        .map_err(|error| HandlerError::invalid(format!("cannot load the model: {error}")))?;
-        let engine = Arc::new(std::sync::Mutex::new(engine));
         info!(model = %job.model_url, adapter = %job.adapter_url, "model loaded");
-        *slot = Some((wanted, Arc::clone(&engine)));
+        *slot = Some((wanted, engine.clone()));
         Ok(engine)
     }
 
@@ -180,33 +211,59 @@ impl ScoreHandler {
         &self,
         job: &ScoringJob,
         alerts: Vec<Alert>,
-        engine: SharedEngine,
+        engine: Engine,
         policy: String,
     ) -> Result<(Vec<ScoreResult>, u64, f64), HandlerError> {
         let batch_size = self.settings.batch_size;
         let (tau, rationale) = (job.tau, job.rationale);
-        tokio::task::spawn_blocking(move || {
-            let start = Instant::now();
-            let mut engine = lock(&engine);
-            let probabilities = engine.score(&policy, &alerts, batch_size)?;
-            let mut results = Vec::with_capacity(alerts.len());
-            for (alert, p) in alerts.iter().zip(&probabilities) {
-                let mut result = score_result(alert, p, tau);
-                if rationale && result.escalated {
-                    result.rationale = engine.rationale(&policy, alert, RATIONALE_TOKENS)?;
+        let start = Instant::now();
+        let (results, prefix_encodes) = match engine {
+            Engine::Local(engine) => tokio::task::spawn_blocking(move || {
+                let mut engine = lock(&engine);
+                let probabilities = engine.score(&policy, &alerts, batch_size)?;
+                let mut results = Vec::with_capacity(alerts.len());
+                for (alert, p) in alerts.iter().zip(&probabilities) {
+                    let mut result = score_result(alert, p, tau);
+                    if rationale && result.escalated {
+                        result.rationale = engine.rationale(&policy, alert, RATIONALE_TOKENS)?;
+                    }
+                    results.push(result);
                 }
-                results.push(result);
+                Ok::<_, aml_scoring::ScoringError>((results, engine.prefix_encodes()))
+            })
+            .await
+            .map_err(HandlerError::transient)?,
+            Engine::Remote(scorer) => {
+                let mut scorer = scorer.lock().await;
+                remote_results(&mut scorer, &policy, &alerts, batch_size, tau, rationale)
+                    .await
+                    .map(|results| (results, scorer.prefix_encodes()))
             }
-            Ok::<_, aml_scoring::ScoringError>((
-                results,
-                engine.prefix_encodes(),
-                start.elapsed().as_secs_f64(),
-            ))
-        })
-        .await
-        .map_err(HandlerError::transient)?
-        .map_err(HandlerError::transient)
+        }
+        .map_err(HandlerError::transient)?;
+        Ok((results, prefix_encodes, start.elapsed().as_secs_f64()))
     }
+}
+
+/// Scores `alerts` on the OpenAI-compatible server, with rationales for escalated ones when asked.
+async fn remote_results(
+    scorer: &mut RemoteScorer,
+    policy: &str,
+    alerts: &[Alert],
+    batch_size: usize,
+    tau: f64,
+    rationale: bool,
+) -> Result<Vec<ScoreResult>, aml_scoring::ScoringError> {
+    let probabilities = scorer.score(policy, alerts, batch_size).await?;
+    let mut results = Vec::with_capacity(alerts.len());
+    for (alert, p) in alerts.iter().zip(&probabilities) {
+        let mut result = score_result(alert, p, tau);
+        if rationale && result.escalated {
+            result.rationale = scorer.rationale(policy, alert, RATIONALE_TOKENS).await?;
+        }
+        results.push(result);
+    }
+    Ok(results)
 }
 
 /// Reads a shard's alerts from its object.
@@ -231,8 +288,7 @@ impl Handler<ScoringJob> for ScoreHandler {
         let (results, prefix_encodes, model_seconds) =
             self.results_of(&job, alerts, engine, policy).await?;
         let results_key = self.key(&job.results_url, "results")?;
-        self.storage
-            .put_jsonl(results_key, &results)
+        put_results(&self.storage, results_key, &results)
             .await
             .map_err(HandlerError::transient)?;
         let completed = ShardCompleted {

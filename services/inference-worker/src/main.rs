@@ -1,11 +1,13 @@
 //! `inference-worker`: pulls ScoringJobs, scores their shards, writes per-bank results.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aml_bus::{ConsumerSpec, Publisher};
-use aml_inference_worker::{ScoreHandler, WorkerSettings};
+use aml_inference_worker::{Backend, ScoreHandler, WorkerSettings};
 use aml_proto::v1::ScoringJob;
-use aml_runtime::{CommonArgs, Startup};
+use aml_runtime::{CommonArgs, ScoringBackend, Startup};
+use aml_scoring::RemoteEndpoint;
 use aml_storage::Storage;
 use clap::Parser;
 
@@ -25,6 +27,9 @@ struct Args {
         default_value = "./aml-data/.model-cache"
     )]
     model_cache: std::path::PathBuf,
+    /// Per-request timeout for the OpenAI-compatible backend, in seconds.
+    #[arg(long, env = "AML_REQUEST_TIMEOUT_SECS", default_value_t = 300)]
+    request_timeout_secs: u64,
 }
 
 #[tokio::main]
@@ -40,10 +45,31 @@ async fn main() -> anyhow::Result<()> {
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
         format!("{}-{}", host.trim(), std::process::id())
     });
+    let scoring = &config.scoring;
+    let backend = match scoring.backend {
+        ScoringBackend::Local => Backend::Local,
+        ScoringBackend::Openai => {
+            if scoring.openai_url.is_empty() || scoring.openai_model.is_empty() {
+                anyhow::bail!(
+                    "scoring.backend = \"openai\" needs scoring.openai_url and scoring.openai_model (AML_SCORING__OPENAI_URL, AML_SCORING__OPENAI_MODEL)"
+                );
+            }
+            Backend::Remote(RemoteEndpoint {
+                base_url: scoring.openai_url.clone(),
+                model: scoring.openai_model.clone(),
+                api_key: scoring
+                    .openai_api_key
+                    .as_ref()
+                    .map(|key| key.expose().to_owned()),
+                timeout: Duration::from_secs(args.request_timeout_secs),
+            })
+        }
+    };
     let settings = WorkerSettings {
         worker_id,
-        batch_size: config.scoring.worker_batch_size,
+        batch_size: scoring.worker_batch_size,
         model_cache: args.model_cache,
+        backend,
     };
     let handler = Arc::new(ScoreHandler::new(storage, publisher, settings));
     aml_bus::serve::<ScoringJob, _>(

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aml_batch::layout;
@@ -14,8 +15,9 @@ use aml_bus::{DLQ_REASON_HEADER, Publisher, Topology};
 use aml_core::rng::SeededRng;
 use aml_core::{Difficulty, Label};
 use aml_integration_tests::NatsServer;
+use aml_integration_tests::mock_http::{MockServer, Reply, Seen};
 use aml_model::tiny::init_tiny;
-use aml_model::{Architecture, TinySpec};
+use aml_model::{Architecture, TextTokenizer, TinySpec};
 use aml_proto::v1::{Alert, BatchReport, BatchRequest, ScoreResult, ShardCompleted};
 use aml_runtime::AmlConfig;
 use aml_storage::Storage;
@@ -23,6 +25,7 @@ use aml_synth::Synthesizer;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use futures::StreamExt;
 use prost::Message;
+use serde_json::json;
 
 const BANKS: [&str; 3] = ["alpha", "bravo", "charlie"];
 
@@ -57,8 +60,9 @@ fn config(nats: &NatsServer, storage_dir: &Path, model_dir: &Path) -> AmlConfig 
     config
 }
 
-fn spawn_worker(config: &AmlConfig, id: &str) -> Child {
+fn spawn_worker(config: &AmlConfig, id: &str, extra_env: &[(&str, &str)]) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_inference-worker"));
+    command.envs(extra_env.iter().copied());
     let s3 = &config.storage.s3;
     if let Some(endpoint) = &s3.endpoint {
         command
@@ -84,6 +88,86 @@ fn spawn_worker(config: &AmlConfig, id: &str) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("worker starts")
+}
+
+/// The scheduler service running in this test's runtime.
+struct InProcessScheduler {
+    shutdown: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl InProcessScheduler {
+    fn start(config: &AmlConfig) -> Self {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let (config, token) = (config.clone(), shutdown.clone());
+        let task =
+            tokio::spawn(
+                async move { aml_scheduler::service::run_scheduler(&config, token).await },
+            );
+        InProcessScheduler { shutdown, task }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.expect("joined").expect("scheduler ran");
+    }
+}
+
+/// A results object's records, checked against its Arrow IPC twin.
+async fn results_with_columnar_twin(storage: &Storage, key: &str) -> Vec<ScoreResult> {
+    let results: Vec<ScoreResult> = storage.get_jsonl(key).await.expect("jsonl");
+    let columnar = storage
+        .get(&layout::columnar(key))
+        .await
+        .expect("an Arrow file beside every JSONL results object");
+    let twin = aml_batch::read_results_arrow(&columnar).expect("arrow");
+    assert_eq!(twin.len(), results.len(), "{key}: rows in the Arrow file");
+    for (arrow, json) in twin.iter().zip(&results) {
+        // JSON text may move a float by one ulp; Arrow keeps the bits.
+        assert!(
+            (arrow.score - json.score).abs() < 1e-12,
+            "{key}: {arrow:?} vs {json:?}"
+        );
+        let same = ScoreResult {
+            p_match: json.p_match,
+            p_no_match: json.p_no_match,
+            p_edge: json.p_edge,
+            score: json.score,
+            ..arrow.clone()
+        };
+        assert_eq!(&same, json, "{key}: the Arrow file holds the same results");
+    }
+    results
+}
+
+/// Publishes a BatchRequest and waits for its report.
+async fn run_batch(
+    publisher: &Publisher,
+    storage: &Storage,
+    batch: &str,
+    within: Duration,
+) -> BatchReport {
+    publisher
+        .publish(
+            subjects::BATCH,
+            &BatchRequest {
+                batch_id: batch.into(),
+                ..Default::default()
+            },
+            Some(batch),
+        )
+        .await
+        .expect("batch requested");
+    let report_key = layout::report(batch);
+    let deadline = Instant::now() + within;
+    while !storage.exists(&report_key).await.expect("exists") {
+        assert!(
+            Instant::now() < deadline,
+            "no report for {batch} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    storage.get_json(&report_key).await.expect("report")
 }
 
 async fn dlq_reasons(topology: &Topology) -> Vec<String> {
@@ -142,12 +226,7 @@ async fn ten_thousand_alerts_from_three_banks_survive_killed_workers_and_poison(
     let config = config(&nats, &storage_dir, &model_dir);
     let storage = Storage::open(&config.storage.url, &Default::default()).expect("storage");
 
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let scheduler = {
-        let config = config.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move { aml_scheduler::service::run_scheduler(&config, shutdown).await })
-    };
+    let scheduler = InProcessScheduler::start(&config);
     let topology = Topology::new(nats.connect().await.expect("connect"));
     topology.ensure_streams().await.expect("streams");
     let publisher = Publisher::new(topology.jetstream().clone());
@@ -198,7 +277,10 @@ async fn ten_thousand_alerts_from_three_banks_survive_killed_workers_and_poison(
         .await
         .expect("stored");
 
-    let mut workers = vec![spawn_worker(&config, "w1"), spawn_worker(&config, "w2")];
+    let mut workers = vec![
+        spawn_worker(&config, "w1", &[]),
+        spawn_worker(&config, "w2", &[]),
+    ];
     publisher
         .publish(
             subjects::BATCH,
@@ -230,7 +312,7 @@ async fn ten_thousand_alerts_from_three_banks_survive_killed_workers_and_poison(
             workers[victim].kill().expect("SIGKILL");
             workers[victim].wait().expect("reaped");
             started += 1;
-            workers[victim] = spawn_worker(&config, &format!("w{started}"));
+            workers[victim] = spawn_worker(&config, &format!("w{started}"), &[]);
             kills += 1;
         } else {
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -240,8 +322,7 @@ async fn ten_thousand_alerts_from_three_banks_survive_killed_workers_and_poison(
         worker.kill().ok();
         worker.wait().ok();
     }
-    shutdown.cancel();
-    scheduler.await.expect("joined").expect("scheduler ran");
+    scheduler.stop().await;
 
     let report: BatchReport = storage.get_json(&report_key).await.expect("report");
     assert!(
@@ -266,8 +347,7 @@ async fn ten_thousand_alerts_from_three_banks_survive_killed_workers_and_poison(
             .await
             .expect("results")
         {
-            let results: Vec<ScoreResult> = storage.get_jsonl(&key).await.expect("jsonl");
-            for result in results {
+            for result in results_with_columnar_twin(&storage, &key).await {
                 assert_eq!(result.bank, bank, "{key} holds only {bank}'s alerts");
                 assert!(
                     seen.insert(result.alert_id.clone()),
@@ -354,12 +434,7 @@ async fn a_batch_on_s3_storage_loads_the_model_from_the_bucket_and_partitions_re
     }
     config.scoring.model_url = storage.url_of("models/tiny");
 
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let scheduler = {
-        let config = config.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move { aml_scheduler::service::run_scheduler(&config, shutdown).await })
-    };
+    let scheduler = InProcessScheduler::start(&config);
     let topology = Topology::new(nats.connect().await.expect("connect"));
     topology.ensure_streams().await.expect("streams");
     let publisher = Publisher::new(topology.jetstream().clone());
@@ -377,29 +452,11 @@ async fn a_batch_on_s3_storage_loads_the_model_from_the_bucket_and_partitions_re
             .await
             .expect("published");
     }
-    let mut worker = spawn_worker(&config, "s3-worker");
-    publisher
-        .publish(
-            subjects::BATCH,
-            &BatchRequest {
-                batch_id: "on-s3".into(),
-                ..Default::default()
-            },
-            Some("on-s3"),
-        )
-        .await
-        .expect("requested");
-    let report_key = layout::report("on-s3");
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while !storage.exists(&report_key).await.expect("exists") {
-        assert!(Instant::now() < deadline, "no report within 5 minutes");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    let mut worker = spawn_worker(&config, "s3-worker", &[]);
+    let report = run_batch(&publisher, &storage, "on-s3", Duration::from_secs(300)).await;
     worker.kill().ok();
     worker.wait().ok();
-    shutdown.cancel();
-    scheduler.await.expect("joined").expect("scheduler ran");
-    let report: BatchReport = storage.get_json(&report_key).await.expect("report");
+    scheduler.stop().await;
     assert_eq!(report.completion_rate, 1.0);
     assert_eq!(report.alerts_in as usize, alerts.len());
     let mut count = 0;
@@ -409,10 +466,132 @@ async fn a_batch_on_s3_storage_loads_the_model_from_the_bucket_and_partitions_re
             .await
             .expect("list")
         {
-            let results: Vec<ScoreResult> = storage.get_jsonl(&key).await.expect("jsonl");
+            let results = results_with_columnar_twin(&storage, &key).await;
             assert!(results.iter().all(|r| r.bank == bank));
             count += results.len();
         }
     }
     assert_eq!(count, alerts.len());
+}
+
+/// Answers like vLLM with `echo` and `logprobs`: every prompt token gets log-probability
+/// -0.5 (none for the first), so an answer of n tokens has log-probability -0.5 n.
+fn uniform_logprob_server(request: &Seen) -> Reply {
+    let body = &request.body;
+    if body["echo"] != json!(true) {
+        let reply = json!({"choices": [{"index": 0, "text": " Identifiers agree. "}]});
+        return (200, Vec::new(), reply.to_string());
+    }
+    let prompts: Vec<Vec<i64>> = serde_json::from_value(body["prompt"].clone()).expect("ids");
+    let choices: Vec<serde_json::Value> = prompts
+        .iter()
+        .enumerate()
+        .map(|(index, prompt)| {
+            let mut logprobs = vec![serde_json::Value::Null];
+            logprobs.extend(std::iter::repeat_n(json!(-0.5), prompt.len()));
+            json!({"index": index, "text": "", "logprobs": {"token_logprobs": logprobs}})
+        })
+        .collect();
+    (200, Vec::new(), json!({ "choices": choices }).to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_on_the_openai_backend_scores_from_the_servers_log_probabilities() {
+    let nats = NatsServer::start().expect("nats-server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model_dir = dir.path().join("model");
+    init_tiny(&TinySpec::tiny(Architecture::Llama), &model_dir, 5).expect("tiny model");
+    let tokenizer_dir = dir.path().join("no-weights");
+    std::fs::create_dir_all(&tokenizer_dir).expect("dir");
+    for name in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(model_dir.join(name), tokenizer_dir.join(name)).expect("copied");
+    }
+    let mut config = config(&nats, &dir.path().join("store"), &tokenizer_dir);
+    config.scoring.shard_size = 40;
+    config.scoring.prescreen_cutoff = 0.0;
+    config.scoring.rationale = true;
+    let storage = Storage::open(&config.storage.url, &Default::default()).expect("storage");
+    let server = MockServer::start_with(Arc::new(uniform_logprob_server)).await;
+
+    let scheduler = InProcessScheduler::start(&config);
+    let topology = Topology::new(nats.connect().await.expect("connect"));
+    topology.ensure_streams().await.expect("streams");
+    let publisher = Publisher::new(topology.jetstream().clone());
+    let alerts: Vec<Alert> = alerts(270)
+        .into_iter()
+        .filter(|alert| alert.bank == "alpha")
+        .collect();
+    publisher
+        .publish_all(
+            &subjects::alerts("alpha"),
+            alerts.iter().map(|alert| (alert.alert_id.as_str(), alert)),
+        )
+        .await
+        .expect("published");
+    let mut worker = spawn_worker(
+        &config,
+        "remote",
+        &[
+            ("AML_SCORING__BACKEND", "openai"),
+            ("AML_SCORING__OPENAI_URL", &server.url),
+            ("AML_SCORING__OPENAI_MODEL", "aml-screening"),
+            ("AML_SCORING__OPENAI_API_KEY", "worker-key"),
+        ],
+    );
+    let report = run_batch(&publisher, &storage, "remote", Duration::from_secs(180)).await;
+    worker.kill().ok();
+    worker.wait().ok();
+    scheduler.stop().await;
+    assert_eq!(report.completion_rate, 1.0, "{report:?}");
+    assert_eq!(report.scored as usize, alerts.len());
+    assert_eq!(report.shards, 3);
+
+    let tokenizer = TextTokenizer::load(&tokenizer_dir).expect("tokenizer");
+    let lengths: Vec<f64> = Label::ALL
+        .iter()
+        .map(|label| {
+            tokenizer
+                .encode(label.decision_word(), false)
+                .expect("ids")
+                .len() as f64
+        })
+        .collect();
+    let expected =
+        aml_model::scoring::renormalise(&lengths.iter().map(|n| -0.5 * n).collect::<Vec<_>>());
+    let mut scored = 0;
+    for key in storage
+        .list(&layout::results_prefix("alpha", "remote"))
+        .await
+        .expect("list")
+    {
+        for result in results_with_columnar_twin(&storage, &key).await {
+            assert!((result.p_match - expected[0]).abs() < 1e-12, "{result:?}");
+            assert!((result.p_no_match - expected[1]).abs() < 1e-12);
+            assert!((result.p_edge - expected[2]).abs() < 1e-12);
+            assert_eq!(result.escalated, result.score >= config.scoring.tau);
+            let rationale = if result.escalated {
+                "Identifiers agree."
+            } else {
+                ""
+            };
+            assert_eq!(result.rationale, rationale);
+            scored += 1;
+        }
+    }
+    assert_eq!(scored, alerts.len());
+    let seen = server.seen();
+    let scoring_requests = seen
+        .iter()
+        .filter(|request| request.body["echo"] == json!(true));
+    assert_eq!(
+        scoring_requests.count(),
+        2 + 2 + 1,
+        "shards of 40, 40 and 10 alerts at 32 alerts per request"
+    );
+    assert!(seen.iter().all(|request| {
+        request.body["model"] == "aml-screening"
+            && request
+                .headers
+                .contains(&("authorization".to_owned(), "Bearer worker-key".to_owned()))
+    }));
 }

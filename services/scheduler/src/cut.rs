@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use aml_batch::layout;
 use aml_batch::policy::DEFAULT_POLICY;
-use aml_batch::{BankPlan, BatchManifest, IntakeRules, ShardPlan, check_alert, encode_shard};
+use aml_batch::{
+    BankPlan, BatchManifest, IntakeRules, ShardPlan, check_alert, encode_shard, put_results,
+};
 use aml_bus::topology::{ALERTS_STREAM, subjects};
 use aml_prescreen::{Verdict, prescreen_alert};
 use aml_proto::v1::{Alert, Label, ScoreResult};
@@ -32,6 +34,9 @@ pub enum CutError {
     /// Object storage failed.
     #[error(transparent)]
     Storage(#[from] aml_storage::StorageError),
+    /// Results could not be written.
+    #[error(transparent)]
+    Results(#[from] aml_batch::ColumnarError),
 }
 
 fn stream_error(what: impl Into<String>) -> impl FnOnce(String) -> CutError {
@@ -217,9 +222,7 @@ pub async fn cut_batch(
         }
         plan.cleared_by_prescreen = cleared.len() as u64;
         if !cleared.is_empty() {
-            storage
-                .put_jsonl(&layout::cleared(&bank, batch_id), &cleared)
-                .await?;
+            put_results(storage, &layout::cleared(&bank, batch_id), &cleared).await?;
         }
         for chunk in to_model.chunks(shard_size.max(1) as usize) {
             let shard = manifest.shards.len() as u32;

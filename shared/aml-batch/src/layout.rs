@@ -35,6 +35,13 @@ pub fn cleared(bank: &str, batch: &str) -> String {
     format!("banks/{bank}/batches/{batch}/results/cleared.jsonl")
 }
 
+/// The Arrow IPC twin of a JSONL results object: `.../results/X.jsonl` ->
+/// `.../columnar/X.arrow`.
+pub fn columnar(results_key: &str) -> String {
+    let stem = results_key.strip_suffix(".jsonl").unwrap_or(results_key);
+    format!("{}.arrow", stem.replacen("/results/", "/columnar/", 1))
+}
+
 /// Every result object of a bank's batch (scored shards and cleared alerts) starts with this.
 pub fn results_prefix(bank: &str, batch: &str) -> String {
     format!("banks/{bank}/batches/{batch}/results/")

@@ -1,9 +1,11 @@
 //! What the scheduler and the inference workers agree on: where a batch's objects live (each
 //! bank under its own keys), the shard format, the checks an alert passes at intake, the
-//! batch manifest and how a report is assembled from shard completions.
+//! batch manifest, how a report is assembled from shard completions, and the columnar
+//! (Arrow IPC) form of results.
 
 #![forbid(unsafe_code)]
 
+pub mod columnar;
 pub mod intake;
 pub mod layout;
 pub mod manifest;
@@ -11,6 +13,7 @@ pub mod policy;
 pub mod report;
 pub mod shard;
 
+pub use columnar::{ColumnarError, put_results, read_results_arrow, write_results_arrow};
 pub use intake::{IntakeRules, check_alert};
 pub use manifest::{BankPlan, BatchManifest, ShardPlan};
 pub use report::assemble_report;

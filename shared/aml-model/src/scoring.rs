@@ -174,16 +174,21 @@ pub fn score_answers(
             );
             offset += answer.len();
         }
-        let max = sums.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let total: f64 = sums.iter().map(|value| (value - max).exp()).sum();
-        let probabilities = sums
-            .iter()
-            .map(|value| (value - max).exp() / total)
-            .collect();
+        let probabilities = renormalise(&sums);
         scores.push(AnswerScores {
             log_probs: sums,
             probabilities,
         });
     }
     Ok(scores)
+}
+
+/// Probabilities from the answers' log-probabilities, renormalised over the answer set.
+pub fn renormalise(log_probs: &[f64]) -> Vec<f64> {
+    let max = log_probs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let total: f64 = log_probs.iter().map(|value| (value - max).exp()).sum();
+    log_probs
+        .iter()
+        .map(|value| (value - max).exp() / total)
+        .collect()
 }

@@ -56,15 +56,19 @@ pub mod label {
     use super::*;
     use crate::v1::Label;
 
-    /// Writes the name.
-    pub fn serialize<S: Serializer>(value: &i32, serializer: S) -> Result<S::Ok, S::Error> {
-        let name = match Label::try_from(*value) {
+    /// `MATCH` / `NO_MATCH` / `EDGE`; `None` for an unspecified or unknown value.
+    pub fn name(value: i32) -> Option<&'static str> {
+        match Label::try_from(value) {
             Ok(Label::Match) => Some("MATCH"),
             Ok(Label::NoMatch) => Some("NO_MATCH"),
             Ok(Label::Edge) => Some("EDGE"),
             _ => None,
-        };
-        named(serializer, name, *value)
+        }
+    }
+
+    /// Writes the name.
+    pub fn serialize<S: Serializer>(value: &i32, serializer: S) -> Result<S::Ok, S::Error> {
+        named(serializer, name(*value), *value)
     }
 
     /// Reads the name.

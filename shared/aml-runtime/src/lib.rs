@@ -7,5 +7,5 @@ pub mod signals;
 pub mod telemetry;
 
 pub use cli::{CommonArgs, Startup, StartupError, start};
-pub use config::{AmlConfig, ConfigError, ConfigSources, ScoringConfig, Secret};
+pub use config::{AmlConfig, ConfigError, ConfigSources, ScoringBackend, ScoringConfig, Secret};
 pub use telemetry::{TelemetryError, TelemetryGuard};

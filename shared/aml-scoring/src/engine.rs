@@ -2,12 +2,13 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use aml_core::Label;
-use aml_core::format::{SCREENING_INSTRUCTION, render_alert_input};
 use aml_model::generate::{GenerationConfig, generate};
 use aml_model::scoring::score_answers;
-use aml_model::{CausalLm, ChatMessage, LoadOptions, Lora, ModelError, PrefixKv, TextTokenizer};
+use aml_model::{CausalLm, LoadOptions, Lora, ModelError, PrefixKv, TextTokenizer};
 use aml_proto::v1::Alert;
 use tch::Tensor;
+
+use crate::prompt::{alert_tokens, answer_tokens, split_template};
 
 /// Why scoring failed.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +19,14 @@ pub enum ScoringError {
     /// The chat template cannot put the policy before the alert as a shared prefix.
     #[error("the chat template does not keep the user message after the system prompt: {0}")]
     Template(String),
+    /// The OpenAI-compatible server could not be reached or answered something unusable.
+    #[error("{url}: {reason}")]
+    Remote {
+        /// The endpoint called.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// P(MATCH), P(NO_MATCH), P(EDGE) of one alert, renormalised over the three answers.
@@ -67,9 +76,6 @@ impl std::fmt::Debug for EncodedPrefix {
     }
 }
 
-/// Marks where the user's content goes when the template is split around it.
-const MARKER: &str = "\u{1}AML-ALERT\u{1}";
-
 /// One model, its tokenizer, and the prefixes encoded so far.
 pub struct ScoringEngine {
     model: CausalLm,
@@ -101,10 +107,7 @@ impl ScoringEngine {
             Lora::load(&mut model, adapter)?;
         }
         let tokenizer = TextTokenizer::load(model_dir)?;
-        let mut answers = Vec::new();
-        for label in Label::ALL {
-            answers.push(tokenizer.encode(label.decision_word(), false)?);
-        }
+        let answers = answer_tokens(&tokenizer)?;
         Ok(ScoringEngine {
             model,
             tokenizer,
@@ -132,21 +135,8 @@ impl ScoringEngine {
     }
 
     fn encode_prefix(&self, policy: &str) -> Result<EncodedPrefix, ScoringError> {
-        let rendered = self.tokenizer.render_chat(
-            &[
-                ChatMessage::new("system", policy),
-                ChatMessage::new("user", MARKER),
-            ],
-            true,
-        )?;
-        let mut parts = rendered.split(MARKER);
-        let (Some(opening), Some(user_close), None) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(ScoringError::Template(
-                "the user's content does not appear exactly once".to_owned(),
-            ));
-        };
-        let ids = self.tokenizer.encode(opening, false)?;
+        let template = split_template(&self.tokenizer, policy)?;
+        let ids = self.tokenizer.encode(&template.opening, false)?;
         if ids.is_empty() {
             return Err(ScoringError::Template("the prefix is empty".to_owned()));
         }
@@ -156,22 +146,9 @@ impl ScoringEngine {
             .encode_prefix(&Tensor::from_slice(&ids).to_device(self.model.device))?;
         Ok(EncodedPrefix {
             kv,
-            user_close: user_close.to_owned(),
+            user_close: template.user_close,
             tokens: ids.len(),
         })
-    }
-
-    /// The tokens of an alert behind `prefix`: the instruction and the alert's text as the
-    /// user's message, then the template up to the assistant's answer.
-    fn alert_tokens(
-        &self,
-        prefix: &EncodedPrefix,
-        alert: &Alert,
-    ) -> Result<Vec<i64>, ScoringError> {
-        let content = format!("{SCREENING_INSTRUCTION}\n\n{}", render_alert_input(alert));
-        Ok(self
-            .tokenizer
-            .encode(&format!("{}{}", content.trim(), prefix.user_close), false)?)
     }
 
     /// Label probabilities of each alert behind `policy`, `batch_size` alerts per forward pass.
@@ -188,7 +165,7 @@ impl ScoringEngine {
         for chunk in alerts.chunks(batch_size.max(1)) {
             let mut prompts = Vec::with_capacity(chunk.len());
             for alert in chunk {
-                prompts.push(self.alert_tokens(prefix, alert)?);
+                prompts.push(alert_tokens(&self.tokenizer, &prefix.user_close, alert)?);
             }
             for scores in score_answers(&self.model, Some(&prefix.kv), &prompts, &self.answers)? {
                 let p = &scores.probabilities;
@@ -211,7 +188,7 @@ impl ScoringEngine {
     ) -> Result<String, ScoringError> {
         self.prefix(policy)?;
         let prefix = &self.prefixes[policy];
-        let prompt = self.alert_tokens(prefix, alert)?;
+        let prompt = alert_tokens(&self.tokenizer, &prefix.user_close, alert)?;
         let config = GenerationConfig {
             max_new_tokens,
             stop_ids: self.tokenizer.eos_ids().to_vec(),

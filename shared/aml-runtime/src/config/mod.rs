@@ -19,8 +19,8 @@ use serde::de::DeserializeOwned;
 
 pub use secret::{REDACTED, Secret};
 pub use settings::{
-    AmlConfig, BusConfig, LogFormat, NatsConfig, S3Config, ScoringConfig, StorageConfig,
-    TelemetryConfig,
+    AmlConfig, BusConfig, LogFormat, NatsConfig, S3Config, ScoringBackend, ScoringConfig,
+    StorageConfig, TelemetryConfig,
 };
 
 use layer::KeyedLayer;

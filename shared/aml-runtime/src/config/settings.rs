@@ -55,6 +55,27 @@ pub struct ScoringConfig {
     pub worker_batch_size: usize,
     /// USD per GPU-hour, for the report's cost estimate.
     pub gpu_price_per_hour: f64,
+    /// Where the workers' forward passes run.
+    pub backend: ScoringBackend,
+    /// The OpenAI-compatible server's base URL (e.g. vLLM's `http://host:8000`), for the
+    /// `openai` backend.
+    pub openai_url: String,
+    /// The model name the OpenAI-compatible server serves (e.g. a `--lora-modules` name).
+    pub openai_model: String,
+    /// Bearer token for the OpenAI-compatible server.
+    pub openai_api_key: Option<Secret>,
+}
+
+/// Where an inference worker's forward passes run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScoringBackend {
+    /// In process, on libtorch (the default).
+    #[default]
+    Local,
+    /// An OpenAI-compatible completions server returning prompt log-probabilities
+    /// (vLLM with prefix caching); the worker keeps only the tokenizer.
+    Openai,
 }
 
 impl Default for ScoringConfig {
@@ -74,6 +95,10 @@ impl Default for ScoringConfig {
             max_alert_bytes: 64 * 1024,
             worker_batch_size: 16,
             gpu_price_per_hour: 1.10,
+            backend: ScoringBackend::Local,
+            openai_url: String::new(),
+            openai_model: String::new(),
+            openai_api_key: None,
         }
     }
 }

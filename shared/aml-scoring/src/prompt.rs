@@ -1,0 +1,67 @@
+//! The scoring prompt, the same for every backend: the policy as the system message (the
+//! shared prefix), then the instruction and the alert as the user's message, then the
+//! template up to the assistant's answer.
+
+use aml_core::format::{SCREENING_INSTRUCTION, render_alert_input};
+use aml_model::{ChatMessage, TextTokenizer};
+use aml_proto::v1::Alert;
+
+use crate::ScoringError;
+
+/// Marks where the user's content goes when the template is split around it.
+const MARKER: &str = "\u{1}AML-ALERT\u{1}";
+
+/// The chat template split around the user's content.
+#[derive(Debug, Clone)]
+pub(crate) struct SplitTemplate {
+    /// Everything before the user's content: the shared prefix.
+    pub opening: String,
+    /// Template text between the user's content and the assistant's answer.
+    pub user_close: String,
+}
+
+/// Splits the chat template of `tokenizer` with `policy` as the system message.
+pub(crate) fn split_template(
+    tokenizer: &TextTokenizer,
+    policy: &str,
+) -> Result<SplitTemplate, ScoringError> {
+    let rendered = tokenizer.render_chat(
+        &[
+            ChatMessage::new("system", policy),
+            ChatMessage::new("user", MARKER),
+        ],
+        true,
+    )?;
+    let mut parts = rendered.split(MARKER);
+    let (Some(opening), Some(user_close), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(ScoringError::Template(
+            "the user's content does not appear exactly once".to_owned(),
+        ));
+    };
+    if opening.is_empty() {
+        return Err(ScoringError::Template("the prefix is empty".to_owned()));
+    }
+    Ok(SplitTemplate {
+        opening: opening.to_owned(),
+        user_close: user_close.to_owned(),
+    })
+}
+
+/// The tokens of `alert` behind a prefix whose template closes the user's turn with
+/// `user_close`.
+pub(crate) fn alert_tokens(
+    tokenizer: &TextTokenizer,
+    user_close: &str,
+    alert: &Alert,
+) -> Result<Vec<i64>, ScoringError> {
+    let content = format!("{SCREENING_INSTRUCTION}\n\n{}", render_alert_input(alert));
+    Ok(tokenizer.encode(&format!("{}{user_close}", content.trim()), false)?)
+}
+
+/// The token sequences of the three answers, in [`aml_core::Label::ALL`] order.
+pub(crate) fn answer_tokens(tokenizer: &TextTokenizer) -> Result<Vec<Vec<i64>>, ScoringError> {
+    aml_core::Label::ALL
+        .iter()
+        .map(|label| Ok(tokenizer.encode(label.decision_word(), false)?))
+        .collect()
+}
