@@ -24,6 +24,7 @@ lint: deps
 	cargo clippy --workspace --all-targets -- -D warnings
 
 test: lint
+	cargo build --workspace --bins
 	scripts/with-nats.sh cargo test --workspace
 
 demo: deps

@@ -6,9 +6,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={}", proto_file.display());
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
-    // Alerts and results travel as JSON too (files banks push, JSONL results): serde on those
-    // messages, enums as their names.
+    // Alerts and results travel as JSON too (files banks push, JSONL results, events `aml`
+    // prints): serde on those messages, enums as their names.
     for message in [
+        "DatasetReady",
+        "JudgeReport",
         "Alert",
         "Party",
         "WatchlistEntry",

@@ -90,6 +90,20 @@ async fn metrics_endpoint_counts_acked_jobs() {
         body.contains("aml_bus_dead_lettered_total{consumer=\"inference-worker\"} 0"),
         "{body}"
     );
+    assert!(
+        body.contains(
+            "aml_bus_handler_duration_seconds_bucket{consumer=\"inference-worker\",le=\"+Inf\"} 3"
+        ),
+        "three handler runs in the latency histogram: {body}"
+    );
+    assert!(
+        body.contains("aml_bus_handler_duration_seconds_count{consumer=\"inference-worker\"} 3")
+    );
+    let health = get(address, "/healthz").await;
+    assert!(
+        health.starts_with("HTTP/1.1 200 OK") && health.ends_with("ok\n"),
+        "{health}"
+    );
     assert!(get(address, "/other").await.starts_with("HTTP/1.1 404"));
     shutdown.cancel();
     running.await.expect("runner task").expect("runner");

@@ -121,6 +121,23 @@ async fn banks_and_workers_are_confined_to_their_subjects() {
         violation(&worker_errors, "aml.alerts.alpha").await,
         "a worker cannot publish alerts"
     );
+    let completed = subjects::shard_completed("batch-1");
+    let listener = connect(&nats, &users.services, Arc::clone(&none)).await;
+    let mut events = listener
+        .subscribe(completed.clone())
+        .await
+        .expect("services subscribe");
+    listener.flush().await.expect("flush");
+    worker
+        .publish(completed.clone(), "done".into())
+        .await
+        .expect("sent");
+    worker.flush().await.expect("flush");
+    let received = tokio::time::timeout(Duration::from_secs(3), events.next()).await;
+    assert!(
+        matches!(received, Ok(Some(_))),
+        "a worker announces ShardCompleted on {completed}"
+    );
     services
         .jetstream()
         .publish(subjects::SCORE, "job".into())

@@ -40,6 +40,9 @@ enum Command {
     /// Banks' alerts: push a JSONL file onto aml.alerts.<bank>.
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// Hand work to the running services (generator + validator, trainer, judge) and wait for it.
+    #[command(subcommand)]
+    Request(commands::request::RequestCommand),
     /// Scoring batches: ask the scheduler for one now and wait for its report.
     #[command(subcommand)]
     Batch(BatchCommand),
@@ -94,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
             commands::batch::run(&config, &args).await.map(|_| ())
         }
         Some(Command::Alerts(AlertsCommand::Synth(args))) => commands::alerts::synth(&args),
+        Some(Command::Request(command)) => commands::request::run(&config, &command).await,
         Some(Command::Prescreen(args)) => commands::prescreen::run(&args),
         Some(Command::Calibrate(args)) => commands::calibrate::run(&args),
         Some(Command::Summary(args)) => commands::summary::run(&config, &args).await,

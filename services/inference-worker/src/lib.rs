@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use aml_batch::{decode_shard, put_results};
@@ -59,6 +60,15 @@ pub struct ScoreHandler {
     publisher: Publisher,
     settings: WorkerSettings,
     engine: Mutex<Option<(String, Engine)>>,
+    counters: WorkerCounters,
+}
+
+/// What this worker scored, for its `/metrics`.
+#[derive(Debug, Default)]
+struct WorkerCounters {
+    scored: AtomicU64,
+    escalated: AtomicU64,
+    model_micros: AtomicU64,
 }
 
 /// The engine is not `Sync` (tensors are not); one blocking task at a time uses it.
@@ -111,6 +121,7 @@ impl ScoreHandler {
             publisher,
             settings,
             engine: Mutex::new(None),
+            counters: WorkerCounters::default(),
         }
     }
 
@@ -309,7 +320,45 @@ impl Handler<ScoringJob> for ScoreHandler {
             )
             .await
             .map_err(HandlerError::transient)?;
+        let counters = &self.counters;
+        counters
+            .scored
+            .fetch_add(completed.scored, Ordering::Relaxed);
+        counters
+            .escalated
+            .fetch_add(completed.escalated, Ordering::Relaxed);
+        counters
+            .model_micros
+            .fetch_add((model_seconds * 1e6) as u64, Ordering::Relaxed);
         info!(batch = %job.batch_id, shard = job.shard, scored = results.len(), "shard scored");
         Ok(())
+    }
+
+    fn metrics(&self) -> String {
+        let counters = &self.counters;
+        let label = format!("{{worker=\"{}\"}}", self.settings.worker_id);
+        let mut text = String::new();
+        for (name, help, value) in [
+            (
+                "aml_worker_alerts_scored_total",
+                "Alerts scored and written.",
+                counters.scored.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "aml_worker_alerts_escalated_total",
+                "Alerts escalated (score >= tau).",
+                counters.escalated.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "aml_worker_model_seconds_total",
+                "Seconds spent in forward passes (or the OpenAI-compatible server).",
+                counters.model_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            ),
+        ] {
+            text.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name}{label} {value}\n"
+            ));
+        }
+        text
     }
 }

@@ -3,10 +3,12 @@
 use std::sync::Arc;
 
 use aml_batch::IntakeRules;
-use aml_bus::{ConsumerSpec, Publisher, Runner, RunnerSettings, Topology};
+use aml_bus::{ConsumerSpec, Publisher, Runner, RunnerMetrics, RunnerSettings, Topology};
 use aml_proto::v1::{Alert, BatchRequest};
 use aml_runtime::AmlConfig;
+use aml_runtime::metrics::serve_metrics;
 use aml_storage::Storage;
+use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::schedule::{parse_schedule, run_schedule};
@@ -37,6 +39,17 @@ pub async fn run_scheduler(config: &AmlConfig, shutdown: CancellationToken) -> a
         },
     );
     let batches = Runner::new(topology.clone(), ConsumerSpec::scheduler(), settings);
+    if let Some(address) = &config.telemetry.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot serve metrics on {address}"))?;
+        let runners = [intake.metrics(), batches.metrics()];
+        tokio::spawn(serve_metrics(
+            listener,
+            Arc::new(move || RunnerMetrics::render_all(&runners)),
+            shutdown.clone(),
+        ));
+    }
     let intake_handler = Arc::new(IntakeHandler::new(IntakeRules {
         banks: config.scoring.banks.clone(),
         max_alert_bytes: config.scoring.max_alert_bytes,

@@ -54,7 +54,7 @@ pub fn server_config(users: &Users) -> String {
             "$JS.API.CONSUMER.MSG.NEXT.JOBS.inference-worker",
             "$JS.API.STREAM.INFO.>",
             "$JS.ACK.JOBS.inference-worker.>",
-            "aml.events.shard_completed",
+            "aml.events.shard_completed.>",
             "aml.dlq.>"
         ])
     );

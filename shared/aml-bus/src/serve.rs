@@ -36,8 +36,9 @@ where
                 reason: error.to_string(),
             })?;
         let metrics = runner.metrics();
-        let render: std::sync::Arc<dyn Fn() -> String + Send + Sync> =
-            std::sync::Arc::new(move || metrics.render());
+        let own = Arc::clone(&handler);
+        let render: Arc<dyn Fn() -> String + Send + Sync> =
+            Arc::new(move || metrics.render() + &own.metrics());
         tokio::spawn(aml_runtime::metrics::serve_metrics(
             listener,
             render,

@@ -1,5 +1,5 @@
-//! A Prometheus `/metrics` endpoint: a minimal HTTP/1.1 responder serving whatever text the
-//! service renders, until shutdown.
+//! A Prometheus `/metrics` endpoint and a `/healthz` liveness probe: a minimal HTTP/1.1
+//! responder serving whatever text the service renders, until shutdown.
 
 use std::sync::Arc;
 
@@ -8,7 +8,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-/// Serves `GET /metrics` on `listener` with the text `render` returns; other paths get 404.
+/// Serves `GET /metrics` on `listener` with the text `render` returns and `GET /healthz` with
+/// `ok` while the process runs; other paths get 404.
 pub async fn serve_metrics(
     listener: TcpListener,
     render: Arc<dyn Fn() -> String + Send + Sync>,
@@ -42,6 +43,9 @@ pub async fn serve_metrics(
                     "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
                 )
+            } else if request_line.starts_with("GET /healthz") {
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n"
+                    .to_owned()
             } else {
                 "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
                     .to_owned()

@@ -74,7 +74,7 @@ pub fn decision_of(text: &str) -> Label {
 
 /// Answers `items` validation cases with the model (greedy), scores P(match) + P(edge) after
 /// its reasoning, and grades them with the offline judge (which does no I/O, so its future
-/// is driven to completion right here).
+/// is driven to completion right here). Returns the report and the predictions it graded.
 pub fn judge_phase(
     model: &CausalLm,
     tokenizer: &TextTokenizer,
@@ -82,7 +82,7 @@ pub fn judge_phase(
     items: usize,
     max_new_tokens: i64,
     seed: u64,
-) -> Result<JudgeReport, TrainError> {
+) -> Result<(JudgeReport, Vec<Prediction>), TrainError> {
     let _no_grad = tch::no_grad_guard();
     let chosen: Vec<SampleRecord> = stratified_indices(validation, items, seed)
         .into_iter()
@@ -126,7 +126,8 @@ pub fn judge_phase(
     }
     let pairs =
         join(&chosen, &predictions).map_err(|error| TrainError::Judge(error.to_string()))?;
-    Ok(futures::executor::block_on(evaluate(&pairs, &OfflineJudge)))
+    let report = futures::executor::block_on(evaluate(&pairs, &OfflineJudge));
+    Ok((report, predictions))
 }
 
 #[cfg(test)]

@@ -310,7 +310,7 @@ pub fn train_curriculum_observed(
             if phase_over {
                 lora.save(&out.join(tier.as_str()).join("adapter"))?;
                 if config.run_judge {
-                    let report = judge_phase(
+                    let (report, predictions) = judge_phase(
                         model,
                         tokenizer,
                         &validation_samples,
@@ -319,14 +319,16 @@ pub fn train_curriculum_observed(
                         config.seed,
                     )?;
                     let report_path = out.join(tier.as_str()).join("eval_report.json");
-                    std::fs::write(
+                    write_file(
                         &report_path,
-                        serde_json::to_vec_pretty(&report).unwrap_or_default(),
-                    )
-                    .map_err(|source| TrainError::Io {
-                        path: report_path.clone(),
-                        source,
-                    })?;
+                        &serde_json::to_vec_pretty(&report).unwrap_or_default(),
+                    )?;
+                    let mut lines = Vec::new();
+                    for prediction in &predictions {
+                        lines.extend(serde_json::to_vec(prediction).unwrap_or_default());
+                        lines.push(b'\n');
+                    }
+                    write_file(&out.join(tier.as_str()).join("predictions.jsonl"), &lines)?;
                     info!(phase = %tier, accuracy = report.classification.accuracy, rubric = report.rubric_mean, "phase judged");
                     if let Some((metric, value, threshold)) = config.gate.failure(&report) {
                         return Err(TrainError::GateFailed {
@@ -370,27 +372,16 @@ pub fn train_curriculum_observed(
         }
     }
     lora.save(&out.join("adapter"))?;
-    let curve = out.join("loss_curve.svg");
-    std::fs::write(&curve, crate::report::loss_curve_svg(&state)).map_err(|source| {
-        TrainError::Io {
-            path: curve.clone(),
-            source,
-        }
-    })?;
-    let readme = out.join("README.md");
-    std::fs::write(
-        &readme,
-        crate::report::readme(base_model, config.lora_r, false),
-    )
-    .map_err(|source| TrainError::Io {
-        path: readme.clone(),
-        source,
-    })?;
+    write_file(
+        &out.join("loss_curve.svg"),
+        crate::report::loss_curve_svg(&state).as_bytes(),
+    )?;
+    write_file(
+        &out.join("README.md"),
+        crate::report::readme(base_model, config.lora_r, false).as_bytes(),
+    )?;
     let text = serde_json::to_string_pretty(&state).unwrap_or_default();
-    std::fs::write(out.join("trainer_state.json"), text).map_err(|source| TrainError::Io {
-        path: out.join("trainer_state.json"),
-        source,
-    })?;
+    write_file(&out.join("trainer_state.json"), text.as_bytes())?;
     Ok(state)
 }
 
@@ -426,6 +417,14 @@ pub fn smoke_step(
     zero_gradients(&parameters);
     let after = evaluation_loss(model, &examples, examples.len(), pad_id)?;
     Ok((before, after))
+}
+
+/// Writes `bytes` to `path`, naming the path on failure.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    std::fs::write(path, bytes).map_err(|source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod judge;
 pub mod model;
 pub mod plan;
 pub mod prescreen;
+pub mod request;
 pub mod setup;
 pub mod summary;
 pub mod train;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use figment::value::{Dict, Map, Value};
 use figment::{Metadata, Profile, Provider};
 
-use super::{ENV_PREFIX, Flag, STANDARD_VARIABLES};
+use super::{ENV_PREFIX, FLAG_VARIABLES, Flag, STANDARD_VARIABLES};
 
 /// One key set by a flat source.
 #[derive(Debug, Clone)]
@@ -26,10 +26,14 @@ pub(super) struct KeyedLayer {
 }
 
 impl KeyedLayer {
-    /// Reads `AML_SECTION__KEY=value` variables (and the standard ones); others are ignored.
+    /// Reads `AML_SECTION__KEY=value` variables (and the standard ones); others, and the
+    /// binaries' own [`FLAG_VARIABLES`], are ignored.
     pub(super) fn from_variables(name: String, variables: &[(String, String)]) -> Self {
         let mut entries = Vec::new();
         for (variable, raw) in variables {
+            if FLAG_VARIABLES.contains(&variable.as_str()) {
+                continue;
+            }
             let path = if let Some(rest) = variable.strip_prefix(ENV_PREFIX) {
                 rest.split("__")
                     .map(|part| part.to_ascii_lowercase())

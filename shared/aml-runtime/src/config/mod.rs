@@ -28,6 +28,14 @@ use layer::KeyedLayer;
 /// Prefix of the environment variables that configure `aml`.
 pub const ENV_PREFIX: &str = "AML_";
 
+/// `AML_*` variables that a binary reads through its own flags (clap `env`), not
+/// configuration keys: the configuration layer leaves them alone.
+pub const FLAG_VARIABLES: [&str; 3] = [
+    "AML_WORKER_ID",
+    "AML_MODEL_CACHE",
+    "AML_REQUEST_TIMEOUT_SECS",
+];
+
 /// Standard variables read as configuration keys, with the key each sets.
 const STANDARD_VARIABLES: [(&str, &str); 1] =
     [("OTEL_EXPORTER_OTLP_ENDPOINT", "telemetry.otlp_endpoint")];

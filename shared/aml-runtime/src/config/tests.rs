@@ -65,6 +65,20 @@ fn unknown_key_names_the_key_and_the_variable() {
 }
 
 #[test]
+fn a_binarys_own_variables_are_not_configuration_keys() {
+    let sources = ConfigSources {
+        environment: vars(&[
+            ("AML_MODEL_CACHE", "/cache"),
+            ("AML_WORKER_ID", "gpu-7"),
+            ("AML_NATS__URL", "nats://worker:4222"),
+        ]),
+        ..Default::default()
+    };
+    let config = sources.load::<AmlConfig>().unwrap();
+    assert_eq!(config.nats.url, "nats://worker:4222");
+}
+
+#[test]
 fn unknown_key_in_toml_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let toml = write(&dir, "aml.toml", "[storage]\nbucket = \"x\"\n");
