@@ -25,6 +25,9 @@ pub async fn connect(config: &NatsConfig, client_name: &str) -> Result<async_nat
     if let Some(token) = &config.token {
         options = options.token(token.expose().to_owned());
     }
+    // Several TLS backends are linked (the bus and S3 clients pull different ones), so rustls
+    // cannot pick one by itself; install it once per process, or TLS would panic.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     if let Some(ca_file) = &config.tls_ca_file {
         options = options.add_root_certificates(ca_file.clone());
     }
