@@ -61,7 +61,7 @@ fn certificates(dir: &Path) {
         dir.join("san.ext"),
         "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
     )
-    .unwrap();
+    .expect("written");
     openssl(
         dir,
         &[
@@ -97,7 +97,7 @@ async fn workers_connect_over_tls_with_the_platform_ca_and_fail_without_it() {
             dir.path().join("server.key").display()
         ),
     )
-    .unwrap();
+    .expect("written");
     let nats = NatsServer::start_with_config(Some(config_file)).expect("nats-server with TLS");
     let trusted = NatsConfig {
         url: nats.url().replace("127.0.0.1", "localhost"),
