@@ -12,16 +12,24 @@ pub type Reply = (u16, Vec<(String, String)>, String);
 /// A request as the mock server saw it.
 #[derive(Debug, Clone)]
 pub struct Seen {
+    /// Request method.
+    pub method: String,
     /// Request path.
     pub path: String,
     /// Lower-cased header names with their values.
     pub headers: Vec<(String, String)>,
     /// The JSON body (Null when not JSON).
     pub body: serde_json::Value,
+    /// The body's bytes.
+    pub raw: Vec<u8>,
 }
 
 /// Computes the reply to a request.
 pub type Responder = Arc<dyn Fn(&Seen) -> Reply + Send + Sync>;
+
+/// Computes a reply whose body is bytes (files, not only JSON).
+pub type BinaryResponder =
+    Arc<dyn Fn(&Seen) -> (u16, Vec<(String, String)>, Vec<u8>) + Send + Sync>;
 
 /// Replies with scripted (status, extra headers, body) in order, or computed by a
 /// [`Responder`], recording each request.
@@ -31,7 +39,7 @@ pub struct MockServer {
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
-async fn serve(listener: TcpListener, responder: Responder, seen: Arc<Mutex<Vec<Seen>>>) {
+async fn serve(listener: TcpListener, responder: BinaryResponder, seen: Arc<Mutex<Vec<Seen>>>) {
     while let Ok((stream, _)) = listener.accept().await {
         let responder = Arc::clone(&responder);
         let seen = Arc::clone(&seen);
@@ -43,11 +51,9 @@ async fn serve(listener: TcpListener, responder: Responder, seen: Arc<Mutex<Vec<
                 if reader.read_line(&mut request_line).await.unwrap_or(0) == 0 {
                     return;
                 }
-                let path = request_line
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or("")
-                    .to_owned();
+                let mut words = request_line.split_whitespace();
+                let method = words.next().unwrap_or("").to_owned();
+                let path = words.next().unwrap_or("").to_owned();
                 let mut headers = Vec::new();
                 let mut length = 0;
                 loop {
@@ -69,9 +75,11 @@ async fn serve(listener: TcpListener, responder: Responder, seen: Arc<Mutex<Vec<
                 let mut body = vec![0; length];
                 reader.read_exact(&mut body).await.unwrap_or(0);
                 let request = Seen {
+                    method,
                     path,
                     headers,
                     body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+                    raw: body,
                 };
                 let (status, extra, text) = responder(&request);
                 seen.lock().expect("lock").push(request);
@@ -83,8 +91,9 @@ async fn serve(listener: TcpListener, responder: Responder, seen: Arc<Mutex<Vec<
                     response.push_str(&format!("{name}: {value}\r\n"));
                 }
                 response.push_str("\r\n");
-                response.push_str(&text);
-                if write.write_all(response.as_bytes()).await.is_err() {
+                let mut bytes = response.into_bytes();
+                bytes.extend(text);
+                if write.write_all(&bytes).await.is_err() {
                     return;
                 }
             }
@@ -109,6 +118,15 @@ impl MockServer {
 
     /// Starts answering every request with what `responder` computes from it.
     pub async fn start_with(responder: Responder) -> Self {
+        Self::start_binary(Arc::new(move |request: &Seen| {
+            let (status, headers, text) = responder(request);
+            (status, headers, text.into_bytes())
+        }))
+        .await
+    }
+
+    /// Like [`MockServer::start_with`], with bodies of bytes.
+    pub async fn start_binary(responder: BinaryResponder) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let seen = Arc::new(Mutex::new(Vec::new()));

@@ -95,8 +95,9 @@ impl std::fmt::Debug for ProviderSettings {
 }
 
 impl ProviderSettings {
-    /// Settings with the key (and, for OpenAI-compatible, `OPENAI_BASE_URL`) read from the
-    /// given environment; a missing key is an error naming the variable.
+    /// Settings with the key (and `ANTHROPIC_BASE_URL`, `PERPLEXITY_BASE_URL` or
+    /// `OPENAI_BASE_URL` for a proxy or mirror) read from the given environment; a missing
+    /// key is an error naming the variable.
     pub fn from_environment(
         kind: ProviderKind,
         model: &str,
@@ -113,8 +114,9 @@ impl ProviderSettings {
             variable: kind.key_variable(),
         })?;
         let base_url = match kind {
+            ProviderKind::Anthropic => variable("ANTHROPIC_BASE_URL"),
+            ProviderKind::Perplexity => variable("PERPLEXITY_BASE_URL"),
             ProviderKind::OpenAi => variable("OPENAI_BASE_URL"),
-            _ => None,
         };
         Ok(ProviderSettings {
             kind,

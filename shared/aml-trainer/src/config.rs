@@ -56,6 +56,11 @@ pub struct TrainerConfig {
     pub judge_items: usize,
     /// Most tokens the model writes per judged answer.
     pub judge_max_new_tokens: i64,
+    /// Who grades each phase: `offline` (rubric checks, no network) or an LLM provider
+    /// (`anthropic`, `perplexity`, `openai`), its key read from the environment.
+    pub judge_provider: String,
+    /// The LLM judge's model name.
+    pub judge_model: String,
     /// What a phase's judge report must reach for the next phase to start.
     pub gate: Gate,
 }
@@ -88,6 +93,8 @@ impl Default for TrainerConfig {
             run_judge: true,
             judge_items: 100,
             judge_max_new_tokens: 256,
+            judge_provider: "offline".to_owned(),
+            judge_model: "claude-3-5-sonnet-latest".to_owned(),
             gate: Gate::default(),
         }
     }

@@ -2,7 +2,7 @@
 //! the judge grades its answers, and the gate decides whether the curriculum goes on.
 
 use aml_core::{Label, SampleRecord, stratified_indices};
-use aml_judge::{JudgeReport, OfflineJudge, Prediction, evaluate, join};
+use aml_judge::{AnyJudge, JudgeReport, Prediction, evaluate, join};
 use aml_model::generate::{GenerationConfig, generate};
 use aml_model::scoring::score_answers;
 use aml_model::{CausalLm, TextTokenizer};
@@ -73,8 +73,8 @@ pub fn decision_of(text: &str) -> Label {
 }
 
 /// Answers `items` validation cases with the model (greedy), scores P(match) + P(edge) after
-/// its reasoning, and grades them with the offline judge (which does no I/O, so its future
-/// is driven to completion right here). Returns the report and the predictions it graded.
+/// its reasoning, and grades them with `judge` (offline rubric or an LLM provider). Returns
+/// the report and the predictions it graded.
 pub fn judge_phase(
     model: &CausalLm,
     tokenizer: &TextTokenizer,
@@ -82,6 +82,7 @@ pub fn judge_phase(
     items: usize,
     max_new_tokens: i64,
     seed: u64,
+    judge: &AnyJudge,
 ) -> Result<(JudgeReport, Vec<Prediction>), TrainError> {
     let _no_grad = tch::no_grad_guard();
     let chosen: Vec<SampleRecord> = stratified_indices(validation, items, seed)
@@ -126,8 +127,24 @@ pub fn judge_phase(
     }
     let pairs =
         join(&chosen, &predictions).map_err(|error| TrainError::Judge(error.to_string()))?;
-    let report = futures::executor::block_on(evaluate(&pairs, &OfflineJudge));
+    let report = run_to_completion(evaluate(&pairs, judge))?;
     Ok((report, predictions))
+}
+
+/// Drives `future` (the judge's HTTP calls) from this blocking thread: on the caller's Tokio
+/// runtime when there is one (training runs on a blocking thread of the service or CLI),
+/// else on a small runtime of its own.
+fn run_to_completion<F: std::future::Future>(future: F) -> Result<F::Output, TrainError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => Ok(handle.block_on(future)),
+        Err(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|runtime| runtime.block_on(future))
+            .map_err(|error| {
+                TrainError::Judge(format!("cannot start the judge's runtime: {error}"))
+            }),
+    }
 }
 
 #[cfg(test)]

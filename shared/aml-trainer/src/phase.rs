@@ -16,6 +16,7 @@ use crate::data::{Example, Target, encode, read_file, read_tier};
 use crate::evaluation::judge_phase;
 use crate::optim::{Optimizer, clip_gradients, cosine_with_warmup, zero_gradients};
 use crate::{TrainError, TrainerConfig};
+use aml_judge::AnyJudge;
 
 /// One line of the training log, like transformers' `log_history`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -192,6 +193,19 @@ pub fn train_curriculum_observed(
         tiers.push((tier, read_tier(data_dir, tier)?));
     }
     let validation_samples = read_file(&data_dir.join("validation.jsonl"))?;
+    let judge = if config.run_judge {
+        let environment: Vec<(String, String)> = std::env::vars().collect();
+        let judge = AnyJudge::from_name(
+            &config.judge_provider,
+            &config.judge_model,
+            &environment,
+            &out.join(".judge-cache"),
+        )
+        .map_err(|error| TrainError::Judge(error.to_string()))?;
+        Some(judge)
+    } else {
+        None
+    };
     let validation = encode_all(tokenizer, &validation_samples, target, max_len)?;
     let pad_id = tokenizer.eos_ids().first().copied().unwrap_or(0);
     let lora_config = config.lora_config(base_model, config.lora_dropout)?;
@@ -309,7 +323,7 @@ pub fn train_curriculum_observed(
             let phase_over = early_stopped || epoch == epochs;
             if phase_over {
                 lora.save(&out.join(tier.as_str()).join("adapter"))?;
-                if config.run_judge {
+                if let Some(judge) = &judge {
                     let (report, predictions) = judge_phase(
                         model,
                         tokenizer,
@@ -317,6 +331,7 @@ pub fn train_curriculum_observed(
                         config.judge_items,
                         config.judge_max_new_tokens,
                         config.seed,
+                        judge,
                     )?;
                     let report_path = out.join(tier.as_str()).join("eval_report.json");
                     write_file(

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use aml_hub::{HubClient, check_repo_id};
 use aml_model::merge::merge_and_save;
 use aml_model::{CausalLm, LoadOptions, TextTokenizer};
 use aml_trainer::evaluation::Gate;
@@ -13,9 +14,26 @@ use clap::ArgAction;
 /// Options of `aml train`; snake_case spellings are accepted as aliases.
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
-    /// Base model: a local Hugging Face directory.
+    /// Base model: a local Hugging Face directory, or a Hub id (`meta-llama/Llama-3.1-8B-Instruct`)
+    /// downloaded once into --hub-cache (HF_TOKEN for gated models, HF_ENDPOINT for a mirror).
     #[arg(long = "model-id", alias = "model_id")]
-    model_id: PathBuf,
+    model_id: String,
+    /// Hub revision (branch, tag or commit) of a Hub model id.
+    #[arg(long, default_value = "main")]
+    revision: String,
+    /// Where Hub models are downloaded.
+    #[arg(
+        long = "hub-cache",
+        alias = "hub_cache",
+        default_value = "./aml-data/.hub-cache"
+    )]
+    hub_cache: PathBuf,
+    /// Push the output folder (adapter, tokenizer, reports; not checkpoints) to the Hub.
+    #[arg(long = "push-to-hub", alias = "push_to_hub", action = ArgAction::Set, default_value_t = false)]
+    push_to_hub: bool,
+    /// The model repository to push to (`owner/name`); needed with --push_to_hub true.
+    #[arg(long = "hub-model-id", alias = "hub_model_id")]
+    hub_model_id: Option<String>,
     /// Dataset folder with easy/medium/hard.jsonl and validation.jsonl.
     #[arg(long = "data-dir", alias = "data_dir")]
     data_dir: PathBuf,
@@ -80,6 +98,21 @@ pub struct TrainArgs {
     /// Judge the model after each phase (offline judge) and apply the gate.
     #[arg(long = "run-judge", alias = "run_judge", action = ArgAction::Set, default_value_t = true)]
     run_judge: bool,
+    /// Who grades each phase: offline (rubric checks, no network), anthropic, perplexity or
+    /// openai (the provider's key from the environment, e.g. ANTHROPIC_API_KEY).
+    #[arg(
+        long = "judge-provider",
+        alias = "judge_provider",
+        default_value = "offline"
+    )]
+    judge_provider: String,
+    /// The LLM judge's model.
+    #[arg(
+        long = "judge-model",
+        alias = "judge_model",
+        default_value = "claude-3-5-sonnet-latest"
+    )]
+    judge_model: String,
     /// Validation items judged after each phase (stratified by label x difficulty).
     #[arg(long = "judge-items", alias = "judge_items", default_value_t = 100)]
     judge_items: usize,
@@ -101,14 +134,44 @@ pub struct TrainArgs {
     gate_min_rubric: Option<f64>,
 }
 
-/// Trains and writes the outputs.
-pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
-    if !args.model_id.join("config.json").exists() {
-        bail!(
-            "--model_id {}: not a local model directory (config.json missing); hub download is not built yet",
-            args.model_id.display()
-        );
+/// The base model's folder: `model_id` itself when it is a local directory, else the Hub
+/// snapshot downloaded into the cache.
+async fn base_model_dir(args: &TrainArgs, hub: &HubClient) -> anyhow::Result<PathBuf> {
+    let local = PathBuf::from(&args.model_id);
+    if local.is_dir() {
+        if !local.join("config.json").exists() {
+            bail!(
+                "--model_id {}: config.json missing, not a Hugging Face model directory",
+                local.display()
+            );
+        }
+        return Ok(local);
     }
+    check_repo_id(&args.model_id).with_context(|| {
+        format!(
+            "--model_id {}: neither a local directory nor a Hub id",
+            args.model_id
+        )
+    })?;
+    eprintln!(
+        "downloading {}@{} from the Hub",
+        args.model_id, args.revision
+    );
+    let folder = hub
+        .download_model(&args.model_id, &args.revision, &args.hub_cache)
+        .await
+        .with_context(|| format!("--model_id {}", args.model_id))?;
+    Ok(folder)
+}
+
+/// Trains and writes the outputs.
+pub async fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    if args.push_to_hub && args.hub_model_id.is_none() {
+        bail!("--push_to_hub true needs --hub_model_id OWNER/NAME");
+    }
+    let environment: Vec<(String, String)> = std::env::vars().collect();
+    let hub = HubClient::from_environment(&environment)?;
+    let model_dir = base_model_dir(args, &hub).await?;
     let optimizer = match args.optimizer.as_str() {
         "adamw" => OptimizerKind::Adamw,
         "lion" => OptimizerKind::Lion,
@@ -131,6 +194,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         run_judge: args.run_judge,
         judge_items: args.judge_items,
         judge_max_new_tokens: args.judge_max_new_tokens,
+        judge_provider: args.judge_provider.clone(),
+        judge_model: args.judge_model.clone(),
         gate: Gate {
             min_accuracy: args.gate_min_accuracy,
             min_positive_recall: args.gate_min_positive_recall,
@@ -138,28 +203,70 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         },
         ..TrainerConfig::default()
     };
-    let tokenizer = TextTokenizer::load(&args.model_id)?;
-    let mut model = CausalLm::load(&args.model_id, LoadOptions::cpu_f32())
-        .with_context(|| format!("failed to load {}", args.model_id.display()))?;
-    if args.smoke {
-        let (before, after) = smoke_step(&mut model, &tokenizer, &args.data_dir, &config)?;
-        println!("smoke: one step on 2 easy samples, loss {before:.4} -> {after:.4}");
+    let base = args.model_id.clone();
+    let local = LocalRun {
+        model_dir,
+        data_dir: args.data_dir.clone(),
+        output_dir: args.output_dir.clone(),
+        smoke: args.smoke,
+        merge_lora: args.merge_lora,
+        base: base.clone(),
+        config,
+    };
+    let trained = tokio::task::spawn_blocking(move || train_locally(&local)).await??;
+    if !trained {
         return Ok(());
     }
-    std::fs::create_dir_all(&args.output_dir)
-        .with_context(|| format!("failed to create {}", args.output_dir.display()))?;
+    println!("adapter in {}", args.output_dir.join("adapter").display());
+    if let Some(repo) = args.hub_model_id.as_deref().filter(|_| args.push_to_hub) {
+        let commit = hub
+            .push_folder(
+                repo,
+                &args.output_dir,
+                &format!("aml train: curriculum LoRA on {base}"),
+            )
+            .await
+            .with_context(|| format!("pushing {} to {repo}", args.output_dir.display()))?;
+        println!("pushed to the Hub: {commit}");
+    }
+    Ok(())
+}
+
+/// What the blocking part of `aml train` needs.
+struct LocalRun {
+    model_dir: PathBuf,
+    data_dir: PathBuf,
+    output_dir: PathBuf,
+    smoke: bool,
+    merge_lora: bool,
+    base: String,
+    config: TrainerConfig,
+}
+
+/// Loads the model and trains it (or runs the smoke step), on a blocking thread; false when
+/// only the smoke step ran.
+fn train_locally(run: &LocalRun) -> anyhow::Result<bool> {
+    let tokenizer = TextTokenizer::load(&run.model_dir)?;
+    let mut model = CausalLm::load(&run.model_dir, LoadOptions::cpu_f32())
+        .with_context(|| format!("failed to load {}", run.model_dir.display()))?;
+    if run.smoke {
+        let (before, after) = smoke_step(&mut model, &tokenizer, &run.data_dir, &run.config)?;
+        println!("smoke: one step on 2 easy samples, loss {before:.4} -> {after:.4}");
+        return Ok(false);
+    }
+    std::fs::create_dir_all(&run.output_dir)
+        .with_context(|| format!("failed to create {}", run.output_dir.display()))?;
     std::fs::write(
-        args.output_dir.join("config.json"),
-        serde_json::to_vec_pretty(&config)?,
+        run.output_dir.join("config.json"),
+        serde_json::to_vec_pretty(&run.config)?,
     )?;
-    let base = args.model_id.display().to_string();
     let state = train_curriculum(
         &mut model,
         &tokenizer,
-        &args.data_dir,
-        &config,
-        &base,
-        &args.output_dir,
+        &run.data_dir,
+        &run.config,
+        &run.base,
+        &run.output_dir,
     )?;
     println!(
         "{:<8} {:>6} {:>11} {:>11} {:>10} {:>9}",
@@ -181,19 +288,18 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             }
         );
     }
-    if args.merge_lora {
-        let merged = args.output_dir.join("merged");
+    if run.merge_lora {
+        let merged = run.output_dir.join("merged");
         merge_and_save(
             &model,
-            &args.model_id,
+            &run.model_dir,
             &merged,
             tch::Kind::Float,
             5_000_000_000,
         )?;
         println!("merged weights in {}", merged.display());
-        let readme = aml_trainer::report::readme(&base, config.lora_r, true);
-        std::fs::write(args.output_dir.join("README.md"), readme)?;
+        let readme = aml_trainer::report::readme(&run.base, run.config.lora_r, true);
+        std::fs::write(run.output_dir.join("README.md"), readme)?;
     }
-    println!("adapter in {}", args.output_dir.join("adapter").display());
-    Ok(())
+    Ok(true)
 }
