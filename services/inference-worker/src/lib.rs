@@ -149,30 +149,13 @@ impl ScoreHandler {
         if complete.exists() {
             return Ok(dir);
         }
-        let objects = self
+        let downloaded = self
             .storage
-            .list(&format!("{key}/"))
+            .get_dir(&key, &dir)
             .await
             .map_err(HandlerError::transient)?;
-        if objects.is_empty() {
+        if downloaded == 0 {
             return Err(HandlerError::invalid(format!("no objects under {url}")));
-        }
-        for object in objects {
-            let relative = object[key.len()..].trim_start_matches('/');
-            let path = dir.join(relative);
-            let bytes = self
-                .storage
-                .get(&object)
-                .await
-                .map_err(HandlerError::transient)?;
-            if let Some(parent) = path.parent() {
-                tokio::fs::create_dir_all(parent)
-                    .await
-                    .map_err(HandlerError::transient)?;
-            }
-            tokio::fs::write(&path, &bytes)
-                .await
-                .map_err(HandlerError::transient)?;
         }
         tokio::fs::write(&complete, b"")
             .await

@@ -1,7 +1,10 @@
 //! The trainer's handler: a TrainRequest runs the curriculum on a blocking thread (the runner
 //! keeps the message alive with progress acks) and each finished phase is announced with
 //! PhaseCompleted (`Nats-Msg-Id` = `<run>/<phase>`). Checkpoints live in the run's output
-//! folder, so a redelivered request after a crash resumes from the last one.
+//! folder, so a redelivered request after a crash resumes from the last one. Models, data
+//! and outputs are local folders (`file://` or paths) or object-store URLs under the
+//! service's storage: those are staged in a local folder, the output uploaded after each
+//! phase (checkpoints included) before its PhaseCompleted is sent.
 
 use std::path::PathBuf;
 
@@ -10,64 +13,125 @@ use aml_bus::{Delivery, Handler, HandlerError, Publisher};
 use aml_core::Difficulty;
 use aml_model::{CausalLm, LoadOptions, TextTokenizer};
 use aml_proto::v1::{self, PhaseCompleted, TrainRequest};
+use aml_storage::Storage;
 use aml_trainer::{PhaseSummary, TrainError, TrainerConfig, train_curriculum_observed};
 use tracing::{info, warn};
 
-/// Handles TrainRequests; local folders (`file://` URLs or paths) for models, data and outputs.
+/// Handles TrainRequests.
 pub struct TrainHandler {
     publisher: Publisher,
+    storage: Storage,
+    staging: PathBuf,
 }
 
 impl TrainHandler {
-    /// A handler publishing PhaseCompleted through `publisher`.
-    pub fn new(publisher: Publisher) -> Self {
-        TrainHandler { publisher }
+    /// A handler publishing PhaseCompleted through `publisher`, staging object-store folders
+    /// of `storage` under `staging`.
+    pub fn new(publisher: Publisher, storage: Storage, staging: PathBuf) -> Self {
+        TrainHandler {
+            publisher,
+            storage,
+            staging,
+        }
+    }
+
+    /// Where the folder at `url` is: a local path, or keys of the storage staged locally.
+    fn place(&self, url: &str, field: &str) -> Result<Place, HandlerError> {
+        if let Some(path) = url.strip_prefix("file://") {
+            return Ok(Place::Local(PathBuf::from(path)));
+        }
+        let Some(key) = self.storage.key_of(url) else {
+            if url.contains("://") {
+                return Err(HandlerError::invalid(format!(
+                    "{field} {url} is neither a local folder nor under {}",
+                    self.storage.url()
+                )));
+            }
+            return Ok(Place::Local(PathBuf::from(url)));
+        };
+        let key = key.trim_matches('/').to_owned();
+        Ok(Place::Stored {
+            dir: self.staging.join(&key),
+            key,
+        })
+    }
+
+    /// The local folder of `place`, its objects downloaded first when it is stored.
+    async fn fetch(&self, place: &Place) -> Result<PathBuf, HandlerError> {
+        match place {
+            Place::Local(path) => Ok(path.clone()),
+            Place::Stored { key, dir } => {
+                self.storage
+                    .get_dir(key, dir)
+                    .await
+                    .map_err(HandlerError::transient)?;
+                Ok(dir.clone())
+            }
+        }
+    }
+
+    /// Uploads a stored output folder; a local one needs nothing.
+    async fn upload(&self, place: &Place) -> Result<(), HandlerError> {
+        if let Place::Stored { key, dir } = place {
+            self.storage
+                .put_dir(dir, key)
+                .await
+                .map_err(HandlerError::transient)?;
+        }
+        Ok(())
+    }
+
+    /// The URL of `relative` inside the output `place`.
+    fn url_in(&self, place: &Place, relative: &str) -> String {
+        match place {
+            Place::Local(path) => format!("file://{}", path.join(relative).display()),
+            Place::Stored { key, .. } => self.storage.url_of(&format!("{key}/{relative}")),
+        }
+    }
+
+    fn phase_event(
+        &self,
+        run_id: &str,
+        out: &Place,
+        summary: &PhaseSummary,
+        gate_passed: bool,
+    ) -> PhaseCompleted {
+        let phase: Difficulty = summary.phase.parse().unwrap_or(Difficulty::Easy);
+        PhaseCompleted {
+            run_id: run_id.to_owned(),
+            phase: v1::Difficulty::from(phase) as i32,
+            adapter_url: self.url_in(out, &format!("{}/adapter", summary.phase)),
+            train_loss: summary.last_epoch_loss,
+            validation_loss: summary.best_eval_loss,
+            epochs: summary.epochs as u32,
+            steps: 0,
+            gate_passed,
+            judge_report_url: self.url_in(out, &format!("{}/eval_report.json", summary.phase)),
+        }
     }
 }
 
-fn local(url: &str, field: &str) -> Result<PathBuf, HandlerError> {
-    if let Some(path) = url.strip_prefix("file://") {
-        return Ok(PathBuf::from(path));
-    }
-    if url.contains("://") {
-        return Err(HandlerError::invalid(format!(
-            "{field} {url}: the trainer reads and writes local folders (file://) only"
-        )));
-    }
-    Ok(PathBuf::from(url))
-}
-
-fn phase_event(
-    run_id: &str,
-    out: &std::path::Path,
-    summary: &PhaseSummary,
-    gate_passed: bool,
-) -> PhaseCompleted {
-    let phase: Difficulty = summary.phase.parse().unwrap_or(Difficulty::Easy);
-    let folder = out.join(&summary.phase);
-    PhaseCompleted {
-        run_id: run_id.to_owned(),
-        phase: v1::Difficulty::from(phase) as i32,
-        adapter_url: format!("file://{}", folder.join("adapter").display()),
-        train_loss: summary.last_epoch_loss,
-        validation_loss: summary.best_eval_loss,
-        epochs: summary.epochs as u32,
-        steps: 0,
-        gate_passed,
-        judge_report_url: format!("file://{}", folder.join("eval_report.json").display()),
-    }
+/// A request's folder: local, or keys in object storage staged in a local folder.
+enum Place {
+    Local(PathBuf),
+    Stored { key: String, dir: PathBuf },
 }
 
 impl Handler<TrainRequest> for TrainHandler {
     async fn handle(&self, delivery: Delivery<TrainRequest>) -> Result<(), HandlerError> {
         let request = delivery.message;
-        let base = local(&request.base_model, "base_model")?;
-        let data = local(&request.dataset_url, "dataset_url")?;
-        let out = if request.output_url.is_empty() {
-            PathBuf::from("models").join(&request.run_id)
+        let base = self
+            .fetch(&self.place(&request.base_model, "base_model")?)
+            .await?;
+        let data = self
+            .fetch(&self.place(&request.dataset_url, "dataset_url")?)
+            .await?;
+        let output = if request.output_url.is_empty() {
+            Place::Local(PathBuf::from("models").join(&request.run_id))
         } else {
-            local(&request.output_url, "output_url")?
+            self.place(&request.output_url, "output_url")?
         };
+        let out = self.fetch(&output).await?;
         let config: TrainerConfig = if request.config_json.trim().is_empty() {
             TrainerConfig::default()
         } else {
@@ -97,7 +161,8 @@ impl Handler<TrainRequest> for TrainHandler {
             Ok(())
         });
         while let Some(summary) = receiver.recv().await {
-            let event = phase_event(&request.run_id, &out, &summary, true);
+            self.upload(&output).await?;
+            let event = self.phase_event(&request.run_id, &output, &summary, true);
             let id = format!("{}/{}", request.run_id, summary.phase);
             self.publisher
                 .publish(subjects::PHASE_COMPLETED, &event, Some(&id))
@@ -105,7 +170,9 @@ impl Handler<TrainRequest> for TrainHandler {
                 .map_err(HandlerError::transient)?;
             info!(run = %request.run_id, phase = %summary.phase, "phase completed");
         }
-        match training.await.map_err(HandlerError::transient)? {
+        let outcome = training.await.map_err(HandlerError::transient)?;
+        self.upload(&output).await?;
+        match outcome {
             Ok(()) => Ok(()),
             Err(TrainError::GateFailed {
                 phase,
@@ -125,7 +192,7 @@ impl Handler<TrainRequest> for TrainHandler {
                     padding_share: 0.0,
                     learning_rate: 0.0,
                 };
-                let event = phase_event(&request.run_id, &out, &summary, false);
+                let event = self.phase_event(&request.run_id, &output, &summary, false);
                 let id = format!("{}/{phase}", request.run_id);
                 self.publisher
                     .publish(subjects::PHASE_COMPLETED, &event, Some(&id))

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use aml_bus::{ConsumerSpec, Publisher};
 use aml_proto::v1::TrainRequest;
 use aml_runtime::{CommonArgs, Startup};
+use aml_storage::Storage;
 use aml_trainer_service::TrainHandler;
 use clap::Parser;
 
@@ -14,6 +15,9 @@ use clap::Parser;
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
+    /// Local folder where object-store models, datasets and outputs are staged.
+    #[arg(long, default_value = "./aml-data/.staging")]
+    staging_dir: std::path::PathBuf,
 }
 
 #[tokio::main]
@@ -23,7 +27,8 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     };
     let publisher = Publisher::connect(&config.nats, "trainer-publisher").await?;
-    let handler = Arc::new(TrainHandler::new(publisher));
+    let storage = Storage::open_configured(&config.storage.url, &config.storage)?;
+    let handler = Arc::new(TrainHandler::new(publisher, storage, args.staging_dir));
     aml_bus::serve::<TrainRequest, _>(&config, "trainer", ConsumerSpec::trainer(), handler).await?;
     Ok(())
 }

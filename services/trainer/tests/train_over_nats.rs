@@ -12,6 +12,7 @@ use aml_integration_tests::NatsServer;
 use aml_model::tiny::init_tiny;
 use aml_model::{Architecture, TinySpec};
 use aml_proto::v1::{PhaseCompleted, TrainRequest};
+use aml_storage::{S3Options, Storage};
 use aml_synth::{Synthesizer, generate_tier};
 use aml_trainer_service::TrainHandler;
 use futures::StreamExt;
@@ -21,11 +22,12 @@ use tokio_util::sync::CancellationToken;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn train_request_announces_every_phase() {
     let root = tempfile::tempdir().expect("dir");
-    let (model_dir, data_dir, out) = (
+    let (model_dir, data_dir, staging) = (
         root.path().join("model"),
         root.path().join("data"),
-        root.path().join("run"),
+        root.path().join("staging"),
     );
+    let storage = Storage::open("memory://", &S3Options::default()).expect("storage");
     init_tiny(&TinySpec::tiny(Architecture::Llama), &model_dir, 2).expect("tiny model");
     std::fs::create_dir_all(&data_dir).expect("data");
     let synthesizer = Synthesizer::default();
@@ -67,7 +69,7 @@ async fn train_request_announces_every_phase() {
         run_id: "run-1".into(),
         base_model: format!("file://{}", model_dir.display()),
         dataset_url: format!("file://{}", data_dir.display()),
-        output_url: format!("file://{}", out.display()),
+        output_url: storage.url_of("models/run-1"),
         config_json: config.to_string(),
     };
     publisher
@@ -86,7 +88,11 @@ async fn train_request_announces_every_phase() {
     let runner = Runner::new(topology.clone(), ConsumerSpec::trainer(), settings);
     let running = tokio::spawn({
         let shutdown = shutdown.clone();
-        let handler = Arc::new(TrainHandler::new(publisher.clone()));
+        let handler = Arc::new(TrainHandler::new(
+            publisher.clone(),
+            storage.clone(),
+            staging.clone(),
+        ));
         async move { runner.run::<TrainRequest, _>(handler, shutdown).await }
     });
     let mut phases = Vec::new();
@@ -95,26 +101,37 @@ async fn train_request_announces_every_phase() {
             .await
             .expect("phase in time")
             .expect("event");
-        phases.push(PhaseCompleted::decode(message.payload).expect("PhaseCompleted"));
+        let phase = PhaseCompleted::decode(message.payload).expect("PhaseCompleted");
+        let adapter = storage
+            .key_of(&phase.adapter_url)
+            .unwrap_or_else(|| panic!("{} is in the store", phase.adapter_url))
+            .to_owned();
+        assert!(
+            storage
+                .exists(&format!("{adapter}/adapter_model.safetensors"))
+                .await
+                .expect("exists"),
+            "the phase's adapter is uploaded before its PhaseCompleted"
+        );
+        let report = storage
+            .key_of(&phase.judge_report_url)
+            .expect("in the store")
+            .to_owned();
+        assert!(storage.exists(&report).await.expect("exists"));
+        phases.push(phase);
     }
     shutdown.cancel();
     let stats = running.await.expect("runner task").expect("runner");
     assert_eq!(stats.acked, 1);
     let names: Vec<i32> = phases.iter().map(|phase| phase.phase).collect();
     assert_eq!(names, vec![1, 2, 3], "easy, medium, hard in order");
-    for phase in &phases {
-        assert!(phase.gate_passed);
-        let adapter = phase.adapter_url.strip_prefix("file://").expect("file url");
-        assert!(
-            std::path::Path::new(adapter)
-                .join("adapter_model.safetensors")
-                .exists()
-        );
-        let report = phase
-            .judge_report_url
-            .strip_prefix("file://")
-            .expect("file url");
-        assert!(std::path::Path::new(report).exists());
-    }
-    assert!(out.join("adapter/adapter_config.json").exists());
+    assert!(phases.iter().all(|phase| phase.gate_passed));
+    assert!(
+        storage
+            .exists("models/run-1/adapter/adapter_config.json")
+            .await
+            .expect("exists"),
+        "the final adapter is uploaded"
+    );
+    assert!(staging.join("models/run-1/trainer_state.json").exists());
 }

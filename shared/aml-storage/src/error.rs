@@ -56,4 +56,13 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
+    /// A local file or folder could not be read or written.
+    #[error("{path}: {source}")]
+    Local {
+        /// The local path.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
 }

@@ -9,6 +9,7 @@
 mod error;
 mod jsonl;
 mod store;
+mod tree;
 
 pub use error::StorageError;
 pub use jsonl::{JsonlReader, JsonlWriter};

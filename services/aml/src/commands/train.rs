@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use aml_hub::{HubClient, check_repo_id};
 use aml_model::merge::merge_and_save;
 use aml_model::{CausalLm, LoadOptions, TextTokenizer};
+use aml_runtime::AmlConfig;
+use aml_storage::Storage;
 use aml_trainer::evaluation::Gate;
 use aml_trainer::optim::OptimizerKind;
-use aml_trainer::{TrainerConfig, smoke_step, train_curriculum};
+use aml_trainer::{TrainerConfig, smoke_step, train_curriculum_observed};
 use anyhow::{Context, bail};
 use clap::ArgAction;
 
@@ -37,9 +39,18 @@ pub struct TrainArgs {
     /// Dataset folder with easy/medium/hard.jsonl and validation.jsonl.
     #[arg(long = "data-dir", alias = "data_dir")]
     data_dir: PathBuf,
-    /// Where adapters, trainer_state.json and config.json go.
+    /// Where adapters, trainer_state.json and config.json go: a local folder, or an object-store
+    /// URL under the configured storage (e.g. s3://aml/models/run-1), uploaded after each phase.
     #[arg(long = "output-dir", alias = "output_dir")]
-    output_dir: PathBuf,
+    output_dir: String,
+    /// Local folder where a run whose --output_dir is an object-store URL is written before
+    /// each upload (and resumed from).
+    #[arg(
+        long = "staging-dir",
+        alias = "staging_dir",
+        default_value = "./aml-data/.staging"
+    )]
+    staging_dir: PathBuf,
     /// Longest example in tokens (capped by the model's context).
     #[arg(long = "max-seq-len", alias = "max_seq_len", default_value_t = 4096)]
     max_seq_len: usize,
@@ -165,7 +176,7 @@ async fn base_model_dir(args: &TrainArgs, hub: &HubClient) -> anyhow::Result<Pat
 }
 
 /// Trains and writes the outputs.
-pub async fn run(args: &TrainArgs) -> anyhow::Result<()> {
+pub async fn run(app: &AmlConfig, args: &TrainArgs) -> anyhow::Result<()> {
     if args.push_to_hub && args.hub_model_id.is_none() {
         bail!("--push_to_hub true needs --hub_model_id OWNER/NAME");
     }
@@ -204,32 +215,106 @@ pub async fn run(args: &TrainArgs) -> anyhow::Result<()> {
         ..TrainerConfig::default()
     };
     let base = args.model_id.clone();
+    let remote = remote_output(app, args)?;
+    let output_dir = match &remote {
+        Some(remote) => {
+            let resumed = remote
+                .storage
+                .get_dir(&remote.key, &remote.staging)
+                .await
+                .with_context(|| format!("reading {}", args.output_dir))?;
+            if resumed > 0 {
+                eprintln!(
+                    "{resumed} files of {} fetched to resume from",
+                    args.output_dir
+                );
+            }
+            remote.staging.clone()
+        }
+        None => PathBuf::from(
+            args.output_dir
+                .strip_prefix("file://")
+                .unwrap_or(&args.output_dir),
+        ),
+    };
     let local = LocalRun {
         model_dir,
         data_dir: args.data_dir.clone(),
-        output_dir: args.output_dir.clone(),
+        output_dir: output_dir.clone(),
         smoke: args.smoke,
         merge_lora: args.merge_lora,
         base: base.clone(),
         config,
+        upload: remote.clone(),
     };
     let trained = tokio::task::spawn_blocking(move || train_locally(&local)).await??;
     if !trained {
         return Ok(());
     }
-    println!("adapter in {}", args.output_dir.join("adapter").display());
+    if let Some(remote) = &remote {
+        let files = remote.upload(&output_dir).await?;
+        println!("{files} files uploaded to {}", args.output_dir);
+    }
+    println!("adapter in {}", output_dir.join("adapter").display());
     if let Some(repo) = args.hub_model_id.as_deref().filter(|_| args.push_to_hub) {
         let commit = hub
             .push_folder(
                 repo,
-                &args.output_dir,
+                &output_dir,
                 &format!("aml train: curriculum LoRA on {base}"),
             )
             .await
-            .with_context(|| format!("pushing {} to {repo}", args.output_dir.display()))?;
+            .with_context(|| format!("pushing {} to {repo}", output_dir.display()))?;
         println!("pushed to the Hub: {commit}");
     }
     Ok(())
+}
+
+/// An --output_dir in object storage: where it is and the local folder it is staged in.
+#[derive(Debug, Clone)]
+struct RemoteOutput {
+    storage: Storage,
+    key: String,
+    staging: PathBuf,
+    url: String,
+}
+
+impl RemoteOutput {
+    /// Uploads the staged folder (checkpoints included, so another machine can resume).
+    async fn upload(&self, dir: &std::path::Path) -> anyhow::Result<usize> {
+        self.storage
+            .put_dir(dir, &self.key)
+            .await
+            .with_context(|| format!("uploading {} to {}", dir.display(), self.url))
+    }
+}
+
+/// The object-store output of `args`, which must lie under the configured storage.
+fn remote_output(app: &AmlConfig, args: &TrainArgs) -> anyhow::Result<Option<RemoteOutput>> {
+    let url = &args.output_dir;
+    if !url.contains("://") || url.starts_with("file://") {
+        return Ok(None);
+    }
+    let storage = Storage::open_configured(&app.storage.url, &app.storage)?;
+    let key = storage
+        .key_of(url)
+        .with_context(|| {
+            format!(
+                "--output_dir {url} is not under the configured storage {} (set AML_STORAGE__URL)",
+                storage.url()
+            )
+        })?
+        .trim_matches('/')
+        .to_owned();
+    if key.is_empty() {
+        bail!("--output_dir {url}: name a folder inside the bucket, e.g. {url}/models/run-1");
+    }
+    Ok(Some(RemoteOutput {
+        staging: args.staging_dir.join(&key),
+        key,
+        storage,
+        url: url.clone(),
+    }))
 }
 
 /// What the blocking part of `aml train` needs.
@@ -241,6 +326,8 @@ struct LocalRun {
     merge_lora: bool,
     base: String,
     config: TrainerConfig,
+    /// Where each finished phase is uploaded, for an object-store --output_dir.
+    upload: Option<RemoteOutput>,
 }
 
 /// Loads the model and trains it (or runs the smoke step), on a blocking thread; false when
@@ -260,13 +347,28 @@ fn train_locally(run: &LocalRun) -> anyhow::Result<bool> {
         run.output_dir.join("config.json"),
         serde_json::to_vec_pretty(&run.config)?,
     )?;
-    let state = train_curriculum(
+    let runtime = tokio::runtime::Handle::current();
+    let state = train_curriculum_observed(
         &mut model,
         &tokenizer,
         &run.data_dir,
         &run.config,
         &run.base,
         &run.output_dir,
+        &mut |phase| {
+            if let Some(remote) = &run.upload {
+                match runtime.block_on(remote.upload(&run.output_dir)) {
+                    Ok(files) => eprintln!(
+                        "phase {}: {files} files uploaded to {}",
+                        phase.phase, remote.url
+                    ),
+                    Err(error) => eprintln!(
+                        "phase {}: upload failed ({error:#}); it is retried at the end",
+                        phase.phase
+                    ),
+                }
+            }
+        },
     )?;
     println!(
         "{:<8} {:>6} {:>11} {:>11} {:>10} {:>9}",

@@ -1,0 +1,145 @@
+//! `aml train --output_dir s3://...`: the run is staged locally and uploaded after each
+//! phase and at the end to an S3-compatible server (moto), checkpoints included, so another
+//! machine can resume it; a URL outside the configured storage is refused by name.
+
+use std::process::{Command, Output};
+
+use aml_integration_tests::S3Server;
+use aml_storage::{S3Options, Storage};
+
+fn aml(args: &[&str], envs: &[(&str, String)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aml"))
+        .args(args)
+        .envs(envs.iter().map(|(key, value)| (*key, value.as_str())))
+        .output()
+        .expect("aml runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_output_is_in_s3_lands_there_phase_by_phase() {
+    let s3 = S3Server::start("aml-train").expect("moto");
+    let root = tempfile::tempdir().expect("dir");
+    let path = |name: &str| root.path().join(name).display().to_string();
+    let (model, data, staging) = (path("tiny"), path("data"), path("staging"));
+    assert!(
+        aml(&["model", "init-tiny", "--out", &model], &[])
+            .status
+            .success()
+    );
+    let generated = aml(
+        &[
+            "generate",
+            "--per-tier",
+            "12",
+            "--seed",
+            "2",
+            "--out",
+            &data,
+            "--validate",
+        ],
+        &[],
+    );
+    assert!(generated.status.success());
+    let envs = [
+        ("AML_STORAGE__URL", "s3://aml-train".to_owned()),
+        ("AML_STORAGE__S3__ENDPOINT", s3.endpoint()),
+        ("AML_STORAGE__S3__REGION", "us-east-1".to_owned()),
+        ("AML_STORAGE__S3__ACCESS_KEY_ID", "test-key".to_owned()),
+        (
+            "AML_STORAGE__S3__SECRET_ACCESS_KEY",
+            "test-secret".to_owned(),
+        ),
+        ("AML_STORAGE__S3__ALLOW_HTTP", "true".to_owned()),
+    ];
+    let train = |output: &str| {
+        let args = [
+            "train",
+            "--model_id",
+            &model,
+            "--data_dir",
+            &data,
+            "--output_dir",
+            output,
+            "--staging_dir",
+            &staging,
+            "--max_seq_len",
+            "512",
+            "--epochs_easy",
+            "1",
+            "--epochs_medium",
+            "1",
+            "--epochs_hard",
+            "1",
+            "--lr",
+            "1e-3",
+            "--batch_size",
+            "4",
+            "--grad_accum",
+            "2",
+            "--run_judge",
+            "false",
+        ];
+        aml(&args, &envs)
+    };
+    let output = tokio::task::block_in_place(|| train("s3://aml-train/models/run-s3"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for phase in ["easy", "medium", "hard"] {
+        assert!(
+            stderr.contains(&format!("phase {phase}: ")),
+            "uploaded after {phase}: {stderr}"
+        );
+    }
+
+    let storage = Storage::open(
+        "s3://aml-train",
+        &S3Options {
+            endpoint: Some(s3.endpoint()),
+            region: Some("us-east-1".into()),
+            access_key_id: Some("test-key".into()),
+            secret_access_key: Some("test-secret".into()),
+            allow_http: true,
+        },
+    )
+    .expect("s3");
+    let keys = storage.list("models/run-s3").await.expect("list");
+    for expected in [
+        "models/run-s3/adapter/adapter_model.safetensors",
+        "models/run-s3/adapter/adapter_config.json",
+        "models/run-s3/easy/adapter/adapter_model.safetensors",
+        "models/run-s3/trainer_state.json",
+        "models/run-s3/config.json",
+        "models/run-s3/loss_curve.svg",
+    ] {
+        assert!(
+            keys.iter().any(|key| key == expected),
+            "{expected} in {keys:?}"
+        );
+    }
+    assert!(
+        keys.iter().any(|key| key.contains("checkpoint")),
+        "checkpoints travel too, for a resume elsewhere: {keys:?}"
+    );
+    let local = std::fs::read(
+        root.path()
+            .join("staging/models/run-s3/adapter/adapter_model.safetensors"),
+    )
+    .expect("staged adapter");
+    let stored = storage
+        .get("models/run-s3/adapter/adapter_model.safetensors")
+        .await
+        .expect("adapter");
+    assert_eq!(stored.as_ref(), local.as_slice());
+
+    let outside = tokio::task::block_in_place(|| train("s3://another-bucket/run"));
+    assert!(!outside.status.success());
+    let message = String::from_utf8_lossy(&outside.stderr);
+    assert!(
+        message.contains("not under the configured storage s3://aml-train"),
+        "{message}"
+    );
+}

@@ -1,0 +1,66 @@
+//! Folder trees: a local directory to keys under a prefix and back (model and training
+//! outputs, which the runtime reads and writes as local files).
+
+use std::path::{Path, PathBuf};
+
+use crate::{Result, Storage, StorageError};
+
+fn local(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
+    move |source| StorageError::Local {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(local(dir))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            files_under(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+impl Storage {
+    /// Uploads every file under `dir` to `<prefix>/<relative path>`; returns how many.
+    pub async fn put_dir(&self, dir: &Path, prefix: &str) -> Result<usize> {
+        let mut files = Vec::new();
+        files_under(dir, &mut files)?;
+        let prefix = prefix.trim_end_matches('/');
+        for file in &files {
+            let relative = file.strip_prefix(dir).unwrap_or(file);
+            let key = format!("{prefix}/{}", relative.to_string_lossy().replace('\\', "/"));
+            let bytes = tokio::fs::read(file).await.map_err(local(file))?;
+            self.put(&key, bytes.into()).await?;
+        }
+        Ok(files.len())
+    }
+
+    /// Downloads every object under `prefix` into `dir`, keeping the relative paths; returns
+    /// how many.
+    pub async fn get_dir(&self, prefix: &str, dir: &Path) -> Result<usize> {
+        let prefix = prefix.trim_end_matches('/');
+        let keys = self.list(prefix).await?;
+        for key in &keys {
+            let relative = key[prefix.len()..].trim_start_matches('/');
+            let path = dir.join(relative);
+            if let Some(parent) = path.parent() {
+                tokio::fs::create_dir_all(parent)
+                    .await
+                    .map_err(local(parent))?;
+            }
+            let bytes = self.get(key).await?;
+            tokio::fs::write(&path, &bytes)
+                .await
+                .map_err(local(&path))?;
+        }
+        Ok(keys.len())
+    }
+}
