@@ -308,4 +308,24 @@ fn six_service_binaries_run_the_lifecycle_driven_by_aml() {
         child.kill().ok();
         child.wait().ok();
     }
+
+    let mut names = Vec::new();
+    for bank in ["alpha", "bravo"] {
+        let text = std::fs::read_to_string(alerts.join(format!("{bank}.jsonl"))).expect("alerts");
+        for alert in json_lines(&text) {
+            for who in ["party", "entry"] {
+                names.extend(alert[who]["name"].as_str().map(str::to_owned));
+            }
+        }
+    }
+    assert!(names.len() >= 300);
+    for service in SERVICES {
+        let log = std::fs::read_to_string(dir.join(format!("{service}.log"))).expect("log");
+        for name in &names {
+            assert!(
+                !log.contains(name.as_str()),
+                "{service}'s log shows alert content ({name}): logs carry ids only"
+            );
+        }
+    }
 }
