@@ -61,6 +61,10 @@ pub struct TrainerConfig {
     pub judge_provider: String,
     /// The LLM judge's model name.
     pub judge_model: String,
+    /// The system message every example is trained under. Give the policy document the
+    /// workers score with (`scoring.policy_url`, or the built-in one) so that training and
+    /// scoring prompts are the same; none by default (short prompts for small runs).
+    pub system_prompt: Option<String>,
     /// What a phase's judge report must reach for the next phase to start.
     pub gate: Gate,
 }
@@ -95,6 +99,7 @@ impl Default for TrainerConfig {
             judge_max_new_tokens: 256,
             judge_provider: "offline".to_owned(),
             judge_model: "claude-3-5-sonnet-latest".to_owned(),
+            system_prompt: None,
             gate: Gate::default(),
         }
     }

@@ -27,12 +27,20 @@ pub enum Target {
     OutputOnly,
 }
 
-/// The chat messages of a sample's prompt.
-pub fn prompt_messages(sample: &SampleRecord) -> Vec<ChatMessage> {
-    vec![ChatMessage::new(
+/// The chat messages of a sample's prompt: the policy as the system message when one is
+/// given (as the inference workers score, so training and scoring prompts are the same),
+/// then the instruction and the input as the user's message.
+pub fn prompt_messages(sample: &SampleRecord, system: Option<&str>) -> Vec<ChatMessage> {
+    let user = ChatMessage::new(
         "user",
-        format!("{}\n\n{}", sample.instruction, sample.input),
-    )]
+        format!("{}\n\n{}", sample.instruction, sample.input)
+            .trim()
+            .to_owned(),
+    );
+    match system {
+        Some(policy) => vec![ChatMessage::new("system", policy), user],
+        None => vec![user],
+    }
 }
 
 /// The assistant's text for a sample.
@@ -49,8 +57,9 @@ pub fn encode(
     sample: &SampleRecord,
     target: Target,
     max_len: usize,
+    system: Option<&str>,
 ) -> Result<Example, TrainError> {
-    let prompt = tokenizer.render_chat(&prompt_messages(sample), true)?;
+    let prompt = tokenizer.render_chat(&prompt_messages(sample, system), true)?;
     let mut ids = tokenizer.encode(&prompt, false)?;
     let target_start = ids.len();
     ids.extend(tokenizer.encode(&target_text(sample, target), false)?);

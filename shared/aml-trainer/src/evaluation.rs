@@ -9,6 +9,7 @@ use aml_model::{CausalLm, TextTokenizer};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
+use crate::config::TrainerConfig;
 use crate::data::prompt_messages;
 
 /// Thresholds a phase's judge report must reach for the next phase to start; unset ones
@@ -72,27 +73,28 @@ pub fn decision_of(text: &str) -> Label {
         .unwrap_or(Label::NoMatch)
 }
 
-/// Answers `items` validation cases with the model (greedy), scores P(match) + P(edge) after
+/// Answers `config.judge_items` validation cases with the model (greedy, under
+/// `config.system_prompt`), scores P(match) + P(edge) after
 /// its reasoning, and grades them with `judge` (offline rubric or an LLM provider). Returns
 /// the report and the predictions it graded.
 pub fn judge_phase(
     model: &CausalLm,
     tokenizer: &TextTokenizer,
     validation: &[SampleRecord],
-    items: usize,
-    max_new_tokens: i64,
-    seed: u64,
+    config: &TrainerConfig,
     judge: &AnyJudge,
 ) -> Result<(JudgeReport, Vec<Prediction>), TrainError> {
     let _no_grad = tch::no_grad_guard();
-    let chosen: Vec<SampleRecord> = stratified_indices(validation, items, seed)
+    let system = config.system_prompt.as_deref();
+    let max_new_tokens = config.judge_max_new_tokens;
+    let chosen: Vec<SampleRecord> = stratified_indices(validation, config.judge_items, config.seed)
         .into_iter()
         .map(|index| validation[index].clone())
         .collect();
     let mut prompts = Vec::with_capacity(chosen.len());
     for sample in &chosen {
         prompts.push(tokenizer.encode(
-            &tokenizer.render_chat(&prompt_messages(sample), true)?,
+            &tokenizer.render_chat(&prompt_messages(sample, system), true)?,
             false,
         )?);
     }

@@ -115,10 +115,11 @@ fn encode_all(
     samples: &[SampleRecord],
     target: Target,
     max_len: usize,
+    system: Option<&str>,
 ) -> Result<Vec<Example>, TrainError> {
     let mut examples = Vec::with_capacity(samples.len());
     for sample in samples {
-        examples.push(encode(tokenizer, sample, target, max_len)?);
+        examples.push(encode(tokenizer, sample, target, max_len, system)?);
     }
     Ok(examples)
 }
@@ -206,7 +207,8 @@ pub fn train_curriculum_observed(
     } else {
         None
     };
-    let validation = encode_all(tokenizer, &validation_samples, target, max_len)?;
+    let system = config.system_prompt.as_deref();
+    let validation = encode_all(tokenizer, &validation_samples, target, max_len, system)?;
     let pad_id = tokenizer.eos_ids().first().copied().unwrap_or(0);
     let lora_config = config.lora_config(base_model, config.lora_dropout)?;
     let lora = Lora::attach_new(model, lora_config, LoraInit::Standard(config.seed))?;
@@ -242,7 +244,7 @@ pub fn train_curriculum_observed(
             Some(progress) if phase_index == progress.phase_index => Some(progress),
             _ => None,
         };
-        let examples = encode_all(tokenizer, &samples, target, max_len)?;
+        let examples = encode_all(tokenizer, &samples, target, max_len, system)?;
         let epochs = config.epochs[tier as usize];
         let batches = buckets(&examples, config.batch_size);
         let steps_per_epoch = batches.len().div_ceil(config.grad_accum.max(1)) as i64;
@@ -324,15 +326,8 @@ pub fn train_curriculum_observed(
             if phase_over {
                 lora.save(&out.join(tier.as_str()).join("adapter"))?;
                 if let Some(judge) = &judge {
-                    let (report, predictions) = judge_phase(
-                        model,
-                        tokenizer,
-                        &validation_samples,
-                        config.judge_items,
-                        config.judge_max_new_tokens,
-                        config.seed,
-                        judge,
-                    )?;
+                    let (report, predictions) =
+                        judge_phase(model, tokenizer, &validation_samples, config, judge)?;
                     let report_path = out.join(tier.as_str()).join("eval_report.json");
                     write_file(
                         &report_path,
@@ -414,6 +409,7 @@ pub fn smoke_step(
         &samples[..samples.len().min(2)],
         target,
         config.max_seq_len,
+        config.system_prompt.as_deref(),
     )?;
     let pad_id = tokenizer.eos_ids().first().copied().unwrap_or(0);
     let lora_config = config.lora_config("", 0.0)?;

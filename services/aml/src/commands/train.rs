@@ -109,6 +109,10 @@ pub struct TrainArgs {
     /// Judge the model after each phase (offline judge) and apply the gate.
     #[arg(long = "run-judge", alias = "run_judge", action = ArgAction::Set, default_value_t = true)]
     run_judge: bool,
+    /// Train under this system prompt: the policy file the workers score with
+    /// (scoring.policy_url), so that training and scoring prompts are the same.
+    #[arg(long = "system-prompt-file", alias = "system_prompt_file")]
+    system_prompt_file: Option<PathBuf>,
     /// Who grades each phase: offline (rubric checks, no network), anthropic, perplexity or
     /// openai (the provider's key from the environment, e.g. ANTHROPIC_API_KEY).
     #[arg(
@@ -207,6 +211,13 @@ pub async fn run(app: &AmlConfig, args: &TrainArgs) -> anyhow::Result<()> {
         judge_max_new_tokens: args.judge_max_new_tokens,
         judge_provider: args.judge_provider.clone(),
         judge_model: args.judge_model.clone(),
+        system_prompt: match &args.system_prompt_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("--system_prompt_file {}", path.display()))?,
+            ),
+            None => None,
+        },
         gate: Gate {
             min_accuracy: args.gate_min_accuracy,
             min_positive_recall: args.gate_min_positive_recall,
