@@ -1,8 +1,10 @@
 //! A real `nats-server -js` on a free local port with a temporary store, killed on drop.
 
+use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -13,7 +15,11 @@ pub struct NatsServer {
     port: u16,
     store: tempfile::TempDir,
     config_file: Option<PathBuf>,
+    /// Unique server name, to tell our server from another suite's on a reused port.
+    name: String,
 }
+
+static SERVERS: AtomicU32 = AtomicU32::new(0);
 
 fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("failed to find a free port")?;
@@ -30,19 +36,40 @@ impl NatsServer {
         Self::start_with_config(None)
     }
 
-    /// Starts a server with an extra configuration file (accounts, users).
+    /// Starts a server with an extra configuration file (accounts, users). When another
+    /// process takes the free port first (suites running side by side), it tries another.
     pub fn start_with_config(config_file: Option<PathBuf>) -> anyhow::Result<Self> {
         let mut server = NatsServer {
             child: None,
             port: free_port()?,
             store: tempfile::tempdir().context("failed to create the JetStream store")?,
             config_file,
+            name: format!(
+                "aml-test-{}-{}",
+                std::process::id(),
+                SERVERS.fetch_add(1, Ordering::Relaxed)
+            ),
         };
-        server.spawn()?;
-        Ok(server)
+        for _ in 0..5 {
+            if server.spawn()? {
+                return Ok(server);
+            }
+            server.port = free_port()?;
+        }
+        bail!("every free port was taken before nats-server could listen")
     }
 
-    fn spawn(&mut self) -> anyhow::Result<()> {
+    /// Whether the server answering on our port is ours (its INFO names it).
+    fn answers_as_ours(&self) -> Option<bool> {
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        let mut info = String::new();
+        BufReader::new(stream).read_line(&mut info).ok()?;
+        Some(info.contains(&format!("\"server_name\":\"{}\"", self.name)))
+    }
+
+    /// Starts nats-server on `self.port`; false when another server holds the port.
+    fn spawn(&mut self) -> anyhow::Result<bool> {
         let mut command = Command::new(binary());
         command
             .args([
@@ -51,6 +78,8 @@ impl NatsServer {
                 "127.0.0.1",
                 "-p",
                 &self.port.to_string(),
+                "-n",
+                &self.name,
                 "-sd",
             ])
             .arg(self.store.path())
@@ -64,7 +93,24 @@ impl NatsServer {
             .with_context(|| format!("failed to start `{}` (install nats-server)", binary()))?;
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        loop {
+            match self.answers_as_ours() {
+                Some(true) => return Ok(true),
+                Some(false) => {
+                    self.stop();
+                    return Ok(false);
+                }
+                None => {}
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                bail!(
+                    "nats-server exited ({status}) before listening on port {}",
+                    self.port
+                );
+            }
             if Instant::now() > deadline {
                 bail!(
                     "nats-server did not listen on port {} within 10 s",
@@ -73,7 +119,6 @@ impl NatsServer {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(())
     }
 
     /// `nats://127.0.0.1:<port>`.
@@ -98,7 +143,10 @@ impl NatsServer {
     /// Kills the server and starts it again on the same port and store.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.stop();
-        self.spawn()
+        if !self.spawn()? {
+            bail!("port {} was taken while the server was down", self.port);
+        }
+        Ok(())
     }
 }
 

@@ -14,7 +14,7 @@ use aml_core::Difficulty;
 use aml_model::{CausalLm, LoadOptions, TextTokenizer};
 use aml_proto::v1::{self, PhaseCompleted, TrainRequest};
 use aml_storage::Storage;
-use aml_trainer::{PhaseSummary, TrainError, TrainerConfig, train_curriculum_observed};
+use aml_trainer::{Observer, PhaseSummary, TrainError, TrainerConfig, train_curriculum_observed};
 use tracing::{info, warn};
 
 /// Handles TrainRequests.
@@ -111,6 +111,16 @@ impl TrainHandler {
     }
 }
 
+/// Hands each finished phase from the training thread to the handler, which uploads and
+/// announces it.
+struct PhaseSender(tokio::sync::mpsc::UnboundedSender<PhaseSummary>);
+
+impl Observer for PhaseSender {
+    fn phase(&mut self, summary: &PhaseSummary) {
+        let _ = self.0.send(summary.clone());
+    }
+}
+
 /// A request's folder: local, or keys in object storage staged in a local folder.
 enum Place {
     Local(PathBuf),
@@ -154,9 +164,7 @@ impl Handler<TrainRequest> for TrainHandler {
                 &config,
                 &run_base,
                 &run_out,
-                &mut |summary| {
-                    let _ = sender.send(summary.clone());
-                },
+                &mut PhaseSender(sender),
             )?;
             Ok(())
         });

@@ -14,8 +14,8 @@ pub mod report;
 
 pub use config::TrainerConfig;
 pub use phase::{
-    EarlyStopping, LogEntry, PhaseSummary, TrainerState, smoke_step, train_curriculum,
-    train_curriculum_observed,
+    EarlyStopping, LogEntry, Observer, PhaseSummary, StepProgress, TrainerState, smoke_step,
+    train_curriculum, train_curriculum_observed,
 };
 
 use std::path::PathBuf;

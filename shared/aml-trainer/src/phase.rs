@@ -163,19 +163,40 @@ pub fn train_curriculum(
     base_model: &str,
     out: &Path,
 ) -> Result<TrainerState, TrainError> {
-    train_curriculum_observed(
-        model,
-        tokenizer,
-        data_dir,
-        config,
-        base_model,
-        out,
-        &mut |_| {},
-    )
+    train_curriculum_observed(model, tokenizer, data_dir, config, base_model, out, &mut ())
 }
 
-/// [`train_curriculum`], calling `on_phase` as each phase ends (its adapter and judge report
-/// written and the gate passed).
+/// What a caller sees of a run as it goes (progress bars, uploads, events).
+pub trait Observer {
+    /// An optimiser step finished.
+    fn step(&mut self, _progress: &StepProgress) {}
+    /// A phase ended: its adapter and judge report are written and the gate passed.
+    fn phase(&mut self, _summary: &PhaseSummary) {}
+}
+
+/// Observes nothing.
+impl Observer for () {}
+
+/// Where one optimiser step sits in the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepProgress {
+    /// `easy`, `medium` or `hard`.
+    pub phase: String,
+    /// The epoch, from 1.
+    pub epoch: usize,
+    /// Epochs of the phase.
+    pub epochs: usize,
+    /// Micro-batches done in this epoch.
+    pub batches_done: usize,
+    /// Micro-batches in an epoch.
+    pub batches: usize,
+    /// Mean loss of the step's micro-batches.
+    pub loss: f64,
+    /// The learning rate the step used.
+    pub learning_rate: f64,
+}
+
+/// [`train_curriculum`], telling `observer` of each step and each finished phase.
 pub fn train_curriculum_observed(
     model: &mut CausalLm,
     tokenizer: &TextTokenizer,
@@ -183,7 +204,7 @@ pub fn train_curriculum_observed(
     config: &TrainerConfig,
     base_model: &str,
     out: &Path,
-    on_phase: &mut dyn FnMut(&PhaseSummary),
+    observer: &mut dyn Observer,
 ) -> Result<TrainerState, TrainError> {
     let target = config.target();
     let max_len = config
@@ -301,6 +322,15 @@ pub fn train_curriculum_observed(
                         learning_rate: Some(rate),
                         eval_loss: None,
                     });
+                    observer.step(&StepProgress {
+                        phase: tier.to_string(),
+                        epoch,
+                        epochs,
+                        batches_done: position + 1,
+                        batches: order.len(),
+                        loss: step_loss / micro as f64,
+                        learning_rate: rate,
+                    });
                     step_loss = 0.0;
                     micro = 0;
                 }
@@ -361,7 +391,7 @@ pub fn train_curriculum_observed(
                     learning_rate: lr,
                 });
                 if let Some(summary) = state.phases.last() {
-                    on_phase(summary);
+                    observer.phase(summary);
                 }
             }
             let progress = Progress {

@@ -9,9 +9,12 @@ use aml_runtime::AmlConfig;
 use aml_storage::Storage;
 use aml_trainer::evaluation::Gate;
 use aml_trainer::optim::OptimizerKind;
-use aml_trainer::{TrainerConfig, smoke_step, train_curriculum_observed};
+use aml_trainer::{
+    Observer, PhaseSummary, StepProgress, TrainerConfig, smoke_step, train_curriculum_observed,
+};
 use anyhow::{Context, bail};
 use clap::ArgAction;
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// Options of `aml train`; snake_case spellings are accepted as aliases.
 #[derive(Debug, clap::Args)]
@@ -358,7 +361,12 @@ fn train_locally(run: &LocalRun) -> anyhow::Result<bool> {
         run.output_dir.join("config.json"),
         serde_json::to_vec_pretty(&run.config)?,
     )?;
-    let runtime = tokio::runtime::Handle::current();
+    let mut progress = CliProgress {
+        bar: None,
+        upload: run.upload.as_ref(),
+        output_dir: &run.output_dir,
+        runtime: tokio::runtime::Handle::current(),
+    };
     let state = train_curriculum_observed(
         &mut model,
         &tokenizer,
@@ -366,21 +374,11 @@ fn train_locally(run: &LocalRun) -> anyhow::Result<bool> {
         &run.config,
         &run.base,
         &run.output_dir,
-        &mut |phase| {
-            if let Some(remote) = &run.upload {
-                match runtime.block_on(remote.upload(&run.output_dir)) {
-                    Ok(files) => eprintln!(
-                        "phase {}: {files} files uploaded to {}",
-                        phase.phase, remote.url
-                    ),
-                    Err(error) => eprintln!(
-                        "phase {}: upload failed ({error:#}); it is retried at the end",
-                        phase.phase
-                    ),
-                }
-            }
-        },
+        &mut progress,
     )?;
+    if let Some((_, bar)) = progress.bar.take() {
+        bar.finish_and_clear();
+    }
     println!(
         "{:<8} {:>6} {:>11} {:>11} {:>10} {:>9}",
         "phase", "epochs", "first loss", "last loss", "best eval", "lr"
@@ -415,4 +413,60 @@ fn train_locally(run: &LocalRun) -> anyhow::Result<bool> {
         std::fs::write(run.output_dir.join("README.md"), readme)?;
     }
     Ok(true)
+}
+
+/// The terminal's view of a run: one progress bar per phase epoch (hidden when stderr is not
+/// a terminal) and, for an object-store --output_dir, an upload after each phase.
+struct CliProgress<'a> {
+    bar: Option<((String, usize), ProgressBar)>,
+    upload: Option<&'a RemoteOutput>,
+    output_dir: &'a std::path::Path,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Observer for CliProgress<'_> {
+    fn step(&mut self, progress: &StepProgress) {
+        let key = (progress.phase.clone(), progress.epoch);
+        if self.bar.as_ref().is_none_or(|(current, _)| *current != key) {
+            if let Some((_, bar)) = self.bar.take() {
+                bar.finish();
+            }
+            let bar = ProgressBar::new(progress.batches as u64);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:>14} [{bar:30}] {pos}/{len} batches {msg} ({elapsed}, ETA {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(format!(
+                "{} {}/{}",
+                progress.phase, progress.epoch, progress.epochs
+            ));
+            self.bar = Some((key, bar));
+        }
+        if let Some((_, bar)) = &self.bar {
+            bar.set_position(progress.batches_done as u64);
+            bar.set_message(format!(
+                "loss {:.4} lr {:.1e}",
+                progress.loss, progress.learning_rate
+            ));
+        }
+    }
+
+    fn phase(&mut self, summary: &PhaseSummary) {
+        let Some(remote) = self.upload else {
+            return;
+        };
+        match self.runtime.block_on(remote.upload(self.output_dir)) {
+            Ok(files) => eprintln!(
+                "phase {}: {files} files uploaded to {}",
+                summary.phase, remote.url
+            ),
+            Err(error) => eprintln!(
+                "phase {}: upload failed ({error:#}); it is retried at the end",
+                summary.phase
+            ),
+        }
+    }
 }
