@@ -145,21 +145,14 @@ impl ScoreHandler {
         }
         let key = self.key(url, "model")?.trim_end_matches('/').to_owned();
         let dir = self.settings.model_cache.join(key.replace('/', "__"));
-        let complete = dir.join(".complete");
-        if complete.exists() {
-            return Ok(dir);
-        }
-        let downloaded = self
+        let found = self
             .storage
-            .get_dir(&key, &dir)
+            .get_dir_once(&key, &dir)
             .await
             .map_err(HandlerError::transient)?;
-        if downloaded == 0 {
+        if !found {
             return Err(HandlerError::invalid(format!("no objects under {url}")));
         }
-        tokio::fs::write(&complete, b"")
-            .await
-            .map_err(HandlerError::transient)?;
         Ok(dir)
     }
 

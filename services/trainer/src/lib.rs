@@ -56,8 +56,28 @@ impl TrainHandler {
         })
     }
 
-    /// The local folder of `place`, its objects downloaded first when it is stored.
-    async fn fetch(&self, place: &Place) -> Result<PathBuf, HandlerError> {
+    /// The local folder of an input `place` (a model or dataset, never rewritten), its
+    /// objects downloaded once when it is stored.
+    async fn fetch_input(&self, place: &Place, url: &str) -> Result<PathBuf, HandlerError> {
+        match place {
+            Place::Local(path) => Ok(path.clone()),
+            Place::Stored { key, dir } => {
+                let found = self
+                    .storage
+                    .get_dir_once(key, dir)
+                    .await
+                    .map_err(HandlerError::transient)?;
+                if !found {
+                    return Err(HandlerError::invalid(format!("no objects under {url}")));
+                }
+                Ok(dir.clone())
+            }
+        }
+    }
+
+    /// The local folder of the output `place`, with what a stored one already holds
+    /// (checkpoints to resume from) downloaded first.
+    async fn fetch_output(&self, place: &Place) -> Result<PathBuf, HandlerError> {
         match place {
             Place::Local(path) => Ok(path.clone()),
             Place::Stored { key, dir } => {
@@ -131,17 +151,23 @@ impl Handler<TrainRequest> for TrainHandler {
     async fn handle(&self, delivery: Delivery<TrainRequest>) -> Result<(), HandlerError> {
         let request = delivery.message;
         let base = self
-            .fetch(&self.place(&request.base_model, "base_model")?)
+            .fetch_input(
+                &self.place(&request.base_model, "base_model")?,
+                &request.base_model,
+            )
             .await?;
         let data = self
-            .fetch(&self.place(&request.dataset_url, "dataset_url")?)
+            .fetch_input(
+                &self.place(&request.dataset_url, "dataset_url")?,
+                &request.dataset_url,
+            )
             .await?;
         let output = if request.output_url.is_empty() {
             Place::Local(PathBuf::from("models").join(&request.run_id))
         } else {
             self.place(&request.output_url, "output_url")?
         };
-        let out = self.fetch(&output).await?;
+        let out = self.fetch_output(&output).await?;
         let config: TrainerConfig = if request.config_json.trim().is_empty() {
             TrainerConfig::default()
         } else {

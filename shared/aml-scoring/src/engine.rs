@@ -46,6 +46,15 @@ impl LabelProbabilities {
         self.p_match + self.p_edge
     }
 
+    /// The probabilities of the three answers, in [`Label::ALL`] order.
+    pub(crate) fn from_answers(probabilities: &[f64]) -> Self {
+        LabelProbabilities {
+            p_match: probabilities[0],
+            p_no_match: probabilities[1],
+            p_edge: probabilities[2],
+        }
+    }
+
     /// The most probable label.
     pub fn label(&self) -> Label {
         if self.p_match >= self.p_no_match && self.p_match >= self.p_edge {
@@ -168,12 +177,7 @@ impl ScoringEngine {
                 prompts.push(alert_tokens(&self.tokenizer, &prefix.user_close, alert)?);
             }
             for scores in score_answers(&self.model, Some(&prefix.kv), &prompts, &self.answers)? {
-                let p = &scores.probabilities;
-                out.push(LabelProbabilities {
-                    p_match: p[0],
-                    p_no_match: p[1],
-                    p_edge: p[2],
-                });
+                out.push(LabelProbabilities::from_answers(&scores.probabilities));
             }
         }
         Ok(out)

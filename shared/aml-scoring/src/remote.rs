@@ -182,12 +182,7 @@ impl RemoteScorer {
                 sums.push(self.answer_log_prob(choice, prompt.len(), *start)?);
             }
             for row in sums.chunks(self.answers.len()) {
-                let probabilities = renormalise(row);
-                out.push(LabelProbabilities {
-                    p_match: probabilities[0],
-                    p_no_match: probabilities[1],
-                    p_edge: probabilities[2],
-                });
+                out.push(LabelProbabilities::from_answers(&renormalise(row)));
             }
         }
         Ok(out)

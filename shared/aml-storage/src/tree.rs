@@ -63,4 +63,21 @@ impl Storage {
         }
         Ok(keys.len())
     }
+
+    /// [`Storage::get_dir`] for immutable folders (models, datasets): downloads once, then
+    /// marks `dir` complete so later calls read nothing; a broken download is redone.
+    /// False when `prefix` holds no objects.
+    pub async fn get_dir_once(&self, prefix: &str, dir: &Path) -> Result<bool> {
+        let complete = dir.join(".complete");
+        if complete.exists() {
+            return Ok(true);
+        }
+        if self.get_dir(prefix, dir).await? == 0 {
+            return Ok(false);
+        }
+        tokio::fs::write(&complete, b"")
+            .await
+            .map_err(local(&complete))?;
+        Ok(true)
+    }
 }
