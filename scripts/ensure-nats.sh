@@ -6,5 +6,5 @@ if command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ]; then
 fi
 echo "ensure-nats: installing nats-server from Debian" >&2
 if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq nats-server >/dev/null
+$sudo apt-get -o Acquire::Retries=5 update -qq
+$sudo apt-get -o Acquire::Retries=5 install -y -qq nats-server >/dev/null

@@ -16,6 +16,19 @@ if ! command -v "$python" >/dev/null; then
 fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 echo "ensure-python: installing $(grep -cv '^#' "$requirements") pinned packages into .venv (first run downloads torch)" >&2
-.venv/bin/pip install -q --upgrade pip >/dev/null
-.venv/bin/pip install -q -r "$requirements"
+# The torch wheel is over 500 MB: registry mirrors drop connections, so pip resumes a broken
+# download many times and the whole install is retried (completed wheels stay in pip's cache).
+pip_flags=(-q --retries 10 --timeout 60)
+.venv/bin/pip install "${pip_flags[@]}" --upgrade pip >/dev/null
+for attempt in 1 2 3 4 5; do
+  if .venv/bin/pip install "${pip_flags[@]}" --resume-retries 50 -r "$requirements"; then
+    break
+  fi
+  if [ "$attempt" = 5 ]; then
+    echo "ensure-python: pip install failed 5 times; see the errors above" >&2
+    exit 1
+  fi
+  echo "ensure-python: pip install failed (attempt $attempt of 5); retrying in $((attempt * 10)) s" >&2
+  sleep $((attempt * 10))
+done
 echo "$wanted" > "$stamp"
