@@ -2,7 +2,13 @@
 //! (an existing one is fine), ask the Hub which files go through LFS (`preupload`), upload
 //! those through the LFS batch API, then commit every file (small ones inline, base64) with
 //! one NDJSON request. Checkpoints and hidden files stay local.
+//!
+//! LFS files are hashed and sent from disk in a stream, so merged 8B weights never sit in
+//! memory; when the Hub asks for a multipart transfer (files of several GB), each part is
+//! PUT to its own URL and the parts' ETags complete the upload.
 
+use std::collections::BTreeMap;
+use std::io::{Read, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -10,13 +16,24 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
 
 use crate::{HubClient, HubError, check_repo_id, io};
 
-/// A file to commit: its path in the repository and its bytes.
+/// The LFS batch API's media type.
+const LFS_JSON: &str = "application/vnd.git-lfs+json";
+
+/// How many leading bytes of each file the preupload call shows the Hub.
+const SAMPLE_BYTES: usize = 512;
+
+/// A file to commit: its path in the repository, where it lies here, its size and the
+/// first bytes the Hub looks at to choose between inline and LFS.
 struct Upload {
     path: String,
-    bytes: Vec<u8>,
+    file: PathBuf,
+    size: u64,
+    sample: Vec<u8>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,7 +70,7 @@ struct LfsActions {
 struct LfsAction {
     href: String,
     #[serde(default)]
-    header: std::collections::BTreeMap<String, String>,
+    header: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,11 +102,50 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), HubError> {
     Ok(())
 }
 
-fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The file's SHA-256, read in a stream on a blocking thread.
+async fn sha256_file(path: &Path) -> Result<String, HubError> {
+    let owned = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(&owned).map_err(io(&owned))?;
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let read = file.read(&mut buffer).map_err(io(&owned))?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buffer[..read]);
+        }
+        Ok(hex(&hasher.finalize()))
+    })
+    .await
+    .map_err(|error| HubError::Io {
+        path: path.to_owned(),
+        source: std::io::Error::other(error),
+    })?
+}
+
+/// `len` bytes of the file from `offset`, as a streamed request body.
+async fn file_slice(path: &Path, offset: u64, len: u64) -> Result<reqwest::Body, HubError> {
+    let mut file = tokio::fs::File::open(path).await.map_err(io(path))?;
+    file.seek(SeekFrom::Start(offset)).await.map_err(io(path))?;
+    Ok(reqwest::Body::wrap_stream(ReaderStream::new(
+        file.take(len),
+    )))
+}
+
+fn describe(path: &Path) -> Result<(u64, Vec<u8>), HubError> {
+    let file = std::fs::File::open(path).map_err(io(path))?;
+    let size = file.metadata().map_err(io(path))?.len();
+    let mut sample = Vec::with_capacity(SAMPLE_BYTES);
+    file.take(SAMPLE_BYTES as u64)
+        .read_to_end(&mut sample)
+        .map_err(io(path))?;
+    Ok((size, sample))
 }
 
 impl HubClient {
@@ -110,9 +166,12 @@ impl HubClient {
             let relative = path
                 .strip_prefix(folder)
                 .map_err(|_| HubError::RepoId(path.display().to_string()))?;
+            let (size, sample) = describe(path)?;
             uploads.push(Upload {
                 path: relative.to_string_lossy().replace('\\', "/"),
-                bytes: std::fs::read(path).map_err(io(path))?,
+                file: path.clone(),
+                size,
+                sample,
             });
         }
         self.create_repo(repo_id).await?;
@@ -121,11 +180,14 @@ impl HubClient {
             vec![json!({"key": "header", "value": {"summary": message, "description": ""}})];
         for upload in &uploads {
             if lfs.contains(&upload.path) {
-                let oid = sha256(&upload.bytes);
-                self.upload_lfs(repo_id, &oid, &upload.bytes).await?;
-                lines.push(json!({"key": "lfsFile", "value": {"path": upload.path, "algo": "sha256", "oid": oid, "size": upload.bytes.len()}}));
+                let oid = sha256_file(&upload.file).await?;
+                self.upload_lfs(repo_id, &oid, upload).await?;
+                lines.push(json!({"key": "lfsFile", "value": {"path": upload.path, "algo": "sha256", "oid": oid, "size": upload.size}}));
             } else {
-                lines.push(json!({"key": "file", "value": {"path": upload.path, "encoding": "base64", "content": BASE64.encode(&upload.bytes)}}));
+                let bytes = tokio::fs::read(&upload.file)
+                    .await
+                    .map_err(io(&upload.file))?;
+                lines.push(json!({"key": "file", "value": {"path": upload.path, "encoding": "base64", "content": BASE64.encode(&bytes)}}));
             }
         }
         let body: String = lines.iter().map(|line| format!("{line}\n")).collect();
@@ -159,8 +221,7 @@ impl HubClient {
         let files: Vec<serde_json::Value> = uploads
             .iter()
             .map(|upload| {
-                let sample = &upload.bytes[..upload.bytes.len().min(512)];
-                json!({"path": upload.path, "size": upload.bytes.len(), "sample": BASE64.encode(sample)})
+                json!({"path": upload.path, "size": upload.size, "sample": BASE64.encode(&upload.sample)})
             })
             .collect();
         let url = format!("{}/api/models/{repo_id}/preupload/main", self.endpoint);
@@ -176,18 +237,18 @@ impl HubClient {
     }
 
     /// Uploads one LFS object unless the Hub has it already.
-    async fn upload_lfs(&self, repo_id: &str, oid: &str, bytes: &[u8]) -> Result<(), HubError> {
+    async fn upload_lfs(&self, repo_id: &str, oid: &str, upload: &Upload) -> Result<(), HubError> {
         let url = format!("{}/{repo_id}.git/info/lfs/objects/batch", self.endpoint);
         let request = self
             .http
             .post(&url)
-            .header("accept", "application/vnd.git-lfs+json")
-            .header("content-type", "application/vnd.git-lfs+json")
+            .header("accept", LFS_JSON)
+            .header("content-type", LFS_JSON)
             .body(
                 json!({
                     "operation": "upload",
-                    "transfers": ["basic"],
-                    "objects": [{"oid": oid, "size": bytes.len()}],
+                    "transfers": ["basic", "multipart"],
+                    "objects": [{"oid": oid, "size": upload.size}],
                     "hash_algo": "sha256",
                 })
                 .to_string(),
@@ -201,32 +262,120 @@ impl HubClient {
         else {
             return Ok(());
         };
-        if let Some(upload) = actions.upload {
-            let mut request = self.http.put(&upload.href).body(bytes.to_vec());
-            for (name, value) in &upload.header {
-                request = request.header(name, value);
-            }
-            let response = request.send().await.map_err(|error| HubError::Http {
-                url: upload.href.clone(),
-                reason: error.to_string(),
-            })?;
-            if !response.status().is_success() {
-                return Err(HubError::Http {
-                    url: upload.href,
-                    reason: format!("LFS upload: HTTP {}", response.status()),
-                });
+        if let Some(action) = actions.upload {
+            match action.header.get("chunk_size") {
+                Some(chunk_size) => {
+                    let chunk_size = chunk_size.parse::<u64>().ok().filter(|size| *size > 0);
+                    let chunk_size = chunk_size.ok_or_else(|| HubError::Http {
+                        url: action.href.clone(),
+                        reason: format!("LFS upload: bad chunk_size {chunk_size:?}"),
+                    })?;
+                    self.upload_parts(oid, upload, &action, chunk_size).await?;
+                }
+                None => {
+                    let body = file_slice(&upload.file, 0, upload.size).await?;
+                    self.put(&action.href, &action.header, body, upload.size)
+                        .await?;
+                }
             }
         }
         if let Some(verify) = actions.verify {
             let mut request = self
                 .http
                 .post(&verify.href)
-                .json(&json!({"oid": oid, "size": bytes.len()}));
+                .json(&json!({"oid": oid, "size": upload.size}));
             for (name, value) in &verify.header {
                 request = request.header(name, value);
             }
             self.send(&verify.href, request).await?;
         }
         Ok(())
+    }
+
+    /// The multipart transfer: the action's numbered headers are the parts' URLs, each part
+    /// is `chunk_size` bytes of the file (the last one shorter), and a POST of the parts'
+    /// ETags to the action's URL completes the object.
+    async fn upload_parts(
+        &self,
+        oid: &str,
+        upload: &Upload,
+        action: &LfsAction,
+        chunk_size: u64,
+    ) -> Result<(), HubError> {
+        let mut part_urls: Vec<(u64, &String)> = action
+            .header
+            .iter()
+            .filter_map(|(name, url)| Some((name.parse::<u64>().ok()?, url)))
+            .collect();
+        part_urls.sort();
+        if part_urls.len() as u64 != upload.size.div_ceil(chunk_size) {
+            return Err(HubError::Http {
+                url: action.href.clone(),
+                reason: format!(
+                    "LFS upload: {} part URLs for {} bytes in chunks of {chunk_size}",
+                    part_urls.len(),
+                    upload.size
+                ),
+            });
+        }
+        let mut parts = Vec::with_capacity(part_urls.len());
+        for (index, (_, part_url)) in part_urls.iter().enumerate() {
+            let offset = index as u64 * chunk_size;
+            let len = chunk_size.min(upload.size - offset);
+            let body = file_slice(&upload.file, offset, len).await?;
+            let response = self.put(part_url, &BTreeMap::new(), body, len).await?;
+            let etag = response
+                .headers()
+                .get("etag")
+                .and_then(|etag| etag.to_str().ok())
+                .filter(|etag| !etag.is_empty())
+                .ok_or_else(|| HubError::Http {
+                    url: (*part_url).clone(),
+                    reason: format!("LFS upload: no ETag for part {}", index + 1),
+                })?;
+            parts.push(json!({"partNumber": index + 1, "etag": etag}));
+        }
+        let request = self
+            .http
+            .post(&action.href)
+            .header("accept", LFS_JSON)
+            .header("content-type", LFS_JSON)
+            .body(json!({"oid": oid, "parts": parts}).to_string());
+        let response = request.send().await.map_err(|error| HubError::Http {
+            url: action.href.clone(),
+            reason: error.to_string(),
+        })?;
+        if !response.status().is_success() {
+            return Err(HubError::Http {
+                url: action.href.clone(),
+                reason: format!("LFS multipart completion: HTTP {}", response.status()),
+            });
+        }
+        Ok(())
+    }
+
+    /// PUTs `len` bytes to storage with the headers the Hub gave (never the Hub token).
+    async fn put(
+        &self,
+        url: &str,
+        headers: &BTreeMap<String, String>,
+        body: reqwest::Body,
+        len: u64,
+    ) -> Result<reqwest::Response, HubError> {
+        let mut request = self.http.put(url).header("content-length", len).body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.map_err(|error| HubError::Http {
+            url: url.to_owned(),
+            reason: error.to_string(),
+        })?;
+        if !response.status().is_success() {
+            return Err(HubError::Http {
+                url: url.to_owned(),
+                reason: format!("LFS upload: HTTP {}", response.status()),
+            });
+        }
+        Ok(response)
     }
 }

@@ -1,6 +1,7 @@
 //! The Hub client against a local server that speaks the Hub's API: model info, file
 //! resolution with a bearer token (gated repositories), repository creation, preupload, the
-//! LFS batch API with upload and verify, and the NDJSON commit.
+//! LFS batch API with upload and verify (single PUT, and multipart for large objects), and
+//! the NDJSON commit.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -135,11 +136,17 @@ async fn downloads_a_gated_snapshot_with_the_token_and_reuses_it() {
     ));
 }
 
-/// The Hub's write side: keeps LFS uploads and the last commit's lines.
+/// Objects over this size go through the multipart transfer, in parts of `PART_BYTES`.
+const MULTIPART_ABOVE: u64 = 6_000;
+const PART_BYTES: u64 = 4_000;
+
+/// The Hub's write side: keeps LFS uploads, multipart parts and the last commit's lines.
 #[derive(Default)]
 struct WriteSide {
     repos: Vec<String>,
     lfs: BTreeMap<String, Vec<u8>>,
+    parts: BTreeMap<(String, u64), Vec<u8>>,
+    multipart: Vec<String>,
     verified: Vec<String>,
     commit: Vec<serde_json::Value>,
 }
@@ -155,7 +162,24 @@ fn write_side(url: String, state: Arc<Mutex<WriteSide>>) -> impl Fn(&Seen) -> Re
                 json!({"error": "storage wants the ticket, not the Hub token"}),
             );
         }
-        if !to_storage && !authorised(request) {
+        // Part URLs and the completion URL are presigned: no token goes there either.
+        let presigned =
+            request.path.starts_with("/lfs-part/") || request.path.starts_with("/lfs-complete/");
+        if presigned && authorised(request) {
+            return reply(403, json!({"error": "presigned URLs take no Hub token"}));
+        }
+        let declared = request
+            .headers
+            .iter()
+            .find(|(name, _)| name == "content-length")
+            .and_then(|(_, value)| value.parse::<usize>().ok());
+        if request.method == "PUT" && declared != Some(request.raw.len()) {
+            return reply(
+                411,
+                json!({"error": "storage wants the exact content-length"}),
+            );
+        }
+        if !to_storage && !presigned && !authorised(request) {
             return reply(401, json!({"error": "Invalid credentials"}));
         }
         let mut state = state.lock().expect("mock hub");
@@ -195,10 +219,27 @@ fn write_side(url: String, state: Arc<Mutex<WriteSide>>) -> impl Fn(&Seen) -> Re
                     serde_json::from_slice(&request.raw).expect("mock hub");
                 let object = &body["objects"][0];
                 let oid = object["oid"].as_str().expect("mock hub");
+                let size = object["size"].as_u64().expect("mock hub");
+                let multipart_offered = body["transfers"]
+                    .as_array()
+                    .is_some_and(|transfers| transfers.contains(&json!("multipart")));
+                let upload = if size > MULTIPART_ABOVE && multipart_offered {
+                    let mut header = serde_json::Map::new();
+                    header.insert("chunk_size".to_owned(), json!(PART_BYTES.to_string()));
+                    for part in 1..=size.div_ceil(PART_BYTES) {
+                        header.insert(
+                            format!("{part:05}"),
+                            json!(format!("{url}/lfs-part/{oid}/{part}")),
+                        );
+                    }
+                    json!({"href": format!("{url}/lfs-complete/{oid}"), "header": header})
+                } else {
+                    json!({"href": format!("{url}/lfs-store/{oid}"), "header": {"x-upload-ticket": "t1"}})
+                };
                 reply(
                     200,
-                    json!({"objects": [{"oid": oid, "size": object["size"], "actions": {
-                        "upload": {"href": format!("{url}/lfs-store/{oid}"), "header": {"x-upload-ticket": "t1"}},
+                    json!({"objects": [{"oid": oid, "size": size, "actions": {
+                        "upload": upload,
                         "verify": {"href": format!("{url}/lfs-verify"), "header": {}}
                     }}]}),
                 )
@@ -207,6 +248,42 @@ fn write_side(url: String, state: Arc<Mutex<WriteSide>>) -> impl Fn(&Seen) -> Re
                 let oid = path.trim_start_matches("/lfs-store/").to_owned();
                 state.lfs.insert(oid, request.raw.clone());
                 (200, Vec::new(), String::new())
+            }
+            ("PUT", _) if path.starts_with("/lfs-part/") => {
+                let (oid, part) = path
+                    .trim_start_matches("/lfs-part/")
+                    .split_once('/')
+                    .expect("mock hub");
+                let part: u64 = part.parse().expect("mock hub");
+                state
+                    .parts
+                    .insert((oid.to_owned(), part), request.raw.clone());
+                let etag = ("etag".to_owned(), format!("\"etag-{part}\""));
+                (200, vec![etag], String::new())
+            }
+            ("POST", _) if path.starts_with("/lfs-complete/") => {
+                let oid = path.trim_start_matches("/lfs-complete/").to_owned();
+                assert_eq!(request.body["oid"], oid.as_str());
+                let mut object = Vec::new();
+                for (index, part) in request.body["parts"]
+                    .as_array()
+                    .expect("mock hub")
+                    .iter()
+                    .enumerate()
+                {
+                    let number = index as u64 + 1;
+                    assert_eq!(part["partNumber"], number);
+                    assert_eq!(part["etag"], format!("\"etag-{number}\""));
+                    object.extend(
+                        state
+                            .parts
+                            .get(&(oid.clone(), number))
+                            .expect("every part was uploaded"),
+                    );
+                }
+                state.multipart.push(oid.clone());
+                state.lfs.insert(oid, object);
+                reply(200, json!({}))
             }
             ("POST", "/lfs-verify") => {
                 state
@@ -254,6 +331,9 @@ async fn pushes_a_training_run_in_one_commit_with_weights_through_lfs() {
     };
     let weights: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 251) as u8).collect();
     write("adapter/adapter_model.safetensors", &weights);
+    // Merged weights large enough for the multipart transfer: 3 parts, the last one short.
+    let merged: Vec<u8> = (0..10_001u32).map(|i| (i * 13 % 241) as u8).collect();
+    write("merged/model-00001-of-00001.safetensors", &merged);
     write("adapter/adapter_config.json", br#"{"r": 16}"#);
     write("README.md", b"# AML screening adapter\n");
     write("trainer_state.json", br#"{"log_history": []}"#);
@@ -273,16 +353,27 @@ async fn pushes_a_training_run_in_one_commit_with_weights_through_lfs() {
     {
         let state = state.lock().unwrap();
         assert_eq!(state.repos, ["bank-ml/aml-screening"]);
-        let oid: String = Sha256::digest(&weights)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let sha = |bytes: &[u8]| -> String {
+            Sha256::digest(bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
+        let oid = sha(&weights);
         assert_eq!(
             state.lfs.get(&oid),
             Some(&weights),
             "the weights went through LFS, byte for byte"
         );
-        assert_eq!(state.verified, std::slice::from_ref(&oid));
+        let merged_oid = sha(&merged);
+        assert_eq!(
+            state.lfs.get(&merged_oid),
+            Some(&merged),
+            "the merged weights went through the multipart transfer, byte for byte"
+        );
+        assert_eq!(state.multipart, std::slice::from_ref(&merged_oid));
+        assert_eq!(state.parts.len(), 3);
+        assert_eq!(state.verified, [oid.clone(), merged_oid.clone()]);
         assert_eq!(state.commit[0]["value"]["summary"], "Curriculum LoRA run");
         let mut committed = BTreeMap::new();
         for line in &state.commit[1..] {
@@ -295,6 +386,7 @@ async fn pushes_a_training_run_in_one_commit_with_weights_through_lfs() {
                 "README.md",
                 "adapter/adapter_config.json",
                 "adapter/adapter_model.safetensors",
+                "merged/model-00001-of-00001.safetensors",
                 "trainer_state.json"
             ],
             "checkpoints and hidden files stay local"
@@ -302,6 +394,9 @@ async fn pushes_a_training_run_in_one_commit_with_weights_through_lfs() {
         let lfs_line = &committed["adapter/adapter_model.safetensors"];
         assert_eq!(lfs_line["key"], "lfsFile");
         assert_eq!(lfs_line["value"]["oid"], oid.as_str());
+        let merged_line = &committed["merged/model-00001-of-00001.safetensors"];
+        assert_eq!(merged_line["value"]["oid"], merged_oid.as_str());
+        assert_eq!(merged_line["value"]["size"], 10_001);
         let readme = &committed["README.md"];
         assert_eq!(readme["key"], "file");
         assert_eq!(
