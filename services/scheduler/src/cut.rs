@@ -1,7 +1,8 @@
 //! Cutting a batch: for each bank, the alerts on `aml.alerts.<bank>` after the bank's cursor
-//! up to the last one present now, checked, deduplicated by alert id, prescreened, and cut
-//! into shards written under the bank's keys. The manifest is written before the cursors
-//! move and before any job goes out, so a scheduler restarted mid-way resumes this batch.
+//! up to the last one present now, checked, deduplicated by alert id (within the batch and
+//! against the ids earlier batches took), prescreened, and cut into shards written under the
+//! bank's keys. The manifest is written before the cursors move and before any job goes out,
+//! so a scheduler restarted mid-way resumes this batch.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -152,8 +153,64 @@ async fn policy(storage: &Storage, config: &ScoringConfig) -> Result<String, Cut
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// Cuts batch `batch_id` from the alerts after the stored cursors, writes shards, cleared
-/// results, prefix and manifest, then moves the cursors.
+/// The alert ids `bank` had in batches other than `batch_id` cut within `days` (0: none).
+/// Only batches with a manifest count: a cut that crashed before writing one took nothing.
+async fn ids_batched_before(
+    storage: &Storage,
+    bank: &str,
+    batch_id: &str,
+    days: u32,
+    now_unix_ms: i64,
+) -> Result<HashSet<String>, CutError> {
+    let mut ids = HashSet::new();
+    if days == 0 {
+        return Ok(ids);
+    }
+    let horizon = now_unix_ms - i64::from(days) * 24 * 60 * 60 * 1000;
+    let prefix = layout::alert_ids_prefix(bank);
+    for key in storage.list(&prefix).await? {
+        let Some(batch) = key
+            .strip_prefix(&prefix)
+            .and_then(|name| name.strip_suffix(".txt"))
+        else {
+            continue;
+        };
+        let manifest_key = layout::manifest(batch);
+        if batch == batch_id || !storage.exists(&manifest_key).await? {
+            continue;
+        }
+        let manifest: BatchManifest = storage.get_json(&manifest_key).await?;
+        if manifest.created_unix_ms < horizon {
+            continue;
+        }
+        let listed = storage.get(&key).await?;
+        ids.extend(String::from_utf8_lossy(&listed).lines().map(str::to_owned));
+    }
+    Ok(ids)
+}
+
+/// Moves the stored cursors to where `manifest` says its batch read up to (never back).
+/// Called after a cut and again when a batch is resumed, which may follow a crash between
+/// the manifest and the cursors.
+pub async fn commit_cursors(storage: &Storage, manifest: &BatchManifest) -> Result<(), CutError> {
+    let mut cursors: BTreeMap<String, u64> = if storage.exists(layout::CURSORS).await? {
+        storage.get_json(layout::CURSORS).await?
+    } else {
+        BTreeMap::new()
+    };
+    let before = cursors.clone();
+    for (bank, last) in &manifest.cursors_after {
+        let cursor = cursors.entry(bank.clone()).or_default();
+        *cursor = (*cursor).max(*last);
+    }
+    if cursors != before {
+        storage.put_json(layout::CURSORS, &cursors).await?;
+    }
+    Ok(())
+}
+
+/// Cuts batch `batch_id` from the alerts after the stored cursors and writes shards, cleared
+/// results, the alert-id lists, prefix and manifest; [`commit_cursors`] then moves the cursors.
 pub async fn cut_batch(
     jetstream: &jetstream::Context,
     storage: &Storage,
@@ -162,7 +219,7 @@ pub async fn cut_batch(
     banks: &[String],
     shard_size: u32,
 ) -> Result<BatchManifest, CutError> {
-    let mut cursors: BTreeMap<String, u64> = if storage.exists(layout::CURSORS).await? {
+    let cursors: BTreeMap<String, u64> = if storage.exists(layout::CURSORS).await? {
         storage.get_json(layout::CURSORS).await?
     } else {
         BTreeMap::new()
@@ -182,8 +239,8 @@ pub async fn cut_batch(
         rationale: config.rationale,
         banks: BTreeMap::new(),
         shards: Vec::new(),
+        cursors_after: BTreeMap::new(),
     };
-    let mut moved = cursors.clone();
     for (bank, last) in banks_with_alerts(jetstream, banks).await? {
         let after = cursors.get(&bank).copied().unwrap_or(0);
         let known = rules.banks.is_empty() || rules.banks.contains(&bank);
@@ -195,7 +252,16 @@ pub async fn cut_batch(
             last_sequence: last,
             ..Default::default()
         };
+        let earlier = ids_batched_before(
+            storage,
+            &bank,
+            batch_id,
+            config.dedup_days,
+            manifest.created_unix_ms,
+        )
+        .await?;
         let mut seen = HashSet::new();
+        let mut batched = String::new();
         let mut to_model = Vec::new();
         let mut cleared = Vec::new();
         for (subject, payload) in read_bank(jetstream, &bank, after, last).await? {
@@ -207,11 +273,13 @@ pub async fn cut_batch(
                 plan.rejected += 1;
                 continue;
             }
-            if !seen.insert(alert.alert_id.clone()) {
+            if earlier.contains(&alert.alert_id) || !seen.insert(alert.alert_id.clone()) {
                 plan.duplicates_dropped += 1;
                 continue;
             }
             plan.alerts_in += 1;
+            batched.push_str(&alert.alert_id);
+            batched.push('\n');
             let prescreen = prescreen_alert(&alert);
             match prescreen.verdict(config.prescreen_cutoff) {
                 Verdict::Cleared(reason) => {
@@ -221,6 +289,11 @@ pub async fn cut_batch(
             }
         }
         plan.cleared_by_prescreen = cleared.len() as u64;
+        if !batched.is_empty() {
+            storage
+                .put(&layout::alert_ids(&bank, batch_id), batched.into())
+                .await?;
+        }
         if !cleared.is_empty() {
             put_results(storage, &layout::cleared(&bank, batch_id), &cleared).await?;
         }
@@ -239,7 +312,7 @@ pub async fn cut_batch(
         if plan.alerts_in > 0 {
             manifest.banks.insert(bank.clone(), plan);
         }
-        moved.insert(bank, last);
+        manifest.cursors_after.insert(bank, last);
     }
     storage
         .put(&manifest.prefix_key, policy(storage, config).await?.into())
@@ -247,7 +320,5 @@ pub async fn cut_batch(
     storage
         .put_json(&layout::manifest(batch_id), &manifest)
         .await?;
-    cursors = moved;
-    storage.put_json(layout::CURSORS, &cursors).await?;
     Ok(manifest)
 }

@@ -13,7 +13,7 @@ use aml_storage::Storage;
 use async_nats::jetstream;
 use tracing::info;
 
-use crate::cut::cut_batch;
+use crate::cut::{commit_cursors, cut_batch};
 use crate::follow::{FollowTimeouts, follow_batch};
 
 /// Handles BatchRequests.
@@ -88,6 +88,9 @@ impl Handler<BatchRequest> for BatchHandler {
             .await
             .map_err(HandlerError::transient)?
         };
+        commit_cursors(&self.storage, &manifest)
+            .await
+            .map_err(HandlerError::transient)?;
         info!(
             batch,
             alerts = manifest.alerts_in(),

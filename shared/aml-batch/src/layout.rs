@@ -20,6 +20,16 @@ pub fn report(batch: &str) -> String {
 /// The scheduler's per-bank stream cursors.
 pub const CURSORS: &str = "scheduler/cursors.json";
 
+/// The ids of the alerts a bank had in a batch, one per line: what later batches skip.
+pub fn alert_ids(bank: &str, batch: &str) -> String {
+    format!("{}{batch}.txt", alert_ids_prefix(bank))
+}
+
+/// Every alert-id list of a bank starts with this.
+pub fn alert_ids_prefix(bank: &str) -> String {
+    format!("banks/{bank}/alert-ids/")
+}
+
 /// One shard's alerts.
 pub fn shard(bank: &str, batch: &str, shard: u32) -> String {
     format!("banks/{bank}/batches/{batch}/shards/{shard:05}.pb")

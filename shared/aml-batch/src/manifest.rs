@@ -12,7 +12,7 @@ pub struct BankPlan {
     pub alerts_in: u64,
     /// Of those, cleared by the prescreen.
     pub cleared_by_prescreen: u64,
-    /// Duplicates (same alert id) dropped.
+    /// Duplicates (same alert id, in this batch or an earlier one) dropped.
     pub duplicates_dropped: u64,
     /// Alerts on the stream that failed intake checks (dead-lettered at intake).
     pub rejected: u64,
@@ -60,6 +60,10 @@ pub struct BatchManifest {
     pub banks: BTreeMap<String, BankPlan>,
     /// Every shard.
     pub shards: Vec<ShardPlan>,
+    /// Per bank, the last stream sequence this batch read: where the scheduler's cursors
+    /// move once the batch is cut (again on resume, so no alert lands in two batches).
+    #[serde(default)]
+    pub cursors_after: BTreeMap<String, u64>,
 }
 
 impl BatchManifest {

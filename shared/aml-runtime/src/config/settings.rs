@@ -51,6 +51,9 @@ pub struct ScoringConfig {
     pub rationale: bool,
     /// Largest accepted alert, in encoded bytes.
     pub max_alert_bytes: usize,
+    /// An alert id already cut into a batch within this many days is dropped as a duplicate
+    /// (the stream itself drops repeats within 24 hours); 0 looks back no further.
+    pub dedup_days: u32,
     /// Alerts per forward pass in a worker.
     pub worker_batch_size: usize,
     /// USD per GPU-hour, for the report's cost estimate.
@@ -93,6 +96,7 @@ impl Default for ScoringConfig {
             prescreen_cutoff: 0.5,
             rationale: false,
             max_alert_bytes: 64 * 1024,
+            dedup_days: 400,
             worker_batch_size: 16,
             gpu_price_per_hour: 1.10,
             backend: ScoringBackend::Local,
