@@ -4,36 +4,14 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use aml_integration_tests::cli::{Cli, SMALL_CURRICULUM};
+
 fn aml(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aml"))
-        .args(args)
-        .output()
-        .expect("aml runs")
+    Cli::new(env!("CARGO_BIN_EXE_aml")).run(args, &[])
 }
 
 fn prepare(root: &Path) -> (String, String) {
-    let model = root.join("model").display().to_string();
-    let data = root.join("data").display().to_string();
-    assert!(
-        aml(&["model", "init-tiny", "--arch", "llama", "--out", &model])
-            .status
-            .success()
-    );
-    assert!(
-        aml(&[
-            "generate",
-            "--per-tier",
-            "12",
-            "--seed",
-            "2",
-            "--out",
-            &data,
-            "--validate"
-        ])
-        .status
-        .success()
-    );
-    (model, data)
+    Cli::new(env!("CARGO_BIN_EXE_aml")).tiny_model_and_data(root)
 }
 
 #[test]
@@ -41,7 +19,7 @@ fn the_users_command_line_works_as_written() {
     let root = tempfile::tempdir().expect("dir");
     let (model, data) = prepare(root.path());
     let out = root.path().join("out").display().to_string();
-    let result = aml(&[
+    let mut args = vec![
         "train",
         "--model_id",
         &model,
@@ -49,20 +27,9 @@ fn the_users_command_line_works_as_written() {
         &data,
         "--output_dir",
         &out,
-        "--max_seq_len",
-        "512",
-        "--epochs_easy",
-        "1",
-        "--epochs_medium",
-        "1",
-        "--epochs_hard",
-        "1",
-        "--lr",
-        "1e-3",
-        "--batch_size",
-        "4",
-        "--grad_accum",
-        "2",
+    ];
+    args.extend(SMALL_CURRICULUM);
+    args.extend([
         "--merge_lora",
         "true",
         "--judge_items",
@@ -70,6 +37,7 @@ fn the_users_command_line_works_as_written() {
         "--judge_max_new_tokens",
         "8",
     ]);
+    let result = aml(&args);
     assert!(
         result.status.success(),
         "{}",

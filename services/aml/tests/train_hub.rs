@@ -4,9 +4,9 @@
 //! Messages API, and `--push_to_hub` committing the run to a model repository.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
+use aml_integration_tests::cli::{Cli, SMALL_CURRICULUM};
 use aml_integration_tests::mock_http::{MockServer, Seen};
 use serde_json::{Value, json};
 
@@ -78,14 +78,6 @@ fn services(model_dir: PathBuf, commit: Arc<Mutex<Vec<Value>>>) -> impl Fn(&Seen
     }
 }
 
-fn aml(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_aml"))
-        .args(args)
-        .envs(envs.iter().copied())
-        .output()
-        .expect("aml runs")
-}
-
 fn path(root: &Path, name: &str) -> String {
     root.join(name).display().to_string()
 }
@@ -93,29 +85,8 @@ fn path(root: &Path, name: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hub_model_llm_judge_and_push_as_the_user_wrote_them() {
     let root = tempfile::tempdir().expect("dir");
-    let (model, data) = (path(root.path(), "tiny"), path(root.path(), "data"));
-    assert!(
-        aml(&["model", "init-tiny", "--out", &model], &[])
-            .status
-            .success()
-    );
-    assert!(
-        aml(
-            &[
-                "generate",
-                "--per-tier",
-                "12",
-                "--seed",
-                "2",
-                "--out",
-                &data,
-                "--validate"
-            ],
-            &[]
-        )
-        .status
-        .success()
-    );
+    let cli = Cli::new(env!("CARGO_BIN_EXE_aml"));
+    let (model, data) = cli.tiny_model_and_data(root.path());
     let commit = Arc::new(Mutex::new(Vec::new()));
     let server = MockServer::start_binary(Arc::new(services(
         PathBuf::from(&model),
@@ -126,46 +97,36 @@ async fn hub_model_llm_judge_and_push_as_the_user_wrote_them() {
     let cache = path(root.path(), "hub-cache");
     let url = server.url.clone();
     let output = tokio::task::spawn_blocking(move || {
-        aml(
-            &[
-                "train",
-                "--model_id",
-                MODEL,
-                "--data_dir",
-                &data,
-                "--output_dir",
-                &out,
-                "--max_seq_len",
-                "512",
-                "--epochs_easy",
-                "1",
-                "--epochs_medium",
-                "1",
-                "--epochs_hard",
-                "1",
-                "--lr",
-                "1e-3",
-                "--batch_size",
-                "4",
-                "--grad_accum",
-                "2",
-                "--judge_provider",
-                "anthropic",
-                "--run_judge",
-                "true",
-                "--push_to_hub",
-                "true",
-                "--hub_model_id",
-                "bank-ml/aml-llama33",
-                "--merge_lora",
-                "false",
-                "--judge_items",
-                "6",
-                "--judge_max_new_tokens",
-                "8",
-                "--hub_cache",
-                &cache,
-            ],
+        let mut args = vec![
+            "train",
+            "--model_id",
+            MODEL,
+            "--data_dir",
+            &data,
+            "--output_dir",
+            &out,
+        ];
+        args.extend(SMALL_CURRICULUM);
+        args.extend([
+            "--judge_provider",
+            "anthropic",
+            "--run_judge",
+            "true",
+            "--push_to_hub",
+            "true",
+            "--hub_model_id",
+            "bank-ml/aml-llama33",
+            "--merge_lora",
+            "false",
+            "--judge_items",
+            "6",
+            "--judge_max_new_tokens",
+            "8",
+            "--hub_cache",
+            &cache,
+        ]);
+        cli.run(
+            &args,
             &[
                 ("HF_ENDPOINT", &url),
                 ("HF_TOKEN", "hf_test"),

@@ -2,57 +2,29 @@
 //! phase and at the end to an S3-compatible server (moto), checkpoints included, so another
 //! machine can resume it; a URL outside the configured storage is refused by name.
 
-use std::process::{Command, Output};
-
 use aml_integration_tests::S3Server;
+use aml_integration_tests::cli::{Cli, SMALL_CURRICULUM};
 use aml_storage::{S3Options, Storage};
-
-fn aml(args: &[&str], envs: &[(&str, String)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aml"))
-        .args(args)
-        .envs(envs.iter().map(|(key, value)| (*key, value.as_str())))
-        .output()
-        .expect("aml runs")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_whose_output_is_in_s3_lands_there_phase_by_phase() {
     let s3 = S3Server::start("aml-train").expect("moto");
     let root = tempfile::tempdir().expect("dir");
     let path = |name: &str| root.path().join(name).display().to_string();
-    let (model, data, staging) = (path("tiny"), path("data"), path("staging"));
-    assert!(
-        aml(&["model", "init-tiny", "--out", &model], &[])
-            .status
-            .success()
-    );
-    let generated = aml(
-        &[
-            "generate",
-            "--per-tier",
-            "12",
-            "--seed",
-            "2",
-            "--out",
-            &data,
-            "--validate",
-        ],
-        &[],
-    );
-    assert!(generated.status.success());
+    let cli = Cli::new(env!("CARGO_BIN_EXE_aml"));
+    let (model, data) = cli.tiny_model_and_data(root.path());
+    let staging = path("staging");
+    let endpoint = s3.endpoint();
     let envs = [
-        ("AML_STORAGE__URL", "s3://aml-train".to_owned()),
-        ("AML_STORAGE__S3__ENDPOINT", s3.endpoint()),
-        ("AML_STORAGE__S3__REGION", "us-east-1".to_owned()),
-        ("AML_STORAGE__S3__ACCESS_KEY_ID", "test-key".to_owned()),
-        (
-            "AML_STORAGE__S3__SECRET_ACCESS_KEY",
-            "test-secret".to_owned(),
-        ),
-        ("AML_STORAGE__S3__ALLOW_HTTP", "true".to_owned()),
+        ("AML_STORAGE__URL", "s3://aml-train"),
+        ("AML_STORAGE__S3__ENDPOINT", endpoint.as_str()),
+        ("AML_STORAGE__S3__REGION", "us-east-1"),
+        ("AML_STORAGE__S3__ACCESS_KEY_ID", "test-key"),
+        ("AML_STORAGE__S3__SECRET_ACCESS_KEY", "test-secret"),
+        ("AML_STORAGE__S3__ALLOW_HTTP", "true"),
     ];
     let train = |output: &str| {
-        let args = [
+        let mut args = vec![
             "train",
             "--model_id",
             &model,
@@ -62,24 +34,11 @@ async fn a_run_whose_output_is_in_s3_lands_there_phase_by_phase() {
             output,
             "--staging_dir",
             &staging,
-            "--max_seq_len",
-            "512",
-            "--epochs_easy",
-            "1",
-            "--epochs_medium",
-            "1",
-            "--epochs_hard",
-            "1",
-            "--lr",
-            "1e-3",
-            "--batch_size",
-            "4",
-            "--grad_accum",
-            "2",
             "--run_judge",
             "false",
         ];
-        aml(&args, &envs)
+        args.extend(SMALL_CURRICULUM);
+        cli.run(&args, &envs)
     };
     let output = tokio::task::block_in_place(|| train("s3://aml-train/models/run-s3"));
     assert!(
