@@ -124,7 +124,7 @@ pub async fn run(config: &AmlConfig, args: &SummaryArgs) -> anyhow::Result<()> {
         report.cost_usd
     );
     println!(
-        "calibrate | tau {:.4} for recall >= {:.2}: recall {:.4}, false-positive rate {:.4} ({} positives, {} negatives)",
+        "calibrate | tau {:.7} for recall >= {:.2}: recall {:.4}, false-positive rate {:.4} ({} positives, {} negatives)",
         calibration["tau"].as_f64().unwrap_or(f64::NAN),
         args.recall,
         calibration["recall"].as_f64().unwrap_or(f64::NAN),
