@@ -46,6 +46,12 @@ pub fn check_alert(alert: &Alert, subject: &str, rules: &IntakeRules) -> Result<
             alert.alert_id, alert.bank
         ));
     }
+    if alert.alert_id.chars().any(char::is_control) {
+        return Err(format!(
+            "alert id {:?} holds control characters",
+            alert.alert_id
+        ));
+    }
     alert.validate().map_err(|error| error.to_string())
 }
 
@@ -101,5 +107,9 @@ mod tests {
         big.context = "x".repeat(2000);
         let oversize = check_alert(&big, "aml.alerts.acme", &rules()).unwrap_err();
         assert!(oversize.contains("over the limit of 1024"), "{oversize}");
+        let mut broken = alert("acme");
+        broken.alert_id = "a-1\nb-2".into();
+        let control = check_alert(&broken, "aml.alerts.acme", &rules()).unwrap_err();
+        assert!(control.contains("control characters"), "{control}");
     }
 }
