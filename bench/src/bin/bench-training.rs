@@ -1,6 +1,9 @@
 //! Training throughput: our LoRA training step against transformers + PEFT on the same tiny
 //! model, LoRA config (r 16, alpha 32, dropout 0.05, all seven projections), batches,
-//! sequence length and AdamW, on CPU, same threads, same run. Writes
+//! sequence length and AdamW, on CPU, same threads, same run. The two sides take turns for
+//! `--rounds` rounds (each from fresh weights), so a slow spell of the machine falls on both;
+//! every step is timed, and each side's tokens/s is the median over rounds of its median
+//! step (the mean over all steps is reported beside it). Writes
 //! `target/bench/training.json` with `ours_tok_s`, `hf_peft_tok_s`, `ours_peak_rss_mb`,
 //! `hf_peak_rss_mb`.
 //!
@@ -11,16 +14,16 @@
 //! with and without `--recompute`. `scripts/gpu-bench-training.sh` runs both and samples
 //! the card's peak memory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use aml_bench::{
-    attention_flops_per_pair, linear_flops_per_token, llama3_8b, load_options, peak_rss_mb,
+    attention_flops_per_pair, linear_flops_per_token, llama3_8b, load_options, median, peak_rss_mb,
     run_reference, small_llama, write_json,
 };
 use aml_model::tiny::init_tiny;
 use aml_model::training::{TrainBatch, loss_and_backward};
-use aml_model::{CausalLm, Lora, LoraConfig, LoraInit};
+use aml_model::{CausalLm, LoadOptions, Lora, LoraConfig, LoraInit, ModelConfig};
 use aml_trainer::optim::{Optimizer, OptimizerKind, zero_gradients};
 use anyhow::bail;
 use clap::Parser;
@@ -56,6 +59,9 @@ struct Args {
     /// CPU threads for both sides.
     #[arg(long, default_value_t = 2)]
     threads: i32,
+    /// Turns each side takes (the CPU comparison; the GPU shape runs once).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Activation recomputation on our side.
     #[arg(long)]
     recompute: bool,
@@ -64,33 +70,30 @@ struct Args {
     out: PathBuf,
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    tch::set_num_threads(args.threads);
-    let options = load_options(&args.device, &args.dtype)?;
-    let device = options.device;
-    let dir = tempfile::tempdir()?;
-    let mut model = match args.shape.as_str() {
-        "tiny" => {
-            init_tiny(&small_llama(), dir.path(), 3)?;
-            CausalLm::load(dir.path(), options)?
-        }
-        "llama3-8b" => CausalLm::random(llama3_8b()?, options, 1)?,
-        other => bail!("unknown --shape {other}"),
-    };
-    let vocab = model.config.vocab_size;
-    let batches: Vec<Vec<Vec<i64>>> = (0..args.warmup + args.steps)
-        .map(|step| {
-            (0..args.batch)
-                .map(|row| {
-                    (0..args.seq)
-                        .map(|i| 5 + ((step * 7919 + row * 104_729 + i * 31) as i64) % (vocab - 5))
-                        .collect()
-                })
-                .collect()
-        })
-        .collect();
+/// One side's timed steps.
+struct Round {
+    step_seconds: Vec<f64>,
+    last_loss: f64,
+}
 
+impl Round {
+    fn median_tok_s(&self, tokens_per_step: f64) -> f64 {
+        tokens_per_step / median(&self.step_seconds)
+    }
+}
+
+/// Loads the model, attaches a fresh LoRA and runs the warm-up and timed steps.
+fn our_round(
+    args: &Args,
+    options: LoadOptions,
+    model_dir: &Path,
+    batches: &[Vec<Vec<i64>>],
+) -> anyhow::Result<(Round, ModelConfig)> {
+    let device = options.device;
+    let mut model = match args.shape.as_str() {
+        "tiny" => CausalLm::load(model_dir, options)?,
+        _ => CausalLm::random(llama3_8b()?, options, 1)?,
+    };
     let lora_config = LoraConfig {
         r: 16,
         alpha: 32.0,
@@ -117,26 +120,94 @@ fn main() -> anyhow::Result<()> {
     for (index, rows) in batches[..args.warmup].iter().enumerate() {
         step(index, rows)?;
     }
-    let start = Instant::now();
-    let mut last_loss = 0.0;
+    let mut round = Round {
+        step_seconds: Vec::with_capacity(args.steps),
+        last_loss: 0.0,
+    };
     for (index, rows) in batches[args.warmup..].iter().enumerate() {
-        last_loss = step(index, rows)?;
+        let start = Instant::now();
+        round.last_loss = step(index, rows)?;
+        if let Device::Cuda(_) = device {
+            tch::Cuda::synchronize(0);
+        }
+        round.step_seconds.push(start.elapsed().as_secs_f64());
     }
-    if let Device::Cuda(_) = device {
-        tch::Cuda::synchronize(0);
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    let tokens = (args.steps * args.batch * args.seq) as f64;
-    let ours = tokens / seconds;
-    let ours_rss = peak_rss_mb();
-    let config = &model.config;
-    let (seq, rows) = (args.seq as f64, (args.steps * args.batch) as f64);
-    let head = 2.0 * (config.hidden_size * config.vocab_size) as f64;
-    let model_flops = rows
-        * (2.0 * seq * (linear_flops_per_token(config) + head)
-            + 3.0 * attention_flops_per_pair(config) * seq * seq / 2.0);
-    let achieved_tflops = model_flops / seconds / 1e12;
+    Ok((round, model.config.clone()))
+}
+
+/// transformers + PEFT on the same model and batches, in a Python process.
+fn reference_round(
+    args: &Args,
+    model_dir: &Path,
+    batches_file: &Path,
+) -> anyhow::Result<(Round, f64)> {
+    let reference = run_reference(
+        "bench_hf_training.py",
+        &[
+            "--model".into(),
+            model_dir.display().to_string(),
+            "--batches".into(),
+            batches_file.display().to_string(),
+            "--threads".into(),
+            args.threads.to_string(),
+            "--warmup".into(),
+            args.warmup.to_string(),
+        ],
+    )?;
+    let step_seconds: Vec<f64> = serde_json::from_value(reference["step_seconds"].clone())
+        .map_err(|error| anyhow::anyhow!("bench_hf_training.py: step_seconds: {error}"))?;
+    let round = Round {
+        step_seconds,
+        last_loss: reference["last_loss"].as_f64().unwrap_or(f64::NAN),
+    };
+    Ok((round, reference["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)))
+}
+
+/// Median over rounds of each round's median-step tokens/s, and the mean over all steps.
+fn summarise(rounds: &[Round], tokens_per_step: f64) -> (f64, f64) {
+    let medians: Vec<f64> = rounds
+        .iter()
+        .map(|round| round.median_tok_s(tokens_per_step))
+        .collect();
+    let steps: usize = rounds.iter().map(|round| round.step_seconds.len()).sum();
+    let seconds: f64 = rounds.iter().flat_map(|round| &round.step_seconds).sum();
+    (median(&medians), steps as f64 * tokens_per_step / seconds)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tch::set_num_threads(args.threads);
+    let options = load_options(&args.device, &args.dtype)?;
+    let dir = tempfile::tempdir()?;
+    let vocab = match args.shape.as_str() {
+        "tiny" => init_tiny(&small_llama(), dir.path(), 3)?.vocab_size,
+        "llama3-8b" => llama3_8b()?.vocab_size,
+        other => bail!("unknown --shape {other}"),
+    };
+    let batches: Vec<Vec<Vec<i64>>> = (0..args.warmup + args.steps)
+        .map(|step| {
+            (0..args.batch)
+                .map(|row| {
+                    (0..args.seq)
+                        .map(|i| 5 + ((step * 7919 + row * 104_729 + i * 31) as i64) % (vocab - 5))
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    let tokens_per_step = (args.batch * args.seq) as f64;
+
     if args.shape != "tiny" {
+        let (round, config) = our_round(&args, options, dir.path(), &batches)?;
+        let median_step = median(&round.step_seconds);
+        let ours = tokens_per_step / median_step;
+        let seq = args.seq as f64;
+        let head = 2.0 * (config.hidden_size * config.vocab_size) as f64;
+        let step_flops = args.batch as f64
+            * (2.0 * seq * (linear_flops_per_token(&config) + head)
+                + 3.0 * attention_flops_per_pair(&config) * seq * seq / 2.0);
+        let achieved_tflops = step_flops / median_step / 1e12;
+        let last_loss = round.last_loss;
         println!(
             "{} on {} ({}), batch {} x seq {}, recompute {}: {ours:.0} tok/s, {achieved_tflops:.1} TFLOP/s, MFU {:.1}% of {} TFLOP/s, last loss {last_loss:.4}",
             args.shape,
@@ -154,7 +225,7 @@ fn main() -> anyhow::Result<()> {
                 "shape": args.shape, "device": args.device, "dtype": args.dtype,
                 "ours_tok_s": ours, "achieved_tflops": achieved_tflops,
                 "mfu": achieved_tflops / args.peak_tflops, "peak_tflops": args.peak_tflops,
-                "ours_peak_rss_mb": ours_rss, "steps": args.steps, "batch": args.batch,
+                "ours_peak_rss_mb": peak_rss_mb(), "steps": args.steps, "batch": args.batch,
                 "seq": args.seq, "recompute": args.recompute, "last_loss": last_loss,
             }),
         );
@@ -162,42 +233,61 @@ fn main() -> anyhow::Result<()> {
 
     let batches_file = dir.path().join("batches.json");
     std::fs::write(&batches_file, serde_json::to_vec(&batches)?)?;
-    let reference = run_reference(
-        "bench_hf_training.py",
-        &[
-            "--model".into(),
-            dir.path().display().to_string(),
-            "--batches".into(),
-            batches_file.display().to_string(),
-            "--threads".into(),
-            args.threads.to_string(),
-            "--warmup".into(),
-            args.warmup.to_string(),
-        ],
-    )?;
-    let hf = reference["hf_peft_tok_s"].as_f64().unwrap_or(f64::NAN);
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let mut hf_rss: f64 = 0.0;
     println!(
-        "{:<28} | {:>10} | {:>12} | {:>9}",
-        "trainer", "tok/s", "peak RSS MiB", "last loss"
+        "{:<8} | {:>24} | {:>24}",
+        "round", "ours median step tok/s", "HF+PEFT median step tok/s"
     );
-    println!("{:-<28}-+-{:->10}-+-{:->12}-+-{:->9}", "", "", "", "");
+    for index in 0..args.rounds.max(1) {
+        ours.push(our_round(&args, options, dir.path(), &batches)?.0);
+        let (round, rss) = reference_round(&args, dir.path(), &batches_file)?;
+        theirs.push(round);
+        hf_rss = hf_rss.max(rss);
+        println!(
+            "{:<8} | {:>24.0} | {:>24.0}",
+            index + 1,
+            ours[index].median_tok_s(tokens_per_step),
+            theirs[index].median_tok_s(tokens_per_step)
+        );
+    }
+    let ours_rss = peak_rss_mb();
+    let (ours_tok_s, ours_mean) = summarise(&ours, tokens_per_step);
+    let (hf_tok_s, hf_mean) = summarise(&theirs, tokens_per_step);
+    let (ours_loss, hf_loss) = (ours[0].last_loss, theirs[0].last_loss);
+    println!();
     println!(
-        "{:<28} | {:>10.0} | {:>12.0} | {:>9.4}",
-        "ours (tch, LoRA)", ours, ours_rss, last_loss
+        "{:<22} | {:>16} | {:>14} | {:>12} | {:>9}",
+        "trainer", "median tok/s", "mean tok/s", "peak RSS MiB", "last loss"
     );
     println!(
-        "{:<28} | {:>10.0} | {:>12.0} | {:>9.4}",
-        "transformers + PEFT",
-        hf,
-        reference["hf_peak_rss_mb"].as_f64().unwrap_or(f64::NAN),
-        reference["hf_last_loss"].as_f64().unwrap_or(f64::NAN)
+        "{:-<22}-+-{:->16}-+-{:->14}-+-{:->12}-+-{:->9}",
+        "", "", "", "", ""
     );
-    println!("ratio ours / transformers+PEFT: {:.2}x", ours / hf);
+    println!(
+        "{:<22} | {:>16.0} | {:>14.0} | {:>12.0} | {:>9.4}",
+        "ours (tch, LoRA)", ours_tok_s, ours_mean, ours_rss, ours_loss
+    );
+    println!(
+        "{:<22} | {:>16.0} | {:>14.0} | {:>12.0} | {:>9.4}",
+        "transformers + PEFT", hf_tok_s, hf_mean, hf_rss, hf_loss
+    );
+    println!(
+        "ratio ours / transformers+PEFT: {:.2}x (median), {:.2}x (mean), {} rounds",
+        ours_tok_s / hf_tok_s,
+        ours_mean / hf_mean,
+        args.rounds.max(1)
+    );
     write_json(
         &args.out,
         &json!({
-            "ours_tok_s": ours, "hf_peft_tok_s": hf, "ratio": ours / hf,
-            "ours_peak_rss_mb": ours_rss, "hf_peak_rss_mb": reference["hf_peak_rss_mb"],
+            "ours_tok_s": ours_tok_s, "hf_peft_tok_s": hf_tok_s, "ratio": ours_tok_s / hf_tok_s,
+            "ours_mean_tok_s": ours_mean, "hf_peft_mean_tok_s": hf_mean,
+            "mean_ratio": ours_mean / hf_mean, "rounds": args.rounds.max(1),
+            "ours_round_tok_s": ours.iter().map(|r| r.median_tok_s(tokens_per_step)).collect::<Vec<_>>(),
+            "hf_peft_round_tok_s": theirs.iter().map(|r| r.median_tok_s(tokens_per_step)).collect::<Vec<_>>(),
+            "ours_peak_rss_mb": ours_rss, "hf_peak_rss_mb": hf_rss,
+            "ours_last_loss": ours_loss, "hf_peft_last_loss": hf_loss,
             "steps": args.steps, "batch": args.batch, "seq": args.seq, "threads": args.threads,
             "recompute": args.recompute, "model": "llama, 4 layers, hidden 256, GQA 8/2, vocab 2048",
         }),

@@ -97,10 +97,12 @@ impl Linear {
                 } else {
                     x.shallow_clone()
                 };
-                let update = input
-                    .matmul(&lora.a.to_kind(x.kind()).tr())
-                    .matmul(&lora.b.to_kind(x.kind()).tr());
-                output + update * lora.scale
+                // The scale goes on the small `[out, r]` factor, not on the activations, and
+                // the update is added in place (the projection's backward needs no output).
+                let b = lora.b.to_kind(x.kind()) * lora.scale;
+                let mut output = output;
+                output += input.matmul(&lora.a.to_kind(x.kind()).tr()).matmul(&b.tr());
+                output
             }
         }
     }
