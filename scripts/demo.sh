@@ -16,15 +16,17 @@ step() { printf '\n== %s ==\n' "$*"; }
 started=$(date +%s)
 
 step "1/7 tiny base model (random weights, tokenizer trained on the fly)"
-$bin/aml model init-tiny --out "$root/base-model" --seed 1 --hidden 64 --layers 2
+$bin/aml model init-tiny --out "$root/base-model" --seed 1 --hidden 128 --layers 2
 
 step "2/7 generate + validate synthetic cases (offline, seed 7)"
-$bin/aml generate --per-tier 60 --seed 7 --out "$root/data" --validate
+$bin/aml generate --per-tier 300 --seed 7 --out "$root/data" --validate
 
-step "3/7 curriculum LoRA training easy -> medium -> hard, judge after each phase"
+step "3/7 curriculum LoRA training easy -> medium -> hard of the fast scoring model (no CoT), under the workers' policy prompt, judge after each phase"
+$bin/aml batch policy >"$root/policy.txt"
 $bin/aml train --model_id "$root/base-model" --data_dir "$root/data" --output_dir "$root/run" \
-  --epochs_easy 2 --epochs_medium 2 --epochs_hard 1 --batch_size 4 --grad_accum 1 --lr 2e-3 \
-  --max_seq_len 512 --judge-items 30 --judge-max-new-tokens 16
+  --epochs_easy 3 --epochs_medium 2 --epochs_hard 2 --batch_size 8 --grad_accum 1 --lr 3e-3 \
+  --max_seq_len 1280 --judge-items 30 --judge-max-new-tokens 8 --cot false \
+  --system_prompt_file "$root/policy.txt"
 
 step "4/7 scheduler and inference worker start"
 export AML_SCORING__MODEL_URL="$PWD/$root/base-model" AML_SCORING__ADAPTER_URL="$PWD/$root/run/adapter"

@@ -66,6 +66,9 @@ enum AlertsCommand {
 enum BatchCommand {
     /// Publish a BatchRequest and print the batch's report when it comes.
     Run(commands::batch::RunArgs),
+    /// Print the built-in policy document, the shared prefix when `scoring.policy_url` is
+    /// empty (train under it with `aml train --system_prompt_file`).
+    Policy,
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +98,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Some(Command::Batch(BatchCommand::Run(args))) => {
             commands::batch::run(&config, &args).await.map(|_| ())
+        }
+        Some(Command::Batch(BatchCommand::Policy)) => {
+            print!("{}", aml_batch::policy::DEFAULT_POLICY);
+            Ok(())
         }
         Some(Command::Alerts(AlertsCommand::Synth(args))) => commands::alerts::synth(&args),
         Some(Command::Request(command)) => commands::request::run(&config, &command).await,

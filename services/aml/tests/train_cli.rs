@@ -99,6 +99,37 @@ fn a_bad_dataset_fails_before_any_step() {
     assert!(!out.join("easy").exists(), "no phase ran");
 }
 
+#[test]
+fn a_prompt_that_fills_max_seq_len_fails_before_any_step() {
+    let root = tempfile::tempdir().expect("dir");
+    let (model, data) = prepare(root.path());
+    let policy = root.path().join("policy.txt");
+    std::fs::write(&policy, "Screening policy. ".repeat(200)).expect("policy");
+    let out = root.path().join("out");
+    let result = aml(&[
+        "train",
+        "--model_id",
+        &model,
+        "--data_dir",
+        &data,
+        "--output_dir",
+        &out.display().to_string(),
+        "--max_seq_len",
+        "256",
+        "--system_prompt_file",
+        &policy.display().to_string(),
+    ]);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success());
+    let validation = Path::new(&data).join("validation.jsonl");
+    assert!(
+        stderr.contains(&format!("{}: sample ", validation.display()))
+            && stderr.contains("max_seq_len is 256, which leaves no room for the answer"),
+        "{stderr}"
+    );
+    assert!(!out.join("easy").exists(), "no phase ran");
+}
+
 fn train_args<'a>(model: &'a str, data: &'a str, out: &'a str) -> Vec<&'a str> {
     vec![
         "train",

@@ -38,6 +38,21 @@ pub enum TrainError {
     /// A tier or validation file holds no sample.
     #[error("{0}: no samples")]
     EmptyFile(PathBuf),
+    /// A sample's prompt (system prompt, instruction and input) fills `max_seq_len`, so no
+    /// answer token would be left to learn from.
+    #[error(
+        "{file}: sample {sample}: the prompt alone is {prompt_tokens} tokens and max_seq_len is {max_seq_len}, which leaves no room for the answer; raise --max_seq_len or shorten the system prompt"
+    )]
+    NoRoomForAnswer {
+        /// The dataset file.
+        file: PathBuf,
+        /// The sample's id, or its position in the file.
+        sample: String,
+        /// Tokens before the answer.
+        prompt_tokens: usize,
+        /// The limit in force (the flag, capped by the model's context).
+        max_seq_len: usize,
+    },
     /// The model runtime failed.
     #[error(transparent)]
     Model(#[from] aml_model::ModelError),

@@ -110,16 +110,31 @@ impl EarlyStopping {
     }
 }
 
+/// Encodes the samples of `file`; one whose prompt leaves no room for the answer is an
+/// error naming the file and the sample.
 fn encode_all(
     tokenizer: &TextTokenizer,
+    file: &Path,
     samples: &[SampleRecord],
     target: Target,
     max_len: usize,
     system: Option<&str>,
 ) -> Result<Vec<Example>, TrainError> {
     let mut examples = Vec::with_capacity(samples.len());
-    for sample in samples {
-        examples.push(encode(tokenizer, sample, target, max_len, system)?);
+    for (index, sample) in samples.iter().enumerate() {
+        let example = encode(tokenizer, sample, target, max_len, system)?;
+        if example.target_start >= example.ids.len() {
+            return Err(TrainError::NoRoomForAnswer {
+                file: file.to_owned(),
+                sample: sample
+                    .id
+                    .clone()
+                    .unwrap_or_else(|| format!("#{}", index + 1)),
+                prompt_tokens: example.target_start,
+                max_seq_len: max_len,
+            });
+        }
+        examples.push(example);
     }
     Ok(examples)
 }
@@ -214,7 +229,8 @@ pub fn train_curriculum_observed(
     for tier in Difficulty::ALL {
         tiers.push((tier, read_tier(data_dir, tier)?));
     }
-    let validation_samples = read_file(&data_dir.join("validation.jsonl"))?;
+    let validation_file = data_dir.join("validation.jsonl");
+    let validation_samples = read_file(&validation_file)?;
     let judge = if config.run_judge {
         let environment: Vec<(String, String)> = std::env::vars().collect();
         let judge = AnyJudge::from_name(
@@ -229,7 +245,20 @@ pub fn train_curriculum_observed(
         None
     };
     let system = config.system_prompt.as_deref();
-    let validation = encode_all(tokenizer, &validation_samples, target, max_len, system)?;
+    let validation = encode_all(
+        tokenizer,
+        &validation_file,
+        &validation_samples,
+        target,
+        max_len,
+        system,
+    )?;
+    let mut encoded_tiers = Vec::with_capacity(tiers.len());
+    for (tier, samples) in &tiers {
+        let file = data_dir.join(format!("{tier}.jsonl"));
+        let examples = encode_all(tokenizer, &file, samples, target, max_len, system)?;
+        encoded_tiers.push((*tier, examples));
+    }
     let pad_id = tokenizer.eos_ids().first().copied().unwrap_or(0);
     let lora_config = config.lora_config(base_model, config.lora_dropout)?;
     let lora = Lora::attach_new(model, lora_config, LoraInit::Standard(config.seed))?;
@@ -253,7 +282,7 @@ pub fn train_curriculum_observed(
         .as_ref()
         .map(|progress| progress.state.clone())
         .unwrap_or_default();
-    for (phase_index, (tier, samples)) in tiers.into_iter().enumerate() {
+    for (phase_index, (tier, examples)) in encoded_tiers.into_iter().enumerate() {
         let lr = config.lr * config.phase_lr_factor.powi(phase_index as i32);
         let continuing = match &resumed {
             Some(progress)
@@ -265,7 +294,6 @@ pub fn train_curriculum_observed(
             Some(progress) if phase_index == progress.phase_index => Some(progress),
             _ => None,
         };
-        let examples = encode_all(tokenizer, &samples, target, max_len, system)?;
         let epochs = config.epochs[tier as usize];
         let batches = buckets(&examples, config.batch_size);
         let steps_per_epoch = batches.len().div_ceil(config.grad_accum.max(1)) as i64;
@@ -436,6 +464,7 @@ pub fn smoke_step(
     let samples = read_tier(data_dir, Difficulty::Easy)?;
     let examples = encode_all(
         tokenizer,
+        &data_dir.join(format!("{}.jsonl", Difficulty::Easy)),
         &samples[..samples.len().min(2)],
         target,
         config.max_seq_len,
