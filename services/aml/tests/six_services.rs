@@ -110,11 +110,16 @@ fn sample(exposition: &str, series: &str) -> Option<f64> {
     })
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
+/// `count` distinct free ports: every listener is held until all are chosen, so the system
+/// cannot hand the same port out twice.
+fn free_ports(count: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|listener| listener.local_addr().expect("bound").port())
+        .collect()
 }
 
 #[test]
@@ -160,14 +165,14 @@ fn six_service_binaries_run_the_lifecycle_driven_by_aml() {
         "2",
     ]);
 
-    let ports: Vec<u16> = SERVICES.iter().map(|_| free_port()).collect();
+    let ports = free_ports(SERVICES.len());
     let mut children: Vec<Child> = SERVICES
         .iter()
         .zip(&ports)
         .map(|(service, port)| lifecycle.spawn(service, *port))
         .collect();
     let started = Instant::now();
-    for (service, port) in SERVICES.iter().zip(&ports) {
+    for ((service, port), child) in SERVICES.iter().zip(&ports).zip(&mut children) {
         while !http_get(*port, "/healthz").ends_with("ok\n") {
             assert!(
                 started.elapsed() < Duration::from_secs(60),
@@ -176,6 +181,11 @@ fn six_service_binaries_run_the_lifecycle_driven_by_aml() {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        assert!(
+            child.try_wait().expect("status").is_none(),
+            "{service} exited:\n{}",
+            lifecycle.log_tail(service)
+        );
     }
 
     let ready = json_lines(&lifecycle.aml(&[
