@@ -234,9 +234,11 @@ impl Handler<TrainRequest> for TrainHandler {
                     .map_err(HandlerError::transient)?;
                 Ok(())
             }
-            Err(error @ (TrainError::Schema(_) | TrainError::EmptyFile(_))) => {
-                Err(HandlerError::invalid(error))
-            }
+            Err(
+                error @ (TrainError::Schema(_)
+                | TrainError::EmptyFile(_)
+                | TrainError::NoRoomForAnswer { .. }),
+            ) => Err(HandlerError::invalid(error)),
             Err(error) => Err(HandlerError::transient(error)),
         }
     }
