@@ -25,7 +25,7 @@ step "3/7 curriculum LoRA training easy -> medium -> hard of the fast scoring mo
 $bin/aml batch policy >"$root/policy.txt"
 $bin/aml train --model_id "$root/base-model" --data_dir "$root/data" --output_dir "$root/run" \
   --epochs_easy 3 --epochs_medium 2 --epochs_hard 2 --batch_size 8 --grad_accum 1 --lr 3e-3 \
-  --max_seq_len 1280 --judge-items 30 --judge-max-new-tokens 8 --cot false \
+  --max_seq_len 1536 --judge-items 30 --judge-max-new-tokens 8 --cot false \
   --system_prompt_file "$root/policy.txt"
 
 step "4/7 scheduler and inference worker start"
