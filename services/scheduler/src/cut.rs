@@ -20,6 +20,8 @@ use aml_storage::Storage;
 use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull::OrderedConfig};
 use futures::{StreamExt, TryStreamExt};
 use prost::Message;
+use serde::{Deserialize, Serialize};
+use tracing::warn;
 
 /// Why a batch could not be cut.
 #[derive(Debug, thiserror::Error)]
@@ -45,16 +47,40 @@ fn stream_error(what: impl Into<String>) -> impl FnOnce(String) -> CutError {
     move |reason| CutError::Stream { what, reason }
 }
 
-/// The banks with alerts on the stream and the sequence of each one's last alert now;
-/// `only` restricts them (empty: all).
+/// The scheduler's read positions: per bank, the stream sequence of the last alert taken
+/// into a batch, valid for the incarnation of the ALERTS stream created at `stream_created`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cursors {
+    /// When the stream was created (its creation time as the server reports it).
+    pub stream_created: String,
+    /// Per bank, the last sequence taken.
+    pub banks: BTreeMap<String, u64>,
+}
+
+async fn load_cursors(storage: &Storage) -> Result<Cursors, CutError> {
+    if storage.exists(layout::CURSORS).await? {
+        Ok(storage.get_json(layout::CURSORS).await?)
+    } else {
+        Ok(Cursors::default())
+    }
+}
+
+/// What the ALERTS stream holds now: when it was created, and the banks with alerts on it
+/// with the sequence of each one's last alert; `only` restricts the banks (empty: all).
 pub async fn banks_with_alerts(
     jetstream: &jetstream::Context,
     only: &[String],
-) -> Result<BTreeMap<String, u64>, CutError> {
-    let stream = jetstream
+) -> Result<(String, BTreeMap<String, u64>), CutError> {
+    let mut stream = jetstream
         .get_stream(ALERTS_STREAM)
         .await
         .map_err(|e| stream_error("the ALERTS stream")(e.to_string()))?;
+    let created = stream
+        .info()
+        .await
+        .map_err(|e| stream_error("the ALERTS stream")(e.to_string()))?
+        .created
+        .to_string();
     let subjects_present: Vec<(String, usize)> = stream
         .info_with_subjects(subjects::ALERTS)
         .await
@@ -76,7 +102,7 @@ pub async fn banks_with_alerts(
             .map_err(|e| stream_error(format!("the last alert of {subject}"))(e.to_string()))?;
         banks.insert(bank.to_owned(), last.sequence);
     }
-    Ok(banks)
+    Ok((created, banks))
 }
 
 /// The raw alerts of one bank with stream sequences in `(after, up_to]`.
@@ -189,21 +215,25 @@ async fn ids_batched_before(
     Ok(ids)
 }
 
-/// Moves the stored cursors to where `manifest` says its batch read up to (never back).
+/// Moves the stored cursors to where `manifest` says its batch read up to: never back
+/// within one stream, and wholesale to the manifest's stream when that one is newer.
 /// Called after a cut and again when a batch is resumed, which may follow a crash between
 /// the manifest and the cursors.
 pub async fn commit_cursors(storage: &Storage, manifest: &BatchManifest) -> Result<(), CutError> {
-    let mut cursors: BTreeMap<String, u64> = if storage.exists(layout::CURSORS).await? {
-        storage.get_json(layout::CURSORS).await?
+    let stored = load_cursors(storage).await?;
+    let mut cursors = if stored.stream_created == manifest.stream_created {
+        stored.clone()
     } else {
-        BTreeMap::new()
+        Cursors {
+            stream_created: manifest.stream_created.clone(),
+            banks: BTreeMap::new(),
+        }
     };
-    let before = cursors.clone();
     for (bank, last) in &manifest.cursors_after {
-        let cursor = cursors.entry(bank.clone()).or_default();
+        let cursor = cursors.banks.entry(bank.clone()).or_default();
         *cursor = (*cursor).max(*last);
     }
-    if cursors != before {
+    if cursors != stored {
         storage.put_json(layout::CURSORS, &cursors).await?;
     }
     Ok(())
@@ -219,9 +249,18 @@ pub async fn cut_batch(
     banks: &[String],
     shard_size: u32,
 ) -> Result<BatchManifest, CutError> {
-    let cursors: BTreeMap<String, u64> = if storage.exists(layout::CURSORS).await? {
-        storage.get_json(layout::CURSORS).await?
+    let (stream_created, banks_now) = banks_with_alerts(jetstream, banks).await?;
+    let stored = load_cursors(storage).await?;
+    let cursors = if stored.stream_created == stream_created {
+        stored.banks
     } else {
+        if !stored.banks.is_empty() {
+            warn!(
+                was = stored.stream_created,
+                now = stream_created,
+                "the ALERTS stream was recreated: reading it from its first alert"
+            );
+        }
         BTreeMap::new()
     };
     let rules = IntakeRules {
@@ -240,8 +279,9 @@ pub async fn cut_batch(
         banks: BTreeMap::new(),
         shards: Vec::new(),
         cursors_after: BTreeMap::new(),
+        stream_created,
     };
-    for (bank, last) in banks_with_alerts(jetstream, banks).await? {
+    for (bank, last) in banks_now {
         let after = cursors.get(&bank).copied().unwrap_or(0);
         let known = rules.banks.is_empty() || rules.banks.contains(&bank);
         if last <= after || !known {

@@ -1,12 +1,13 @@
 //! Cutting batches against a real NATS server and file storage: an alert id that an earlier
 //! batch took is dropped even when the stream's 24-hour dedup window has passed, a cut that
-//! crashed before its manifest takes nothing, and a batch resumed after a crash between its
-//! manifest and the cursors still moves the cursors, so no alert lands in two batches.
+//! crashed before its manifest takes nothing, a batch resumed after a crash between its
+//! manifest and the cursors still moves the cursors, so no alert lands in two batches, and
+//! a recreated ALERTS stream (sequences from 1 again) loses no alert.
 
 use std::collections::BTreeSet;
 
 use aml_batch::{BatchManifest, decode_shard, layout};
-use aml_bus::topology::subjects;
+use aml_bus::topology::{ALERTS_STREAM, subjects};
 use aml_bus::{Publisher, Topology};
 use aml_core::rng::SeededRng;
 use aml_core::{Difficulty, Label};
@@ -166,4 +167,22 @@ async fn no_alert_id_lands_in_two_batches() {
         .await
         .expect("cut");
     assert_eq!(week5.banks["bravo"].alerts_in, 4);
+    commit_cursors(&storage, &week5).await.expect("cursors");
+
+    // The ALERTS stream is deleted and created again: its sequences start from 1, below the
+    // stored cursors, and the next batches still take every new alert exactly once.
+    jetstream
+        .delete_stream(ALERTS_STREAM)
+        .await
+        .expect("stream deleted");
+    topology.ensure_streams().await.expect("streams again");
+    push(&publisher, "alpha", &ids("alpha-w6", 0..2), true).await;
+    let week6 = cut("week-6").await;
+    commit_cursors(&storage, &week6).await.expect("cursors");
+    assert_eq!(week6.banks["alpha"].alerts_in, 2);
+    assert_eq!(week6.banks["alpha"].first_sequence, 1);
+    push(&publisher, "alpha", &ids("alpha-w7", 0..1), true).await;
+    let week7 = cut("week-7").await;
+    assert_eq!(week7.banks["alpha"].alerts_in, 1);
+    assert_eq!(week7.banks["alpha"].duplicates_dropped, 0);
 }

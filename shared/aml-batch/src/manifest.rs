@@ -64,6 +64,10 @@ pub struct BatchManifest {
     /// move once the batch is cut (again on resume, so no alert lands in two batches).
     #[serde(default)]
     pub cursors_after: BTreeMap<String, u64>,
+    /// When the ALERTS stream those sequences belong to was created: a recreated stream
+    /// numbers its messages from 1 again.
+    #[serde(default)]
+    pub stream_created: String,
 }
 
 impl BatchManifest {

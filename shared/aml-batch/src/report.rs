@@ -119,6 +119,7 @@ mod tests {
             .into(),
             shards: vec![shard(0, "a", 6), shard(1, "b", 5)],
             cursors_after: BTreeMap::new(),
+            stream_created: String::new(),
         };
         let done = |worker: &str, scored: u64, encodes: u64| ShardCompleted {
             worker_id: worker.into(),
