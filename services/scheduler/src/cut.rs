@@ -216,7 +216,8 @@ async fn ids_batched_before(
 }
 
 /// Moves the stored cursors to where `manifest` says its batch read up to: never back
-/// within one stream, and wholesale to the manifest's stream when that one is newer.
+/// within one stream; when the manifest read another incarnation of the stream, its
+/// positions replace the stored ones.
 /// Called after a cut and again when a batch is resumed, which may follow a crash between
 /// the manifest and the cursors.
 pub async fn commit_cursors(storage: &Storage, manifest: &BatchManifest) -> Result<(), CutError> {
