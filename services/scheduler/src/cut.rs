@@ -179,38 +179,54 @@ async fn policy(storage: &Storage, config: &ScoringConfig) -> Result<String, Cut
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// The alert ids `bank` had in batches other than `batch_id` cut within `days` (0: none).
-/// Only batches with a manifest count: a cut that crashed before writing one took nothing.
-async fn ids_batched_before(
+/// The batches other than `batch_id` cut within `days` before `now_unix_ms` (none when
+/// `days` is 0). Only batches with a manifest count: a cut that crashed before writing one
+/// took nothing.
+async fn batches_within(
     storage: &Storage,
-    bank: &str,
     batch_id: &str,
     days: u32,
     now_unix_ms: i64,
 ) -> Result<HashSet<String>, CutError> {
-    let mut ids = HashSet::new();
+    let mut batches = HashSet::new();
     if days == 0 {
-        return Ok(ids);
+        return Ok(batches);
     }
     let horizon = now_unix_ms - i64::from(days) * 24 * 60 * 60 * 1000;
-    let prefix = layout::alert_ids_prefix(bank);
-    for key in storage.list(&prefix).await? {
-        let Some(batch) = key
-            .strip_prefix(&prefix)
-            .and_then(|name| name.strip_suffix(".txt"))
-        else {
+    for key in storage.list(layout::BATCHES_PREFIX).await? {
+        let Some(batch) = layout::batch_of_manifest(&key) else {
             continue;
         };
-        let manifest_key = layout::manifest(batch);
-        if batch == batch_id || !storage.exists(&manifest_key).await? {
+        if batch == batch_id {
             continue;
         }
-        let manifest: BatchManifest = storage.get_json(&manifest_key).await?;
-        if manifest.created_unix_ms < horizon {
-            continue;
+        let manifest: BatchManifest = storage.get_json(&key).await?;
+        if manifest.created_unix_ms >= horizon {
+            batches.insert(batch.to_owned());
         }
-        let listed = storage.get(&key).await?;
-        ids.extend(String::from_utf8_lossy(&listed).lines().map(str::to_owned));
+    }
+    Ok(batches)
+}
+
+/// The alert ids `bank` had in `batches`.
+async fn ids_batched_in(
+    storage: &Storage,
+    bank: &str,
+    batches: &HashSet<String>,
+) -> Result<HashSet<String>, CutError> {
+    let mut ids = HashSet::new();
+    if batches.is_empty() {
+        return Ok(ids);
+    }
+    let prefix = layout::alert_ids_prefix(bank);
+    for key in storage.list(&prefix).await? {
+        let listed_batch = key
+            .strip_prefix(&prefix)
+            .and_then(|name| name.strip_suffix(".txt"));
+        if listed_batch.is_some_and(|batch| batches.contains(batch)) {
+            let listed = storage.get(&key).await?;
+            ids.extend(String::from_utf8_lossy(&listed).lines().map(str::to_owned));
+        }
     }
     Ok(ids)
 }
@@ -282,6 +298,13 @@ pub async fn cut_batch(
         cursors_after: BTreeMap::new(),
         stream_created,
     };
+    let earlier_batches = batches_within(
+        storage,
+        batch_id,
+        config.dedup_days,
+        manifest.created_unix_ms,
+    )
+    .await?;
     for (bank, last) in banks_now {
         let after = cursors.get(&bank).copied().unwrap_or(0);
         let known = rules.banks.is_empty() || rules.banks.contains(&bank);
@@ -293,14 +316,7 @@ pub async fn cut_batch(
             last_sequence: last,
             ..Default::default()
         };
-        let earlier = ids_batched_before(
-            storage,
-            &bank,
-            batch_id,
-            config.dedup_days,
-            manifest.created_unix_ms,
-        )
-        .await?;
+        let earlier = ids_batched_in(storage, &bank, &earlier_batches).await?;
         let mut seen = HashSet::new();
         let mut batched = String::new();
         let mut to_model = Vec::new();

@@ -7,9 +7,19 @@ pub fn prefix(batch: &str) -> String {
     format!("batches/{batch}/prefix.txt")
 }
 
+/// Every batch-wide object (prefix, manifest, report) starts with this.
+pub const BATCHES_PREFIX: &str = "batches/";
+
 /// The batch manifest.
 pub fn manifest(batch: &str) -> String {
-    format!("batches/{batch}/manifest.json")
+    format!("{BATCHES_PREFIX}{batch}/manifest.json")
+}
+
+/// The batch whose manifest `key` is, if it is one.
+pub fn batch_of_manifest(key: &str) -> Option<&str> {
+    key.strip_prefix(BATCHES_PREFIX)?
+        .strip_suffix("/manifest.json")
+        .filter(|batch| !batch.contains('/'))
 }
 
 /// The batch report.
