@@ -1,6 +1,7 @@
 //! `aml train --output_dir s3://...`: the run is staged locally and uploaded after each
 //! phase and at the end to an S3-compatible server (moto), checkpoints included, so another
-//! machine can resume it; a URL outside the configured storage is refused by name.
+//! machine can resume it (those rotated away are deleted there too); a URL outside the
+//! configured storage is refused by name.
 
 use aml_integration_tests::S3Server;
 use aml_integration_tests::cli::{Cli, SMALL_CURRICULUM};
@@ -79,9 +80,31 @@ async fn a_run_whose_output_is_in_s3_lands_there_phase_by_phase() {
             "{expected} in {keys:?}"
         );
     }
+    let mut stored_checkpoints: Vec<&str> = keys
+        .iter()
+        .filter_map(|key| key.strip_prefix("models/run-s3/checkpoints/"))
+        .filter_map(|rest| rest.split('/').next())
+        .collect();
+    stored_checkpoints.dedup();
+    let mut staged_checkpoints: Vec<String> =
+        std::fs::read_dir(root.path().join("staging/models/run-s3/checkpoints"))
+            .expect("staged checkpoints")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+    staged_checkpoints.sort();
     assert!(
-        keys.iter().any(|key| key.contains("checkpoint")),
+        !stored_checkpoints.is_empty(),
         "checkpoints travel too, for a resume elsewhere: {keys:?}"
+    );
+    assert_eq!(
+        stored_checkpoints, staged_checkpoints,
+        "the store keeps only the checkpoints that rotation kept"
     );
     let local = std::fs::read(
         root.path()

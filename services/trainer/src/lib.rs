@@ -90,11 +90,12 @@ impl TrainHandler {
         }
     }
 
-    /// Uploads a stored output folder; a local one needs nothing.
+    /// Makes a stored output's objects a copy of its staged folder (rotated-away checkpoints
+    /// deleted); a local one needs nothing.
     async fn upload(&self, place: &Place) -> Result<(), HandlerError> {
         if let Place::Stored { key, dir } = place {
             self.storage
-                .put_dir(dir, key)
+                .sync_dir(dir, key)
                 .await
                 .map_err(HandlerError::transient)?;
         }
@@ -107,6 +108,26 @@ impl TrainHandler {
             Place::Local(path) => format!("file://{}", path.join(relative).display()),
             Place::Stored { key, .. } => self.storage.url_of(&format!("{key}/{relative}")),
         }
+    }
+
+    /// Uploads the output as the finished phase left it, then publishes its PhaseCompleted
+    /// (`Nats-Msg-Id` `<run>/<phase>`: a resumed run tells it again, at least once in all,
+    /// and a repeat within the stream's duplicate window is dropped).
+    async fn announce(
+        &self,
+        run_id: &str,
+        output: &Place,
+        summary: &PhaseSummary,
+    ) -> Result<(), HandlerError> {
+        self.upload(output).await?;
+        let event = self.phase_event(run_id, output, summary, true);
+        let id = format!("{run_id}/{}", summary.phase);
+        self.publisher
+            .publish(subjects::PHASE_COMPLETED, &event, Some(&id))
+            .await
+            .map_err(HandlerError::transient)?;
+        info!(run = %run_id, phase = %summary.phase, "phase completed");
+        Ok(())
     }
 
     fn phase_event(
@@ -131,13 +152,27 @@ impl TrainHandler {
     }
 }
 
-/// Hands each finished phase from the training thread to the handler, which uploads and
-/// announces it.
-struct PhaseSender(tokio::sync::mpsc::UnboundedSender<PhaseSummary>);
+/// A finished phase on its way from the training thread to the handler, with the answer the
+/// thread waits for: sent once the phase is uploaded and announced, dropped on failure.
+type PhaseHandOff = (PhaseSummary, tokio::sync::oneshot::Sender<()>);
+
+/// Hands each finished phase to the handler and waits until it is uploaded and announced, so
+/// the upload never races the next checkpoint's writes and rotation.
+struct PhaseSender(tokio::sync::mpsc::UnboundedSender<PhaseHandOff>);
 
 impl Observer for PhaseSender {
-    fn phase(&mut self, summary: &PhaseSummary) {
-        let _ = self.0.send(summary.clone());
+    fn phase(&mut self, summary: &PhaseSummary) -> Result<(), TrainError> {
+        let stopped = |reason: &str| TrainError::Stopped {
+            phase: summary.phase.clone(),
+            reason: reason.to_owned(),
+        };
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.0
+            .send((summary.clone(), done))
+            .map_err(|_| stopped("the handler is gone"))?;
+        answer
+            .blocking_recv()
+            .map_err(|_| stopped("its upload or announcement failed"))
     }
 }
 
@@ -174,7 +209,7 @@ impl Handler<TrainRequest> for TrainHandler {
             serde_json::from_str(&request.config_json)
                 .map_err(|error| HandlerError::invalid(format!("config_json: {error}")))?
         };
-        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<PhaseSummary>();
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<PhaseHandOff>();
         let (run_out, run_base) = (out.clone(), base.display().to_string());
         let training = tokio::task::spawn_blocking(move || -> Result<(), TrainError> {
             std::fs::create_dir_all(&run_out).map_err(|source| TrainError::Io {
@@ -194,17 +229,23 @@ impl Handler<TrainRequest> for TrainHandler {
             )?;
             Ok(())
         });
-        while let Some(summary) = receiver.recv().await {
-            self.upload(&output).await?;
-            let event = self.phase_event(&request.run_id, &output, &summary, true);
-            let id = format!("{}/{}", request.run_id, summary.phase);
-            self.publisher
-                .publish(subjects::PHASE_COMPLETED, &event, Some(&id))
-                .await
-                .map_err(HandlerError::transient)?;
-            info!(run = %request.run_id, phase = %summary.phase, "phase completed");
+        let mut failure = None;
+        while let Some((summary, done)) = receiver.recv().await {
+            match self.announce(&request.run_id, &output, &summary).await {
+                Ok(()) => {
+                    let _ = done.send(());
+                }
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            }
         }
+        drop(receiver);
         let outcome = training.await.map_err(HandlerError::transient)?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
         self.upload(&output).await?;
         match outcome {
             Ok(()) => Ok(()),

@@ -1,5 +1,7 @@
 //! Over NATS: a TrainRequest runs the curriculum and each phase is announced with
-//! PhaseCompleted, its adapter and judge report on disk.
+//! PhaseCompleted, its adapter and judge report uploaded first. The upload waits for the
+//! training thread (it used to race the next checkpoint's rotation and fail), and the store
+//! keeps only the checkpoints that rotation kept.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,7 +66,7 @@ async fn train_request_announces_every_phase() {
         .expect("subscribe");
     let publisher = Publisher::new(topology.jetstream().clone());
     let config = serde_json::json!({"lora_r": 4, "lr": 2e-3, "batch_size": 8, "grad_accum": 1, "epochs": [1, 1, 1],
-        "max_seq_len": 4096, "judge_items": 3, "judge_max_new_tokens": 8});
+        "max_seq_len": 1024, "judge_items": 3, "judge_max_new_tokens": 8});
     let request = TrainRequest {
         run_id: "run-1".into(),
         base_model: format!("file://{}", model_dir.display()),
@@ -123,6 +125,10 @@ async fn train_request_announces_every_phase() {
     shutdown.cancel();
     let stats = running.await.expect("runner task").expect("runner");
     assert_eq!(stats.acked, 1);
+    assert_eq!(
+        stats.nacked, 0,
+        "no upload met a checkpoint being written or rotated away"
+    );
     let names: Vec<i32> = phases.iter().map(|phase| phase.phase).collect();
     assert_eq!(names, vec![1, 2, 3], "easy, medium, hard in order");
     assert!(phases.iter().all(|phase| phase.gate_passed));
@@ -134,4 +140,28 @@ async fn train_request_announces_every_phase() {
         "the final adapter is uploaded"
     );
     assert!(staging.join("models/run-1/trainer_state.json").exists());
+    let mut staged: Vec<String> = std::fs::read_dir(staging.join("models/run-1/checkpoints"))
+        .expect("staged checkpoints")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let mut stored: Vec<String> = storage
+        .list("models/run-1/checkpoints")
+        .await
+        .expect("list")
+        .iter()
+        .filter_map(|key| key.split('/').nth(3).map(str::to_owned))
+        .collect();
+    stored.dedup();
+    staged.sort();
+    assert_eq!(
+        stored, staged,
+        "the store keeps the checkpoints that rotation kept, no more"
+    );
+    assert!(stored.len() <= 3, "{stored:?}");
 }

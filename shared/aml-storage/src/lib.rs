@@ -14,6 +14,7 @@ mod tree;
 pub use error::StorageError;
 pub use jsonl::{JsonlReader, JsonlWriter};
 pub use store::{S3Options, Storage};
+pub use tree::DirSync;
 
 /// Result of storage operations.
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;

@@ -28,19 +28,42 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+/// What [`Storage::sync_dir`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirSync {
+    /// Files uploaded.
+    pub uploaded: usize,
+    /// Objects deleted because no file matched them.
+    pub deleted: usize,
+}
+
 impl Storage {
-    /// Uploads every file under `dir` to `<prefix>/<relative path>`; returns how many.
-    pub async fn put_dir(&self, dir: &Path, prefix: &str) -> Result<usize> {
+    /// Makes the objects under `prefix` a copy of the folder `dir`: uploads every file to
+    /// `<prefix>/<relative path>`, then deletes the objects there that no file matches (such
+    /// as checkpoints rotated away since the last sync).
+    pub async fn sync_dir(&self, dir: &Path, prefix: &str) -> Result<DirSync> {
         let mut files = Vec::new();
         files_under(dir, &mut files)?;
         let prefix = prefix.trim_end_matches('/');
+        let mut uploaded = std::collections::BTreeSet::new();
         for file in &files {
             let relative = file.strip_prefix(dir).unwrap_or(file);
             let key = format!("{prefix}/{}", relative.to_string_lossy().replace('\\', "/"));
             let bytes = tokio::fs::read(file).await.map_err(local(file))?;
             self.put(&key, bytes.into()).await?;
+            uploaded.insert(key);
         }
-        Ok(files.len())
+        let mut deleted = 0;
+        for key in self.list(prefix).await? {
+            if !uploaded.contains(&key) {
+                self.delete(&key).await?;
+                deleted += 1;
+            }
+        }
+        Ok(DirSync {
+            uploaded: uploaded.len(),
+            deleted,
+        })
     }
 
     /// Downloads every object under `prefix` into `dir`, keeping the relative paths; returns

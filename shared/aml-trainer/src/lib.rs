@@ -86,4 +86,13 @@ pub enum TrainError {
     /// libtorch failed.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+    /// The caller could not take a finished phase (upload or announcement failed) and
+    /// stopped the run; its checkpoint lets a later run resume there.
+    #[error("stopped after phase {phase}: {reason}")]
+    Stopped {
+        /// The phase just finished.
+        phase: String,
+        /// Why the caller stopped.
+        reason: String,
+    },
 }

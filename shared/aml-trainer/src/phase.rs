@@ -185,8 +185,13 @@ pub fn train_curriculum(
 pub trait Observer {
     /// An optimiser step finished.
     fn step(&mut self, _progress: &StepProgress) {}
-    /// A phase ended: its adapter and judge report are written and the gate passed.
-    fn phase(&mut self, _summary: &PhaseSummary) {}
+    /// A phase ended: its adapter, judge report and checkpoint are written and the gate
+    /// passed. The run waits for it, so the output folder stands still meanwhile; an error
+    /// stops the run. A resumed run tells again of the phase its checkpoint ended, which a
+    /// crash may have kept from being told.
+    fn phase(&mut self, _summary: &PhaseSummary) -> Result<(), TrainError> {
+        Ok(())
+    }
 }
 
 /// Observes nothing.
@@ -282,6 +287,11 @@ pub fn train_curriculum_observed(
         .as_ref()
         .map(|progress| progress.state.clone())
         .unwrap_or_default();
+    if let Some(progress) = resumed.as_ref().filter(|progress| progress.phase_over)
+        && let Some(summary) = progress.state.phases.last()
+    {
+        observer.phase(summary)?;
+    }
     for (phase_index, (tier, examples)) in encoded_tiers.into_iter().enumerate() {
         let lr = config.lr * config.phase_lr_factor.powi(phase_index as i32);
         let continuing = match &resumed {
@@ -418,9 +428,6 @@ pub fn train_curriculum_observed(
                     padding_share: padding_share(&examples, &batches),
                     learning_rate: lr,
                 });
-                if let Some(summary) = state.phases.last() {
-                    observer.phase(summary);
-                }
             }
             let progress = Progress {
                 phase_index,
@@ -435,6 +442,9 @@ pub fn train_curriculum_observed(
             checkpoint::save(out, &named, &optimizer, &progress)?;
             checkpoint::rotate(out, 2)?;
             if phase_over {
+                if let Some(summary) = state.phases.last() {
+                    observer.phase(summary)?;
+                }
                 break;
             }
         }

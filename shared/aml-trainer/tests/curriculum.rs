@@ -1,6 +1,7 @@
 //! A full 3-phase curriculum on a tiny model and offline-generated data, on CPU: the loss
 //! falls in every phase, each phase leaves an adapter, and the final adapter loads in PEFT
-//! with the same logits as our runtime.
+//! with the same logits as our runtime. A caller that cannot take a finished phase stops the
+//! run, and the resumed run tells of that phase again.
 
 use std::path::Path;
 use std::process::Command;
@@ -10,7 +11,9 @@ use aml_dataset::{ValidatorSettings, build};
 use aml_model::tiny::init_tiny;
 use aml_model::{Architecture, CausalLm, LoadOptions, Lora, TextTokenizer, TinySpec};
 use aml_synth::{Synthesizer, generate_tier};
-use aml_trainer::{TrainerConfig, train_curriculum};
+use aml_trainer::{
+    Observer, PhaseSummary, TrainError, TrainerConfig, train_curriculum, train_curriculum_observed,
+};
 use tch::Tensor;
 
 fn write_dataset(dir: &Path) {
@@ -203,4 +206,71 @@ fn a_failed_gate_stops_the_curriculum_with_a_clear_report() {
         !out.join("medium").exists(),
         "the curriculum stopped after easy"
     );
+}
+
+/// Records the phases it is told of; refuses the first time it hears of `refuse`.
+struct Announcements {
+    heard: Vec<String>,
+    refuse: Option<&'static str>,
+}
+
+impl Observer for Announcements {
+    fn phase(&mut self, summary: &PhaseSummary) -> Result<(), TrainError> {
+        if self.refuse == Some(summary.phase.as_str()) {
+            self.refuse = None;
+            return Err(TrainError::Stopped {
+                phase: summary.phase.clone(),
+                reason: "upload failed".into(),
+            });
+        }
+        self.heard.push(summary.phase.clone());
+        Ok(())
+    }
+}
+
+#[test]
+fn a_phase_the_caller_could_not_take_is_told_again_after_the_resume() {
+    let Run {
+        root: _root,
+        model_dir,
+        data_dir,
+        out,
+        tokenizer,
+        mut model,
+    } = Run::prepare(Architecture::Llama);
+    let config = TrainerConfig {
+        lora_r: 4,
+        batch_size: 8,
+        grad_accum: 1,
+        epochs: [1, 1, 1],
+        max_seq_len: 512,
+        run_judge: false,
+        ..TrainerConfig::default()
+    };
+    let mut observer = Announcements {
+        heard: Vec::new(),
+        refuse: Some("hard"),
+    };
+    let train = |model: &mut CausalLm, observer: &mut Announcements| {
+        train_curriculum_observed(
+            model, &tokenizer, &data_dir, &config, "tiny", &out, observer,
+        )
+    };
+    let error = train(&mut model, &mut observer).expect_err("the caller stops the run");
+    assert_eq!(error.to_string(), "stopped after phase hard: upload failed");
+    assert_eq!(observer.heard, ["easy", "medium"]);
+    assert!(
+        !out.join("adapter").exists(),
+        "the run stopped before its final adapter"
+    );
+
+    let mut fresh = CausalLm::load(&model_dir, LoadOptions::cpu_f32()).expect("model");
+    let state = train(&mut fresh, &mut observer).expect("the resumed run ends");
+    assert_eq!(
+        observer.heard,
+        ["easy", "medium", "hard"],
+        "the resume tells of hard, which its checkpoint ended"
+    );
+    assert_eq!(state.phases.len(), 3);
+    assert!(out.join("adapter/adapter_model.safetensors").exists());
 }

@@ -10,7 +10,8 @@ use aml_storage::Storage;
 use aml_trainer::evaluation::Gate;
 use aml_trainer::optim::OptimizerKind;
 use aml_trainer::{
-    Observer, PhaseSummary, StepProgress, TrainerConfig, smoke_step, train_curriculum_observed,
+    Observer, PhaseSummary, StepProgress, TrainError, TrainerConfig, smoke_step,
+    train_curriculum_observed,
 };
 use anyhow::{Context, bail};
 use clap::ArgAction;
@@ -294,12 +295,15 @@ struct RemoteOutput {
 }
 
 impl RemoteOutput {
-    /// Uploads the staged folder (checkpoints included, so another machine can resume).
+    /// Makes the stored output a copy of the staged folder (checkpoints included, so another
+    /// machine can resume; those rotated away are deleted); returns the files uploaded.
     async fn upload(&self, dir: &std::path::Path) -> anyhow::Result<usize> {
-        self.storage
-            .put_dir(dir, &self.key)
+        let synced = self
+            .storage
+            .sync_dir(dir, &self.key)
             .await
-            .with_context(|| format!("uploading {} to {}", dir.display(), self.url))
+            .with_context(|| format!("uploading {} to {}", dir.display(), self.url))?;
+        Ok(synced.uploaded)
     }
 }
 
@@ -454,9 +458,9 @@ impl Observer for CliProgress<'_> {
         }
     }
 
-    fn phase(&mut self, summary: &PhaseSummary) {
+    fn phase(&mut self, summary: &PhaseSummary) -> Result<(), TrainError> {
         let Some(remote) = self.upload else {
-            return;
+            return Ok(());
         };
         match self.runtime.block_on(remote.upload(self.output_dir)) {
             Ok(files) => eprintln!(
@@ -468,5 +472,6 @@ impl Observer for CliProgress<'_> {
                 summary.phase
             ),
         }
+        Ok(())
     }
 }
