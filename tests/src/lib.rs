@@ -1,6 +1,7 @@
 //! Shared pieces of the integration tests and benchmarks: a real `nats-server` per test,
 //! and a job handler whose output is keyed by job id.
 
+pub mod checkpoints;
 pub mod cli;
 pub mod mock_http;
 pub mod nats;

@@ -3,8 +3,8 @@
 //! machine can resume it (those rotated away are deleted there too); a URL outside the
 //! configured storage is refused by name.
 
-use aml_integration_tests::S3Server;
 use aml_integration_tests::cli::{Cli, SMALL_CURRICULUM};
+use aml_integration_tests::{S3Server, checkpoints};
 use aml_storage::{S3Options, Storage};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,24 +80,13 @@ async fn a_run_whose_output_is_in_s3_lands_there_phase_by_phase() {
             "{expected} in {keys:?}"
         );
     }
-    let mut stored_checkpoints: Vec<&str> = keys
-        .iter()
-        .filter_map(|key| key.strip_prefix("models/run-s3/checkpoints/"))
-        .filter_map(|rest| rest.split('/').next())
-        .collect();
-    stored_checkpoints.dedup();
-    let mut staged_checkpoints: Vec<String> =
-        std::fs::read_dir(root.path().join("staging/models/run-s3/checkpoints"))
-            .expect("staged checkpoints")
-            .map(|entry| {
-                entry
-                    .expect("entry")
-                    .file_name()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-    staged_checkpoints.sort();
+    let (stored_checkpoints, staged_checkpoints) = checkpoints::stored_and_staged(
+        &storage,
+        "models/run-s3",
+        &root.path().join("staging/models/run-s3"),
+    )
+    .await
+    .expect("checkpoint folders");
     assert!(
         !stored_checkpoints.is_empty(),
         "checkpoints travel too, for a resume elsewhere: {keys:?}"

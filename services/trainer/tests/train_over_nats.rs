@@ -10,7 +10,7 @@ use aml_bus::topology::subjects;
 use aml_bus::{ConsumerSpec, Publisher, Runner, RunnerSettings, Topology};
 use aml_core::Difficulty;
 use aml_dataset::{ValidatorSettings, build};
-use aml_integration_tests::NatsServer;
+use aml_integration_tests::{NatsServer, checkpoints};
 use aml_model::tiny::init_tiny;
 use aml_model::{Architecture, TinySpec};
 use aml_proto::v1::{PhaseCompleted, TrainRequest};
@@ -140,25 +140,10 @@ async fn train_request_announces_every_phase() {
         "the final adapter is uploaded"
     );
     assert!(staging.join("models/run-1/trainer_state.json").exists());
-    let mut staged: Vec<String> = std::fs::read_dir(staging.join("models/run-1/checkpoints"))
-        .expect("staged checkpoints")
-        .map(|entry| {
-            entry
-                .expect("entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    let mut stored: Vec<String> = storage
-        .list("models/run-1/checkpoints")
-        .await
-        .expect("list")
-        .iter()
-        .filter_map(|key| key.split('/').nth(3).map(str::to_owned))
-        .collect();
-    stored.dedup();
-    staged.sort();
+    let (stored, staged) =
+        checkpoints::stored_and_staged(&storage, "models/run-1", &staging.join("models/run-1"))
+            .await
+            .expect("checkpoint folders");
     assert_eq!(
         stored, staged,
         "the store keeps the checkpoints that rotation kept, no more"
