@@ -271,6 +271,13 @@ fn six_service_binaries_run_the_lifecycle_driven_by_aml() {
         let file = alerts.join(format!("{bank}.jsonl"));
         lifecycle.aml(&["alerts", "push", "--bank", bank, file.to_str().unwrap()]);
     }
+    let alpha = alerts.join("alpha.jsonl");
+    let again = lifecycle.aml(&["alerts", "push", "--bank", "alpha", alpha.to_str().unwrap()]);
+    assert!(
+        again.contains("0 alerts stored on aml.alerts.alpha")
+            && again.contains("the copy pushed first is the one scored"),
+        "a repeated push stores nothing and says why: {again}"
+    );
     let batch = json_lines(&lifecycle.aml(&[
         "batch",
         "run",
@@ -280,7 +287,10 @@ fn six_service_binaries_run_the_lifecycle_driven_by_aml() {
         "300",
     ]));
     let batch = &batch[0];
-    assert_eq!(batch["alerts_in"], 300, "{batch}");
+    assert_eq!(
+        batch["alerts_in"], 300,
+        "each alert once, the repeated push dropped: {batch}"
+    );
     assert_eq!(batch["completion_rate"], 1.0, "{batch}");
     let scored = batch["scored"].as_f64().unwrap();
     assert!(scored > 0.0);

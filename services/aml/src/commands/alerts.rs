@@ -77,6 +77,11 @@ pub async fn push(config: &AmlConfig, args: &PushArgs) -> anyhow::Result<()> {
         args.bank,
         summary.duplicates
     );
+    if summary.duplicates > 0 {
+        println!(
+            "  (an alert id pushed in the last 24 h is dropped; the copy pushed first is the one scored)"
+        );
+    }
     Ok(())
 }
 
