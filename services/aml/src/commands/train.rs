@@ -6,7 +6,7 @@ use aml_hub::{HubClient, check_repo_id};
 use aml_model::merge::merge_and_save;
 use aml_model::{CausalLm, LoadOptions, TextTokenizer};
 use aml_runtime::AmlConfig;
-use aml_storage::Storage;
+use aml_storage::{DirSync, Storage};
 use aml_trainer::evaluation::Gate;
 use aml_trainer::optim::OptimizerKind;
 use aml_trainer::{
@@ -267,8 +267,8 @@ pub async fn run(app: &AmlConfig, args: &TrainArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if let Some(remote) = &remote {
-        let files = remote.upload(&output_dir).await?;
-        println!("{files} files uploaded to {}", args.output_dir);
+        let synced = remote.upload(&output_dir).await?;
+        println!("{}", synced_text(synced, &args.output_dir));
     }
     println!("adapter in {}", output_dir.join("adapter").display());
     if let Some(repo) = args.hub_model_id.as_deref().filter(|_| args.push_to_hub) {
@@ -296,14 +296,23 @@ struct RemoteOutput {
 
 impl RemoteOutput {
     /// Makes the stored output a copy of the staged folder (checkpoints included, so another
-    /// machine can resume; those rotated away are deleted); returns the files uploaded.
-    async fn upload(&self, dir: &std::path::Path) -> anyhow::Result<usize> {
-        let synced = self
-            .storage
+    /// machine can resume; those rotated away are deleted).
+    async fn upload(&self, dir: &std::path::Path) -> anyhow::Result<DirSync> {
+        self.storage
             .sync_dir(dir, &self.key)
             .await
-            .with_context(|| format!("uploading {} to {}", dir.display(), self.url))?;
-        Ok(synced.uploaded)
+            .with_context(|| format!("uploading {} to {}", dir.display(), self.url))
+    }
+}
+
+/// "N files uploaded to URL", with the objects deleted there when there were any.
+fn synced_text(synced: DirSync, url: &str) -> String {
+    match synced.deleted {
+        0 => format!("{} files uploaded to {url}", synced.uploaded),
+        deleted => format!(
+            "{} files uploaded to {url} ({deleted} objects no longer in the run deleted, such as rotated checkpoints)",
+            synced.uploaded
+        ),
     }
 }
 
@@ -463,9 +472,10 @@ impl Observer for CliProgress<'_> {
             return Ok(());
         };
         match self.runtime.block_on(remote.upload(self.output_dir)) {
-            Ok(files) => eprintln!(
-                "phase {}: {files} files uploaded to {}",
-                summary.phase, remote.url
+            Ok(synced) => eprintln!(
+                "phase {}: {}",
+                summary.phase,
+                synced_text(synced, &remote.url)
             ),
             Err(error) => eprintln!(
                 "phase {}: upload failed ({error:#}); it is retried at the end",
