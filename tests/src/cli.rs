@@ -23,6 +23,19 @@ pub const SMALL_CURRICULUM: [&str; 14] = [
     "2",
 ];
 
+/// `aml train` with its three required folders, for the hyperparameters to follow.
+pub fn train_command<'a>(model: &'a str, data: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "train",
+        "--model_id",
+        model,
+        "--data_dir",
+        data,
+        "--output_dir",
+        out,
+    ]
+}
+
 /// A command-line program under test.
 pub struct Cli {
     program: PathBuf,

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use aml_integration_tests::cli::{Cli, SMALL_CURRICULUM};
+use aml_integration_tests::cli::{Cli, SMALL_CURRICULUM, train_command};
 
 fn aml(args: &[&str]) -> Output {
     Cli::new(env!("CARGO_BIN_EXE_aml")).run(args, &[])
@@ -81,15 +81,7 @@ fn a_bad_dataset_fails_before_any_step() {
     text.push_str("\n{\"instruction\":\"i\",\"input\":\"x\",\"output\":\"o\",\"cot\":\"c\",\"difficulty\":\"hard\",\"label\":\"maybe\"}\n");
     std::fs::write(&hard, text).expect("write");
     let out = root.path().join("out");
-    let result = aml(&[
-        "train",
-        "--model_id",
-        &model,
-        "--data_dir",
-        &data,
-        "--output_dir",
-        &out.display().to_string(),
-    ]);
+    let result = aml(&train_command(&model, &data, &out.display().to_string()));
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(!result.status.success());
     assert!(
@@ -106,19 +98,10 @@ fn a_prompt_that_fills_max_seq_len_fails_before_any_step() {
     let policy = root.path().join("policy.txt");
     std::fs::write(&policy, "Screening policy. ".repeat(200)).expect("policy");
     let out = root.path().join("out");
-    let result = aml(&[
-        "train",
-        "--model_id",
-        &model,
-        "--data_dir",
-        &data,
-        "--output_dir",
-        &out.display().to_string(),
-        "--max_seq_len",
-        "256",
-        "--system_prompt_file",
-        &policy.display().to_string(),
-    ]);
+    let (out_text, policy_text) = (out.display().to_string(), policy.display().to_string());
+    let mut args = train_command(&model, &data, &out_text);
+    args.extend(["--max_seq_len", "256", "--system_prompt_file", &policy_text]);
+    let result = aml(&args);
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(!result.status.success());
     let validation = Path::new(&data).join("validation.jsonl");
@@ -131,14 +114,8 @@ fn a_prompt_that_fills_max_seq_len_fails_before_any_step() {
 }
 
 fn train_args<'a>(model: &'a str, data: &'a str, out: &'a str) -> Vec<&'a str> {
-    vec![
-        "train",
-        "--model_id",
-        model,
-        "--data_dir",
-        data,
-        "--output_dir",
-        out,
+    let mut args = train_command(model, data, out);
+    args.extend([
         "--max_seq_len",
         "512",
         "--epochs_easy",
@@ -155,7 +132,8 @@ fn train_args<'a>(model: &'a str, data: &'a str, out: &'a str) -> Vec<&'a str> {
         "2",
         "--run_judge",
         "false",
-    ]
+    ]);
+    args
 }
 
 fn tensors(path: &Path) -> Vec<(String, tch::Tensor)> {

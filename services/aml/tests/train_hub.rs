@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use aml_integration_tests::cli::{Cli, SMALL_CURRICULUM};
+use aml_integration_tests::cli::{Cli, SMALL_CURRICULUM, train_command};
 use aml_integration_tests::mock_http::{MockServer, Seen};
 use serde_json::{Value, json};
 
@@ -97,15 +97,7 @@ async fn hub_model_llm_judge_and_push_as_the_user_wrote_them() {
     let cache = path(root.path(), "hub-cache");
     let url = server.url.clone();
     let output = tokio::task::spawn_blocking(move || {
-        let mut args = vec![
-            "train",
-            "--model_id",
-            MODEL,
-            "--data_dir",
-            &data,
-            "--output_dir",
-            &out,
-        ];
+        let mut args = train_command(MODEL, &data, &out);
         args.extend(SMALL_CURRICULUM);
         args.extend([
             "--judge_provider",

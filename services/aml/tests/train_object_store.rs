@@ -3,7 +3,7 @@
 //! machine can resume it (those rotated away are deleted there too); a URL outside the
 //! configured storage is refused by name.
 
-use aml_integration_tests::cli::{Cli, SMALL_CURRICULUM};
+use aml_integration_tests::cli::{Cli, SMALL_CURRICULUM, train_command};
 use aml_integration_tests::{S3Server, checkpoints};
 use aml_storage::{S3Options, Storage};
 
@@ -25,19 +25,8 @@ async fn a_run_whose_output_is_in_s3_lands_there_phase_by_phase() {
         ("AML_STORAGE__S3__ALLOW_HTTP", "true"),
     ];
     let train = |output: &str| {
-        let mut args = vec![
-            "train",
-            "--model_id",
-            &model,
-            "--data_dir",
-            &data,
-            "--output_dir",
-            output,
-            "--staging_dir",
-            &staging,
-            "--run_judge",
-            "false",
-        ];
+        let mut args = train_command(&model, &data, output);
+        args.extend(["--staging_dir", &staging, "--run_judge", "false"]);
         args.extend(SMALL_CURRICULUM);
         cli.run(&args, &envs)
     };
