@@ -130,6 +130,6 @@ pub fn small_llama() -> TinySpec {
         num_layers: 4,
         num_heads: 8,
         num_kv_heads: 2,
-        llama3_rope: true,
+        ..TinySpec::tiny(Architecture::Llama)
     }
 }

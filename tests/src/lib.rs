@@ -5,6 +5,7 @@ pub mod checkpoints;
 pub mod cli;
 pub mod mock_http;
 pub mod nats;
+pub mod oracle;
 pub mod recording;
 pub mod s3;
 

@@ -107,7 +107,7 @@ fn main() -> anyhow::Result<()> {
                 num_layers: 4,
                 num_heads: 8,
                 num_kv_heads: 2,
-                llama3_rope: true,
+                ..TinySpec::tiny(Architecture::Llama)
             };
             init_tiny(&spec, dir.path(), 1)?;
             let tokenizer = TextTokenizer::load(dir.path())?;

@@ -108,10 +108,7 @@ fn our_round(
         let ids = Tensor::from_slice(&flat)
             .view([rows.len() as i64, -1])
             .to_device(device);
-        let batch = TrainBatch {
-            labels: ids.copy(),
-            ids,
-        };
+        let batch = TrainBatch::unpacked(ids.copy(), ids);
         let loss = loss_and_backward(&model, &batch, args.recompute, index as i64)?;
         optimizer.update(&mut parameters, 1e-4);
         zero_gradients(&parameters);

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use aml_integration_tests::cli::{Cli, SMALL_CURRICULUM, train_command};
+use aml_integration_tests::oracle::hf_oracle;
 
 fn aml(args: &[&str]) -> Output {
     Cli::new(env!("CARGO_BIN_EXE_aml")).run(args, &[])
@@ -72,6 +73,121 @@ fn the_users_command_line_works_as_written() {
 }
 
 #[test]
+fn a_bf16_packed_run_merges_in_the_base_dtype_and_each_adapter_folder_stands_alone() {
+    let root = tempfile::tempdir().expect("dir");
+    let (_, data) = prepare(root.path());
+    let model = root.path().join("tiny-bf16").display().to_string();
+    let init = aml(&[
+        "model",
+        "init-tiny",
+        "--arch",
+        "llama",
+        "--dtype",
+        "bfloat16",
+        "--out",
+        &model,
+    ]);
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let out = root.path().join("out");
+    let out_text = out.display().to_string();
+    let mut args = train_command(&model, &data, &out_text);
+    args.extend(SMALL_CURRICULUM);
+    args.extend([
+        "--device",
+        "cpu",
+        "--dtype",
+        "bf16",
+        "--packing",
+        "true",
+        "--merge_lora",
+        "true",
+        "--judge_items",
+        "4",
+        "--judge_max_new_tokens",
+        "8",
+    ]);
+    let result = aml(&args);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{stderr}");
+    assert!(stderr.contains("device  cpu, bf16"), "{stderr}");
+    assert!(
+        stderr.contains("(packed)") && stderr.contains("memory  peak about"),
+        "{stderr}"
+    );
+
+    let merged = out.join("merged");
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(merged.join("config.json")).expect("config"))
+            .expect("json");
+    assert_eq!(
+        config["torch_dtype"], "bfloat16",
+        "the base checkpoint's dtype"
+    );
+    assert!(merged.join("model.safetensors.index.json").exists());
+    let merged_text = merged.display().to_string();
+    let loaded = hf_oracle(&[
+        "logits",
+        "--model",
+        &merged_text,
+        "--ids",
+        "1,2,3,4",
+        "--dtype",
+        "auto",
+    ]);
+    assert_eq!(
+        loaded["dtype"], "torch.bfloat16",
+        "transformers loads it as bf16"
+    );
+    let finite = loaded["logits"][3]
+        .as_array()
+        .expect("logits")
+        .iter()
+        .all(|value| value.as_f64().is_some_and(f64::is_finite));
+    assert!(finite);
+
+    for adapter in ["adapter", "easy/adapter", "hard/adapter"] {
+        let folder = out.join(adapter).display().to_string();
+        let alone = hf_oracle(&["adapter-folder", "--model", &model, "--adapter", &folder]);
+        assert!(
+            alone["chat"].as_str().is_some_and(
+                |chat| chat.ends_with("<|start_header_id|>assistant<|end_header_id|>\n\n")
+            ),
+            "{adapter}: AutoTokenizer reads the chat template from the folder: {alone}"
+        );
+        assert!(!alone["ids"].as_array().expect("ids").is_empty());
+        assert_eq!(alone["logits_changed"], true, "{adapter}: PEFT applies it");
+    }
+}
+
+#[test]
+fn a_run_that_cannot_fit_fails_before_loading_with_the_flags_that_would_fit() {
+    let root = tempfile::tempdir().expect("dir");
+    let (model, data) = prepare(root.path());
+    let out = root.path().join("out");
+    let out_text = out.display().to_string();
+    let mut args = train_command(&model, &data, &out_text);
+    args.extend(["--device", "cpu", "--batch_size", "200000000"]);
+    let result = aml(&args);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success());
+    assert!(
+        stderr.contains("this run needs about") && stderr.contains("GiB is free"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("to fit, try --recompute (about")
+            && stderr.contains("--batch_size 1 --grad_accum"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("stack backtrace"), "{stderr}");
+    assert!(!out.exists(), "nothing was written");
+}
+
+#[test]
 fn a_bad_dataset_fails_before_any_step() {
     let root = tempfile::tempdir().expect("dir");
     let (model, data) = prepare(root.path());
@@ -127,8 +243,10 @@ fn train_args<'a>(model: &'a str, data: &'a str, out: &'a str) -> Vec<&'a str> {
         "--lr",
         "5e-3",
         "--batch_size",
-        "4",
+        "2",
         "--grad_accum",
+        "1",
+        "--eval_steps",
         "2",
         "--run_judge",
         "false",
@@ -211,33 +329,51 @@ fn sigkill_mid_run_resumes_to_the_same_final_state() {
         &std::fs::read(interrupted.join("trainer_state.json")).expect("state"),
     )
     .expect("json");
-    let evals: Vec<(i64, f64)> = state["log_history"]
+    let evals: Vec<(String, i64, f64)> = state["log_history"]
         .as_array()
         .expect("history")
         .iter()
-        .filter_map(|entry| Some((entry["step"].as_i64()?, entry["eval_loss"].as_f64()?)))
+        .filter_map(|entry| {
+            Some((
+                entry["phase"].as_str()?.to_owned(),
+                entry["step"].as_i64()?,
+                entry["eval_loss"].as_f64()?,
+            ))
+        })
         .collect();
-    assert_eq!(evals.len(), 8, "one evaluation per epoch");
-    let best = evals
+    let evaluations: u64 = state["phases"]
+        .as_array()
+        .expect("phases")
         .iter()
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .expect("best")
-        .0;
+        .filter_map(|phase| phase["evaluations"].as_u64())
+        .sum();
+    assert_eq!(evals.len() as u64, evaluations);
+    assert!(
+        evaluations > 8,
+        "evaluations (and checkpoints) fall inside epochs: {evaluations}"
+    );
+    let mut expected: Vec<String> = evals[evals.len() - 2..]
+        .iter()
+        .map(|(_, step, _)| format!("step-{step:08}"))
+        .collect();
+    for phase in ["easy", "medium", "hard"] {
+        let best = evals
+            .iter()
+            .filter(|(name, _, _)| name == phase)
+            .reduce(|best, next| if next.2 < best.2 { next } else { best })
+            .expect("evaluated");
+        expected.push(format!("step-{:08}", best.1));
+    }
+    expected.sort();
+    expected.dedup();
     let mut kept: Vec<String> = std::fs::read_dir(&checkpoints)
         .expect("checkpoints")
         .filter_map(Result::ok)
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
         .collect();
     kept.sort();
-    let mut expected: Vec<String> = evals[evals.len() - 2..]
-        .iter()
-        .map(|(step, _)| format!("step-{step:08}"))
-        .collect();
-    expected.push(format!("step-{best:08}"));
-    expected.sort();
-    expected.dedup();
     assert_eq!(
         kept, expected,
-        "exactly the last two and the best checkpoint"
+        "exactly the last two checkpoints and each phase's best"
     );
 }

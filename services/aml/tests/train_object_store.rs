@@ -99,7 +99,7 @@ async fn a_run_whose_output_is_in_s3_lands_there_phase_by_phase() {
     assert!(!outside.status.success());
     let message = String::from_utf8_lossy(&outside.stderr);
     assert!(
-        message.contains("not under the configured storage s3://aml-train"),
+        message.contains("nor under the configured storage s3://aml-train"),
         "{message}"
     );
 }

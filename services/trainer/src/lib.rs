@@ -1,20 +1,22 @@
 //! The trainer's handler: a TrainRequest runs the curriculum on a blocking thread (the runner
 //! keeps the message alive with progress acks) and each finished phase is announced with
 //! PhaseCompleted (`Nats-Msg-Id` = `<run>/<phase>`). Checkpoints live in the run's output
-//! folder, so a redelivered request after a crash resumes from the last one. Models, data
-//! and outputs are local folders (`file://` or paths) or object-store URLs under the
-//! service's storage: those are staged in a local folder, the output uploaded after each
-//! phase (checkpoints included) before its PhaseCompleted is sent.
+//! folder, so a redelivered request after a crash resumes from the last one. The base model
+//! is a local folder, an object-store URL under the service's storage or a Hub id (downloaded
+//! once, `HF_TOKEN` for gated models); data and outputs are local folders or object-store
+//! URLs, staged locally, the output uploaded after each phase (checkpoints included) before
+//! its PhaseCompleted is sent. The TrainRequest's configuration chooses device, dtype, FP8
+//! base, packing, merging and the Hub repository to push to, as `aml train`'s flags do.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use aml_bus::topology::subjects;
 use aml_bus::{Delivery, Handler, HandlerError, Publisher};
 use aml_core::Difficulty;
-use aml_model::{CausalLm, LoadOptions, TextTokenizer};
+use aml_hub::{HubClient, HubError};
 use aml_proto::v1::{self, PhaseCompleted, TrainRequest};
-use aml_storage::Storage;
-use aml_trainer::{Observer, PhaseSummary, TrainError, TrainerConfig, train_curriculum_observed};
+use aml_storage::{StagedFolder, Storage};
+use aml_trainer::{Observer, PhaseSummary, RunPaths, TrainError, TrainerConfig, TrainingJob};
 use tracing::{info, warn};
 
 /// Handles TrainRequests.
@@ -22,92 +24,57 @@ pub struct TrainHandler {
     publisher: Publisher,
     storage: Storage,
     staging: PathBuf,
+    hub: HubClient,
 }
 
 impl TrainHandler {
     /// A handler publishing PhaseCompleted through `publisher`, staging object-store folders
-    /// of `storage` under `staging`.
-    pub fn new(publisher: Publisher, storage: Storage, staging: PathBuf) -> Self {
+    /// of `storage` (and Hub snapshots) under `staging`, reaching the Hub through `hub`.
+    pub fn new(publisher: Publisher, storage: Storage, staging: PathBuf, hub: HubClient) -> Self {
         TrainHandler {
             publisher,
             storage,
             staging,
+            hub,
         }
     }
 
-    /// Where the folder at `url` is: a local path, or keys of the storage staged locally.
-    fn place(&self, url: &str, field: &str) -> Result<Place, HandlerError> {
-        if let Some(path) = url.strip_prefix("file://") {
-            return Ok(Place::Local(PathBuf::from(path)));
-        }
-        let Some(key) = self.storage.key_of(url) else {
-            if url.contains("://") {
-                return Err(HandlerError::invalid(format!(
-                    "{field} {url} is neither a local folder nor under {}",
-                    self.storage.url()
-                )));
+    fn folder(&self, url: &str, field: &str) -> Result<StagedFolder, HandlerError> {
+        self.storage
+            .folder(url, &self.staging)
+            .map_err(|error| HandlerError::invalid(format!("{field}: {error}")))
+    }
+
+    /// The local folder of an input that is never rewritten (a dataset).
+    async fn input(&self, url: &str, field: &str) -> Result<PathBuf, HandlerError> {
+        let folder = self.folder(url, field)?;
+        match folder.fetch_input().await {
+            Ok(dir) => Ok(dir.to_owned()),
+            Err(error @ aml_storage::StorageError::NotFound { .. }) => {
+                Err(HandlerError::invalid(format!("{field} {url}: {error}")))
             }
-            return Ok(Place::Local(PathBuf::from(url)));
-        };
-        let key = key.trim_matches('/').to_owned();
-        Ok(Place::Stored {
-            dir: self.staging.join(&key),
-            key,
-        })
-    }
-
-    /// The local folder of an input `place` (a model or dataset, never rewritten), its
-    /// objects downloaded once when it is stored.
-    async fn fetch_input(&self, place: &Place, url: &str) -> Result<PathBuf, HandlerError> {
-        match place {
-            Place::Local(path) => Ok(path.clone()),
-            Place::Stored { key, dir } => {
-                let found = self
-                    .storage
-                    .get_dir_once(key, dir)
-                    .await
-                    .map_err(HandlerError::transient)?;
-                if !found {
-                    return Err(HandlerError::invalid(format!("no objects under {url}")));
-                }
-                Ok(dir.clone())
-            }
+            Err(error) => Err(HandlerError::transient(error)),
         }
     }
 
-    /// The local folder of the output `place`, with what a stored one already holds
-    /// (checkpoints to resume from) downloaded first.
-    async fn fetch_output(&self, place: &Place) -> Result<PathBuf, HandlerError> {
-        match place {
-            Place::Local(path) => Ok(path.clone()),
-            Place::Stored { key, dir } => {
-                self.storage
-                    .get_dir(key, dir)
-                    .await
-                    .map_err(HandlerError::transient)?;
-                Ok(dir.clone())
-            }
+    /// The base model's folder: an object-store URL staged once, a local folder, or a Hub
+    /// id downloaded once into the staging folder's `hub-cache`.
+    async fn base_model(&self, name: &str) -> Result<PathBuf, HandlerError> {
+        let folder = self.folder(name, "base_model")?;
+        if folder.is_stored() {
+            return self.input(name, "base_model").await;
         }
-    }
-
-    /// Makes a stored output's objects a copy of its staged folder (rotated-away checkpoints
-    /// deleted); a local one needs nothing.
-    async fn upload(&self, place: &Place) -> Result<(), HandlerError> {
-        if let Place::Stored { key, dir } = place {
-            self.storage
-                .sync_dir(dir, key)
-                .await
-                .map_err(HandlerError::transient)?;
-        }
-        Ok(())
-    }
-
-    /// The URL of `relative` inside the output `place`.
-    fn url_in(&self, place: &Place, relative: &str) -> String {
-        match place {
-            Place::Local(path) => format!("file://{}", path.join(relative).display()),
-            Place::Stored { key, .. } => self.storage.url_of(&format!("{key}/{relative}")),
-        }
+        let cache = self.staging.join("hub-cache");
+        let local_or_hub_id = folder.dir().to_string_lossy();
+        self.hub
+            .model_folder(&local_or_hub_id, "main", &cache, || {
+                info!(model = name, "downloading the base model from the Hub")
+            })
+            .await
+            .map_err(|error| match error {
+                HubError::Http { .. } | HubError::Io { .. } => HandlerError::transient(error),
+                refused => HandlerError::invalid(format!("base_model {name}: {refused}")),
+            })
     }
 
     /// Uploads the output as the finished phase left it, then publishes its PhaseCompleted
@@ -116,39 +83,58 @@ impl TrainHandler {
     async fn announce(
         &self,
         run_id: &str,
-        output: &Place,
+        output: &StagedFolder,
         summary: &PhaseSummary,
     ) -> Result<(), HandlerError> {
-        self.upload(output).await?;
-        let event = self.phase_event(run_id, output, summary, true);
+        output.upload().await.map_err(HandlerError::transient)?;
+        self.publish_phase(run_id, output, summary, true).await?;
+        info!(run = %run_id, phase = %summary.phase, steps = summary.steps, "phase completed");
+        Ok(())
+    }
+
+    async fn publish_phase(
+        &self,
+        run_id: &str,
+        output: &StagedFolder,
+        summary: &PhaseSummary,
+        gate_passed: bool,
+    ) -> Result<(), HandlerError> {
+        let phase: Difficulty = summary.phase.parse().unwrap_or(Difficulty::Easy);
+        let event = PhaseCompleted {
+            run_id: run_id.to_owned(),
+            phase: v1::Difficulty::from(phase) as i32,
+            adapter_url: output.url_of(&format!("{}/adapter", summary.phase)),
+            train_loss: summary.last_epoch_loss,
+            validation_loss: summary.best_eval_loss,
+            epochs: summary.epochs as u32,
+            steps: summary.steps.max(0) as u64,
+            gate_passed,
+            judge_report_url: output.url_of(&format!("{}/eval_report.json", summary.phase)),
+        };
         let id = format!("{run_id}/{}", summary.phase);
         self.publisher
             .publish(subjects::PHASE_COMPLETED, &event, Some(&id))
             .await
             .map_err(HandlerError::transient)?;
-        info!(run = %run_id, phase = %summary.phase, "phase completed");
         Ok(())
     }
 
-    fn phase_event(
-        &self,
-        run_id: &str,
-        out: &Place,
-        summary: &PhaseSummary,
-        gate_passed: bool,
-    ) -> PhaseCompleted {
-        let phase: Difficulty = summary.phase.parse().unwrap_or(Difficulty::Easy);
-        PhaseCompleted {
-            run_id: run_id.to_owned(),
-            phase: v1::Difficulty::from(phase) as i32,
-            adapter_url: self.url_in(out, &format!("{}/adapter", summary.phase)),
-            train_loss: summary.last_epoch_loss,
-            validation_loss: summary.best_eval_loss,
-            epochs: summary.epochs as u32,
-            steps: 0,
-            gate_passed,
-            judge_report_url: self.url_in(out, &format!("{}/eval_report.json", summary.phase)),
-        }
+    /// Pushes the finished output folder to the configured Hub repository.
+    async fn push(&self, repo: &str, folder: &Path, base: &str) -> Result<(), HandlerError> {
+        let commit = self
+            .hub
+            .push_folder(
+                repo,
+                folder,
+                &format!("aml trainer: curriculum LoRA on {base}"),
+            )
+            .await
+            .map_err(|error| match error {
+                HubError::Http { .. } | HubError::Io { .. } => HandlerError::transient(error),
+                refused => HandlerError::invalid(format!("hub_model_id {repo}: {refused}")),
+            })?;
+        info!(repo, commit, "pushed to the Hub");
+        Ok(())
     }
 }
 
@@ -176,57 +162,60 @@ impl Observer for PhaseSender {
     }
 }
 
-/// A request's folder: local, or keys in object storage staged in a local folder.
-enum Place {
-    Local(PathBuf),
-    Stored { key: String, dir: PathBuf },
+/// Whether a failed run would fail the same way again (the request goes to the DLQ).
+fn is_bad_request(error: &TrainError) -> bool {
+    matches!(
+        error,
+        TrainError::Schema(_)
+            | TrainError::EmptyFile(_)
+            | TrainError::NoRoomForAnswer { .. }
+            | TrainError::WontFit { .. }
+            | TrainError::Model(aml_model::ModelError::Device(_))
+    )
 }
 
 impl Handler<TrainRequest> for TrainHandler {
     async fn handle(&self, delivery: Delivery<TrainRequest>) -> Result<(), HandlerError> {
         let request = delivery.message;
-        let base = self
-            .fetch_input(
-                &self.place(&request.base_model, "base_model")?,
-                &request.base_model,
-            )
-            .await?;
-        let data = self
-            .fetch_input(
-                &self.place(&request.dataset_url, "dataset_url")?,
-                &request.dataset_url,
-            )
-            .await?;
-        let output = if request.output_url.is_empty() {
-            Place::Local(PathBuf::from("models").join(&request.run_id))
-        } else {
-            self.place(&request.output_url, "output_url")?
-        };
-        let out = self.fetch_output(&output).await?;
         let config: TrainerConfig = if request.config_json.trim().is_empty() {
             TrainerConfig::default()
         } else {
             serde_json::from_str(&request.config_json)
                 .map_err(|error| HandlerError::invalid(format!("config_json: {error}")))?
         };
+        let base_dir = self.base_model(&request.base_model).await?;
+        let data_dir = self.input(&request.dataset_url, "dataset_url").await?;
+        let output = if request.output_url.is_empty() {
+            StagedFolder::Local(PathBuf::from("models").join(&request.run_id))
+        } else {
+            self.folder(&request.output_url, "output_url")?
+        };
+        output
+            .fetch_output()
+            .await
+            .map_err(HandlerError::transient)?;
+        let push_to = config.hub_model_id.clone();
+        let job = TrainingJob {
+            paths: RunPaths {
+                base_dir,
+                base_name: request.base_model.clone(),
+                data_dir,
+                out: output.dir().to_owned(),
+            },
+            config,
+        };
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<PhaseHandOff>();
-        let (run_out, run_base) = (out.clone(), base.display().to_string());
         let training = tokio::task::spawn_blocking(move || -> Result<(), TrainError> {
-            std::fs::create_dir_all(&run_out).map_err(|source| TrainError::Io {
-                path: run_out.clone(),
+            let out = job.paths.out.clone();
+            let plan = job.plan()?;
+            for line in plan.summary().lines() {
+                info!("{line}");
+            }
+            std::fs::create_dir_all(&out).map_err(|source| TrainError::Io {
+                path: out.clone(),
                 source,
             })?;
-            let tokenizer = TextTokenizer::load(&base)?;
-            let mut model = CausalLm::load(&base, LoadOptions::cpu_f32())?;
-            train_curriculum_observed(
-                &mut model,
-                &tokenizer,
-                &data,
-                &config,
-                &run_base,
-                &run_out,
-                &mut PhaseSender(sender),
-            )?;
+            plan.train(&mut PhaseSender(sender))?;
             Ok(())
         });
         let mut failure = None;
@@ -246,9 +235,12 @@ impl Handler<TrainRequest> for TrainHandler {
         if let Some(error) = failure {
             return Err(error);
         }
-        self.upload(&output).await?;
+        output.upload().await.map_err(HandlerError::transient)?;
         match outcome {
-            Ok(()) => Ok(()),
+            Ok(()) => match push_to {
+                Some(repo) => self.push(&repo, output.dir(), &request.base_model).await,
+                None => Ok(()),
+            },
             Err(TrainError::GateFailed {
                 phase,
                 metric,
@@ -258,28 +250,22 @@ impl Handler<TrainRequest> for TrainHandler {
             }) => {
                 warn!(run = %request.run_id, %phase, metric, value, threshold, report = %report.display(), "gate failed; the curriculum stops");
                 let summary = PhaseSummary {
-                    phase: phase.clone(),
+                    phase,
                     epochs: 0,
+                    steps: 0,
+                    evaluations: 0,
                     early_stopped: false,
                     first_epoch_loss: f64::NAN,
                     last_epoch_loss: f64::NAN,
                     best_eval_loss: f64::NAN,
+                    adapter_step: 0,
                     padding_share: 0.0,
                     learning_rate: 0.0,
                 };
-                let event = self.phase_event(&request.run_id, &output, &summary, false);
-                let id = format!("{}/{phase}", request.run_id);
-                self.publisher
-                    .publish(subjects::PHASE_COMPLETED, &event, Some(&id))
+                self.publish_phase(&request.run_id, &output, &summary, false)
                     .await
-                    .map_err(HandlerError::transient)?;
-                Ok(())
             }
-            Err(
-                error @ (TrainError::Schema(_)
-                | TrainError::EmptyFile(_)
-                | TrainError::NoRoomForAnswer { .. }),
-            ) => Err(HandlerError::invalid(error)),
+            Err(error) if is_bad_request(&error) => Err(HandlerError::invalid(error)),
             Err(error) => Err(HandlerError::transient(error)),
         }
     }

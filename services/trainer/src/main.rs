@@ -15,7 +15,8 @@ use clap::Parser;
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
-    /// Local folder where object-store models, datasets and outputs are staged.
+    /// Local folder where object-store models, datasets and outputs, and Hub snapshots, are
+    /// staged.
     #[arg(long, default_value = "./aml-data/.staging")]
     staging_dir: std::path::PathBuf,
 }
@@ -28,7 +29,9 @@ async fn main() -> anyhow::Result<()> {
     };
     let publisher = Publisher::connect(&config.nats, "trainer-publisher").await?;
     let storage = Storage::open_configured(&config.storage.url, &config.storage)?;
-    let handler = Arc::new(TrainHandler::new(publisher, storage, args.staging_dir));
+    let environment: Vec<(String, String)> = std::env::vars().collect();
+    let hub = aml_hub::HubClient::from_environment(&environment)?;
+    let handler = Arc::new(TrainHandler::new(publisher, storage, args.staging_dir, hub));
     aml_bus::serve::<TrainRequest, _>(&config, "trainer", ConsumerSpec::trainer(), handler).await?;
     Ok(())
 }

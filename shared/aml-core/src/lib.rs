@@ -6,8 +6,10 @@ pub mod capacity;
 pub mod format;
 pub mod label;
 pub mod metrics;
+pub mod placement;
 pub mod rng;
 pub mod sample;
 
 pub use label::{Difficulty, Label, ParseEnumError};
+pub use placement::{DeviceChoice, DtypeChoice};
 pub use sample::{SampleRecord, stratified_indices};

@@ -9,9 +9,11 @@ use tokio::io::AsyncWriteExt;
 
 use crate::{HubClient, HubError, check_repo_id, io};
 
-/// What a model snapshot needs: top-level JSON (config, tokenizer, index) and safetensors
-/// weights. Other formats (`.bin`, `.gguf`, `original/`) are skipped.
-pub const SNAPSHOT_FILES: &str = "top-level *.json and *.safetensors";
+/// What a model snapshot needs: top-level JSON (config, tokenizer, index), safetensors
+/// weights, the chat template file and a SentencePiece model. Other formats (`.bin`,
+/// `.gguf`, `original/`) are skipped.
+pub const SNAPSHOT_FILES: &str =
+    "top-level *.json, *.safetensors, chat_template.jinja and tokenizer.model";
 
 #[derive(Debug, Deserialize)]
 struct ModelInfo {
@@ -26,10 +28,36 @@ struct Sibling {
 }
 
 fn wanted(file: &str) -> bool {
-    !file.contains('/') && (file.ends_with(".json") || file.ends_with(".safetensors"))
+    !file.contains('/')
+        && (file.ends_with(".json")
+            || file.ends_with(".safetensors")
+            || file == "chat_template.jinja"
+            || file == "tokenizer.model")
 }
 
 impl HubClient {
+    /// The folder of the model `name`: a local Hugging Face folder as it is (it must hold
+    /// `config.json`), else a Hub id whose snapshot at `revision` is downloaded once into
+    /// `cache`; `announce` is called before a download starts.
+    pub async fn model_folder(
+        &self,
+        name: &str,
+        revision: &str,
+        cache: &Path,
+        announce: impl FnOnce(),
+    ) -> Result<PathBuf, HubError> {
+        let local = PathBuf::from(name);
+        if local.is_dir() {
+            if !local.join("config.json").exists() {
+                return Err(HubError::NotAModel(local));
+            }
+            return Ok(local);
+        }
+        check_repo_id(name)?;
+        announce();
+        self.download_model(name, revision, cache).await
+    }
+
     /// Downloads `repo_id` at `revision` (a branch, tag or commit) into `cache` and returns
     /// the snapshot folder.
     pub async fn download_model(

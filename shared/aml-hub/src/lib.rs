@@ -41,6 +41,9 @@ pub enum HubError {
         /// What went wrong.
         reason: String,
     },
+    /// A local folder named as a model holds no `config.json`.
+    #[error("{0}: config.json missing, not a Hugging Face model folder")]
+    NotAModel(std::path::PathBuf),
     /// A local file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -334,6 +334,13 @@ pub struct TinySpec {
     pub num_kv_heads: i64,
     /// Use Llama 3 RoPE scaling (Llama only).
     pub llama3_rope: bool,
+    /// Longest context (`max_position_embeddings`).
+    pub max_position_embeddings: i64,
+    /// The dtype the weights are saved in (`torch_dtype`): `float32` or `bfloat16`.
+    pub torch_dtype: &'static str,
+    /// Keep `vocab_size` in config.json even when the trained tokenizer is smaller (a
+    /// full-size shape with a small tokenizer); otherwise the tokenizer's size is used.
+    pub keep_vocab_size: bool,
 }
 
 impl TinySpec {
@@ -348,6 +355,27 @@ impl TinySpec {
             num_heads: 4,
             num_kv_heads: 2,
             llama3_rope: architecture == Architecture::Llama,
+            max_position_embeddings: 4096,
+            torch_dtype: "float32",
+            keep_vocab_size: false,
+        }
+    }
+
+    /// Llama-3-8B's shape (Llama 3.1 RoPE scaling, 128k context) in bf16, for GPU runs of
+    /// the real size with random weights and the tiny tokenizer.
+    pub fn llama3_8b() -> Self {
+        TinySpec {
+            architecture: Architecture::Llama,
+            vocab_size: 128_256,
+            hidden_size: 4096,
+            intermediate_size: 14_336,
+            num_layers: 32,
+            num_heads: 32,
+            num_kv_heads: 8,
+            llama3_rope: true,
+            max_position_embeddings: 131_072,
+            torch_dtype: "bfloat16",
+            keep_vocab_size: true,
         }
     }
 
@@ -365,11 +393,11 @@ impl TinySpec {
             "num_key_value_heads": self.num_kv_heads,
             "head_dim": head_dim,
             "hidden_act": "silu",
-            "max_position_embeddings": 4096,
+            "max_position_embeddings": self.max_position_embeddings,
             "rms_norm_eps": 1e-5,
             "rope_theta": 500000.0,
             "tie_word_embeddings": false,
-            "torch_dtype": "float32",
+            "torch_dtype": self.torch_dtype,
             "bos_token_id": bos,
             "eos_token_id": eos,
             "attention_dropout": 0.0,
@@ -382,7 +410,9 @@ impl TinySpec {
                 "factor": 8.0,
                 "low_freq_factor": 1.0,
                 "high_freq_factor": 4.0,
-                "original_max_position_embeddings": 64,
+                // Llama 3.1's 8k for a full-size context; 64 for tiny models, so that short
+                // test sequences cross the scaled frequencies.
+                "original_max_position_embeddings": if self.max_position_embeddings > 8192 { 8192 } else { 64 },
             });
         }
         match self.architecture {

@@ -95,6 +95,9 @@ pub enum ModelError {
     /// Input the model cannot take (a token id out of range, an empty prompt).
     #[error("invalid input: {0}")]
     Input(String),
+    /// The device asked for is not there.
+    #[error("{0}")]
+    Device(String),
     /// libtorch reported an error.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

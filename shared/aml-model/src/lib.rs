@@ -4,6 +4,7 @@
 
 pub mod attention;
 pub mod config;
+pub mod device;
 pub mod error;
 pub mod generate;
 pub mod layers;
@@ -19,6 +20,7 @@ pub mod tokenizer;
 pub mod training;
 
 pub use config::{Architecture, ModelConfig, TinySpec};
+pub use device::{DeviceMemory, device_memory};
 pub use error::{ModelError, Result};
 pub use lora::{Lora, LoraConfig, LoraInit};
 pub use model::{CausalLm, KvCache, LoadOptions, PrefixKv, Step};

@@ -431,54 +431,53 @@ impl CausalLm {
         linears
     }
 
-    /// Every weight under its Hugging Face name, LoRA folded into the projections, in `kind`.
-    pub fn merged_tensors(&self, kind: Kind) -> Vec<(String, Tensor)> {
+    /// One weight under its Hugging Face name (as [`tensor_shapes`] lists them), the LoRA
+    /// update folded into a projection, in `kind`, on the model's device.
+    pub fn merged_tensor(&self, name: &str, kind: Kind) -> Result<Tensor> {
         let _no_grad = tch::no_grad_guard();
-        let mut by_name: std::collections::HashMap<String, Tensor> =
-            std::collections::HashMap::new();
-        for (module, linear) in self.linears() {
-            by_name.insert(format!("{module}.weight"), linear.merged_weight(kind));
-            if let Some(bias) = &linear.bias {
-                by_name.insert(format!("{module}.bias"), bias.to_kind(kind));
+        let missing = || ModelError::Input(format!("the model has no tensor `{name}`"));
+        match name {
+            "model.embed_tokens.weight" => return Ok(self.embed.to_kind(kind)),
+            "model.norm.weight" => return Ok(self.norm.weight.to_kind(kind)),
+            "lm_head.weight" if !self.config.tie_word_embeddings => {
+                return Ok(self.lm_head.dense(kind));
             }
+            _ => {}
         }
-        for (index, layer) in self.layers.iter().enumerate() {
-            let prefix = format!("model.layers.{index}");
-            by_name.insert(
-                format!("{prefix}.input_layernorm.weight"),
-                layer.input_norm.weight.to_kind(kind),
-            );
-            by_name.insert(
-                format!("{prefix}.post_attention_layernorm.weight"),
-                layer.post_attention_norm.weight.to_kind(kind),
-            );
-            if let (Some(q_norm), Some(k_norm)) = (&layer.attention.q_norm, &layer.attention.k_norm)
-            {
-                by_name.insert(
-                    format!("{prefix}.self_attn.q_norm.weight"),
-                    q_norm.weight.to_kind(kind),
-                );
-                by_name.insert(
-                    format!("{prefix}.self_attn.k_norm.weight"),
-                    k_norm.weight.to_kind(kind),
-                );
-            }
+        let rest = name.strip_prefix("model.layers.").ok_or_else(missing)?;
+        let (index, inner) = rest.split_once('.').ok_or_else(missing)?;
+        let layer = index
+            .parse::<usize>()
+            .ok()
+            .and_then(|index| self.layers.get(index))
+            .ok_or_else(missing)?;
+        let attention = &layer.attention;
+        let norm = match inner {
+            "input_layernorm.weight" => Some(&layer.input_norm),
+            "post_attention_layernorm.weight" => Some(&layer.post_attention_norm),
+            "self_attn.q_norm.weight" => attention.q_norm.as_ref(),
+            "self_attn.k_norm.weight" => attention.k_norm.as_ref(),
+            _ => None,
+        };
+        if let Some(norm) = norm {
+            return Ok(norm.weight.to_kind(kind));
         }
-        by_name.insert(
-            "model.embed_tokens.weight".to_owned(),
-            self.embed.to_kind(kind),
-        );
-        by_name.insert(
-            "model.norm.weight".to_owned(),
-            self.norm.weight.to_kind(kind),
-        );
-        if !self.config.tie_word_embeddings {
-            by_name.insert("lm_head.weight".to_owned(), self.lm_head.dense(kind));
+        let (module, part) = inner.rsplit_once('.').ok_or_else(missing)?;
+        let linear = match module {
+            "self_attn.q_proj" => &attention.q_proj,
+            "self_attn.k_proj" => &attention.k_proj,
+            "self_attn.v_proj" => &attention.v_proj,
+            "self_attn.o_proj" => &attention.o_proj,
+            "mlp.gate_proj" => &layer.mlp.gate,
+            "mlp.up_proj" => &layer.mlp.up,
+            "mlp.down_proj" => &layer.mlp.down,
+            _ => return Err(missing()),
+        };
+        match (part, &linear.bias) {
+            ("weight", _) => Ok(linear.merged_weight(kind)),
+            ("bias", Some(bias)) => Ok(bias.to_kind(kind)),
+            _ => Err(missing()),
         }
-        tensor_shapes(&self.config)
-            .into_iter()
-            .filter_map(|(name, _)| by_name.remove(&name).map(|tensor| (name, tensor)))
-            .collect()
     }
 
     /// Checks that every id is inside the vocabulary.

@@ -332,38 +332,61 @@ pub fn save_file(
 /// Writes tensors as `model-0000i-of-0000n.safetensors` shards of at most `max_shard_bytes`
 /// plus `model.safetensors.index.json`, the layout of `save_pretrained`.
 pub fn save_sharded(dir: &Path, tensors: &[(String, Tensor)], max_shard_bytes: u64) -> Result<()> {
+    let plan: Vec<PlannedTensor> = tensors
+        .iter()
+        .map(|(name, tensor)| PlannedTensor {
+            name: name.clone(),
+            bytes: (tensor.numel() * tensor.kind().elt_size_in_bytes()) as u64,
+        })
+        .collect();
+    save_sharded_with(dir, &plan, max_shard_bytes, |position| {
+        Ok(tensors[position].1.shallow_clone())
+    })
+}
+
+/// A tensor [`save_sharded_with`] will write: its name and size, known before its values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedTensor {
+    /// The tensor's name in the files.
+    pub name: String,
+    /// Its size in bytes as saved.
+    pub bytes: u64,
+}
+
+/// [`save_sharded`] for tensors made one at a time by `produce(position in plan)`: only one
+/// shard's tensors are held in host memory at once (a merged 8B model is written without
+/// holding its 16 GB).
+pub fn save_sharded_with(
+    dir: &Path,
+    plan: &[PlannedTensor],
+    max_shard_bytes: u64,
+    mut produce: impl FnMut(usize) -> Result<Tensor>,
+) -> Result<()> {
     let mut shards: Vec<Vec<usize>> = vec![Vec::new()];
     let mut shard_bytes = 0u64;
     let mut total_bytes = 0u64;
-    for (position, (_, tensor)) in tensors.iter().enumerate() {
-        let bytes = (tensor.numel() * tensor.kind().elt_size_in_bytes()) as u64;
+    for (position, planned) in plan.iter().enumerate() {
         let current_is_empty = shards.last().is_none_or(Vec::is_empty);
-        if shard_bytes + bytes > max_shard_bytes && !current_is_empty {
+        if shard_bytes + planned.bytes > max_shard_bytes && !current_is_empty {
             shards.push(Vec::new());
             shard_bytes = 0;
         }
         if let Some(shard) = shards.last_mut() {
             shard.push(position);
         }
-        shard_bytes += bytes;
-        total_bytes += bytes;
+        shard_bytes += planned.bytes;
+        total_bytes += planned.bytes;
     }
     let count = shards.len();
     let mut weight_map = serde_json::Map::new();
     let metadata: HashMap<String, String> = [("format".to_owned(), "pt".to_owned())].into();
     for (number, positions) in shards.iter().enumerate() {
         let file_name = format!("model-{:05}-of-{count:05}.safetensors", number + 1);
-        let shard: Vec<(String, Tensor)> = positions
-            .iter()
-            .map(|&position| {
-                (
-                    tensors[position].0.clone(),
-                    tensors[position].1.shallow_clone(),
-                )
-            })
-            .collect();
-        for (name, _) in &shard {
-            weight_map.insert(name.clone(), json!(file_name));
+        let mut shard = Vec::with_capacity(positions.len());
+        for &position in positions {
+            let tensor = produce(position)?.f_to_device(Device::Cpu)?;
+            weight_map.insert(plan[position].name.clone(), json!(file_name));
+            shard.push((plan[position].name.clone(), tensor));
         }
         save_file(&dir.join(&file_name), &shard, Some(metadata.clone()))?;
     }

@@ -15,9 +15,10 @@ use tokenizers::{AddedToken, TokenizerBuilder};
 
 use crate::config::{ModelConfig, TinySpec};
 use crate::error::{ModelError, Result, write_file};
+use crate::merge::kind_of_dtype_name;
 use crate::model::tensor_shapes;
 use crate::random::normal_tensor;
-use crate::safetensors_io::save_file;
+use crate::safetensors_io::{PlannedTensor, save_file, save_sharded_with};
 use aml_core::rng::SeededRng;
 
 /// The special tokens of the tiny tokenizer, in id order.
@@ -86,15 +87,30 @@ fn train_tokenizer(vocab_size: usize) -> Result<tokenizers::Tokenizer> {
     Ok(tokenizer.into())
 }
 
-fn random_tensor(rng: &mut SeededRng, name: &str, shape: &[i64]) -> Tensor {
+/// Models with more parameters than this draw their weights from libtorch's (multi-threaded)
+/// generator and are written in 5 GB shards: an 8B shape in seconds, not minutes.
+const LARGE_MODEL: i64 = 100_000_000;
+
+/// Standard normals of `shape`: from `rng` (reproducible whatever else runs) for small
+/// models, from libtorch's generator (seeded per tensor) for large ones.
+fn standard_normal(rng: &mut SeededRng, shape: &[i64], large: bool) -> Tensor {
+    if large {
+        Tensor::randn(shape, (tch::Kind::Float, Device::Cpu))
+    } else {
+        normal_tensor(rng, shape, 1.0, Device::Cpu)
+    }
+}
+
+fn random_tensor(rng: &mut SeededRng, name: &str, shape: &[i64], large: bool) -> Tensor {
+    let normal = standard_normal(rng, shape, large);
     if name.ends_with("norm.weight") {
-        return normal_tensor(rng, shape, 0.1, Device::Cpu) + 1.0;
+        return normal * 0.1 + 1.0;
     }
     if name.ends_with(".bias") {
-        return normal_tensor(rng, shape, 0.1, Device::Cpu);
+        return normal * 0.1;
     }
     let fan_in = shape.last().copied().unwrap_or(1) as f64;
-    normal_tensor(rng, shape, 1.0 / fan_in.sqrt(), Device::Cpu)
+    normal * (1.0 / fan_in.sqrt())
 }
 
 fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
@@ -118,7 +134,12 @@ pub fn init_tiny(spec: &TinySpec, out: &Path, seed: u64) -> Result<ModelConfig> 
             reason: error.to_string(),
         })?;
     let id = |token: &str| tokenizer.token_to_id(token).map(i64::from).unwrap_or(0);
-    let vocab_size = tokenizer.get_vocab_size(true) as i64;
+    let trained = tokenizer.get_vocab_size(true) as i64;
+    let vocab_size = if spec.keep_vocab_size {
+        spec.vocab_size.max(trained)
+    } else {
+        trained
+    };
     let bos = id("<|begin_of_text|>");
     let eos = [id("<|eot_id|>"), id("<|end_of_text|>")];
     let config_json = spec.config_json(vocab_size, bos, &eos);
@@ -151,11 +172,29 @@ pub fn init_tiny(spec: &TinySpec, out: &Path, seed: u64) -> Result<ModelConfig> 
         }),
     )?;
     let config = ModelConfig::from_value(config_json, &out.join("config.json"))?;
+    let kind = kind_of_dtype_name(spec.torch_dtype);
+    let large = config.parameter_count() > LARGE_MODEL;
     let mut rng = SeededRng::new(seed);
-    let tensors: Vec<(String, Tensor)> = tensor_shapes(&config)
+    let shapes = tensor_shapes(&config);
+    if large {
+        let plan: Vec<PlannedTensor> = shapes
+            .iter()
+            .map(|(name, shape)| PlannedTensor {
+                name: name.clone(),
+                bytes: shape.iter().product::<i64>() as u64 * kind.elt_size_in_bytes() as u64,
+            })
+            .collect();
+        save_sharded_with(out, &plan, 5_000_000_000, |position| {
+            tch::manual_seed(seed as i64 + position as i64);
+            let (name, shape) = &shapes[position];
+            Ok(random_tensor(&mut rng, name, shape, true).to_kind(kind))
+        })?;
+        return Ok(config);
+    }
+    let tensors: Vec<(String, Tensor)> = shapes
         .into_iter()
         .map(|(name, shape)| {
-            let tensor = random_tensor(&mut rng, &name, &shape);
+            let tensor = random_tensor(&mut rng, &name, &shape, false).to_kind(kind);
             (name, tensor)
         })
         .collect();

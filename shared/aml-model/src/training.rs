@@ -27,6 +27,66 @@ pub struct TrainBatch {
     pub ids: Tensor,
     /// `[batch, seq]` targets; position `t` is predicted from tokens before it.
     pub labels: Tensor,
+    /// Several examples packed in each row: the example each token belongs to and its
+    /// position within that example. `None`: one example per row, positions from 0.
+    pub packing: Option<Packing>,
+}
+
+/// Where the examples of packed rows begin and end.
+#[derive(Debug)]
+pub struct Packing {
+    /// `[batch, seq]`: tokens of one example share a number; attention never crosses two.
+    pub segments: Tensor,
+    /// `[batch, seq]`: positions restarting at 0 at each example, for rotary embeddings.
+    pub positions: Tensor,
+}
+
+impl TrainBatch {
+    /// One example per row.
+    pub fn unpacked(ids: Tensor, labels: Tensor) -> Self {
+        TrainBatch {
+            ids,
+            labels,
+            packing: None,
+        }
+    }
+
+    /// The batch on `device` (the same tensors when they are there already).
+    pub fn to_device(&self, device: tch::Device) -> Self {
+        TrainBatch {
+            ids: self.ids.to_device(device),
+            labels: self.labels.to_device(device),
+            packing: self.packing.as_ref().map(|packing| Packing {
+                segments: packing.segments.to_device(device),
+                positions: packing.positions.to_device(device),
+            }),
+        }
+    }
+
+    /// The step the model runs: causal from position 0, or, for packed rows, causal within
+    /// each example (a block-diagonal mask) with positions restarting per example.
+    fn step(&self) -> Step {
+        match &self.packing {
+            None => Step::causal(self.ids.shallow_clone(), 0),
+            Some(packing) => {
+                let seq = self.ids.size()[1];
+                let same = packing
+                    .segments
+                    .unsqueeze(2)
+                    .eq_tensor(&packing.segments.unsqueeze(1));
+                let causal = Tensor::ones([seq, seq], (Kind::Bool, self.ids.device()))
+                    .tril(0)
+                    .unsqueeze(0);
+                Step {
+                    ids: self.ids.shallow_clone(),
+                    positions: packing.positions.shallow_clone(),
+                    self_mask: SelfMask::Allowed(same.logical_and(&causal)),
+                    valid: None,
+                    output_rows: None,
+                }
+            }
+        }
+    }
 }
 
 fn loss_from_logits(logits: &Tensor, labels: &Tensor) -> Tensor {
@@ -56,19 +116,25 @@ pub fn loss_and_backward(
     recompute: bool,
     seed: i64,
 ) -> Result<f64> {
+    let batch = &batch.to_device(model.device);
     model.check_ids(&batch.ids)?;
     let _generator = TORCH_GENERATOR
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let packing_fits = batch.packing.as_ref().is_none_or(|packing| {
+        packing.segments.size() == batch.ids.size() && packing.positions.size() == batch.ids.size()
+    });
     if batch.ids.size() != batch.labels.size()
         || batch.ids.size().len() != 2
         || batch.ids.size()[1] < 2
+        || !packing_fits
     {
         return Err(ModelError::Input(
-            "ids and labels must be [batch, seq] with seq >= 2".to_owned(),
+            "ids, labels (and packed segments and positions) must be [batch, seq] with seq >= 2"
+                .to_owned(),
         ));
     }
-    let step = Step::causal(batch.ids.shallow_clone(), 0);
+    let step = batch.step();
     let tables = model.rotary_tables(&step.positions);
     let context = layer_context(&step.self_mask);
     let embedded = model.embed(&step.ids);

@@ -156,7 +156,7 @@ fn lora_grads(recompute: bool) -> (f64, Vec<(String, Tensor)>) {
     let ids = Tensor::from_slice(&tokens(9, 24)).view([2, 12]);
     let labels = ids.copy();
     let _ = labels.narrow(1, 0, 4).fill_(IGNORE_INDEX);
-    let batch = TrainBatch { ids, labels };
+    let batch = TrainBatch::unpacked(ids, labels);
     let loss = loss_and_backward(&model, &batch, recompute, 42).expect("backward");
     let mut grads: Vec<(String, Tensor)> = lora
         .vars

@@ -8,11 +8,13 @@
 
 mod error;
 mod jsonl;
+mod staged;
 mod store;
 mod tree;
 
 pub use error::StorageError;
 pub use jsonl::{JsonlReader, JsonlWriter};
+pub use staged::StagedFolder;
 pub use store::{S3Options, Storage};
 pub use tree::DirSync;
 

@@ -1,33 +1,77 @@
-//! Length-bucketed batches: examples sorted by length and cut into batches, so padding stays
-//! small; the order of batches is shuffled per epoch with a seed.
+//! Micro-batches: rows of similar length, so padding stays small, and with packing several
+//! examples per row up to the longest sequence. The order of batches is shuffled per epoch
+//! with a seed.
+
+use std::collections::BTreeSet;
 
 use tch::Tensor;
 
-use aml_model::training::{IGNORE_INDEX, TrainBatch};
+use aml_model::training::{IGNORE_INDEX, Packing, TrainBatch};
 
 use crate::data::Example;
 
-/// Indices of examples grouped into batches of `batch_size`, each batch of similar lengths.
-pub fn buckets(examples: &[Example], batch_size: usize) -> Vec<Vec<usize>> {
+/// One micro-batch: its rows, each the indices of the examples it holds (one unless packed).
+pub type Batch = Vec<Vec<usize>>;
+
+/// Indices of examples grouped into batches of `batch_size` rows of one example each, each
+/// batch of similar lengths.
+pub fn buckets(examples: &[Example], batch_size: usize) -> Vec<Batch> {
+    let rows: Vec<Vec<usize>> = (0..examples.len()).map(|index| vec![index]).collect();
+    rows_in_batches(examples, rows, batch_size)
+}
+
+/// Examples packed into rows of at most `max_len` tokens (best fit, longest first), the rows
+/// grouped into batches of `batch_size` rows of similar lengths.
+pub fn packed(examples: &[Example], max_len: usize, batch_size: usize) -> Vec<Batch> {
     let mut order: Vec<usize> = (0..examples.len()).collect();
-    order.sort_by_key(|&index| (examples[index].ids.len(), index));
-    order
-        .chunks(batch_size.max(1))
-        .map(<[usize]>::to_vec)
+    order.sort_by_key(|&index| (std::cmp::Reverse(examples[index].ids.len()), index));
+    let mut rows: Vec<Vec<usize>> = Vec::new();
+    // (room left, row) of every open row: the best fit is the first with enough room.
+    let mut room: BTreeSet<(usize, usize)> = BTreeSet::new();
+    for index in order {
+        let len = examples[index].ids.len();
+        let fit = room.range((len, 0)..).next().copied();
+        match fit {
+            Some((left, row)) => {
+                room.remove(&(left, row));
+                rows[row].push(index);
+                room.insert((left - len, row));
+            }
+            None => {
+                rows.push(vec![index]);
+                room.insert((max_len.saturating_sub(len), rows.len() - 1));
+            }
+        }
+    }
+    rows_in_batches(examples, rows, batch_size)
+}
+
+fn row_len(examples: &[Example], row: &[usize]) -> usize {
+    row.iter().map(|&index| examples[index].ids.len()).sum()
+}
+
+fn rows_in_batches(
+    examples: &[Example],
+    mut rows: Vec<Vec<usize>>,
+    batch_size: usize,
+) -> Vec<Batch> {
+    rows.sort_by_key(|row| (row_len(examples, row), row.first().copied()));
+    rows.chunks(batch_size.max(1))
+        .map(<[Vec<usize>]>::to_vec)
         .collect()
 }
 
 /// Share of padding tokens over all tokens of the batches.
-pub fn padding_share(examples: &[Example], batches: &[Vec<usize>]) -> f64 {
+pub fn padding_share(examples: &[Example], batches: &[Batch]) -> f64 {
     let (mut padded, mut real) = (0usize, 0usize);
     for batch in batches {
         let width = batch
             .iter()
-            .map(|&index| examples[index].ids.len())
+            .map(|row| row_len(examples, row))
             .max()
             .unwrap_or(0);
-        for &index in batch {
-            real += examples[index].ids.len();
+        for row in batch {
+            real += row_len(examples, row);
             padded += width;
         }
     }
@@ -38,53 +82,55 @@ pub fn padding_share(examples: &[Example], batches: &[Vec<usize>]) -> f64 {
     }
 }
 
-/// Right-padded ids and labels of a batch; labels are `IGNORE_INDEX` on prompt and padding.
-pub fn collate(examples: &[Example], batch: &[usize], pad_id: i64) -> TrainBatch {
+/// Right-padded ids and labels of a batch; labels are `IGNORE_INDEX` on prompts and padding.
+/// With `packed`, each token also carries its example's number in the row and its position
+/// within that example (padding counts as one more example).
+pub fn collate(examples: &[Example], batch: &Batch, pad_id: i64, packed: bool) -> TrainBatch {
     let width = batch
         .iter()
-        .map(|&index| examples[index].ids.len())
+        .map(|row| row_len(examples, row))
         .max()
         .unwrap_or(2)
         .max(2);
-    let mut ids = Vec::with_capacity(batch.len() * width);
-    let mut labels = Vec::with_capacity(batch.len() * width);
-    for &index in batch {
-        let example = &examples[index];
-        for position in 0..width {
-            match example.ids.get(position) {
-                Some(&token) => {
-                    ids.push(token);
-                    labels.push(if position >= example.target_start {
-                        token
-                    } else {
-                        IGNORE_INDEX
-                    });
-                }
-                None => {
-                    ids.push(pad_id);
-                    labels.push(IGNORE_INDEX);
-                }
+    let cells = batch.len() * width;
+    let (mut ids, mut labels) = (Vec::with_capacity(cells), Vec::with_capacity(cells));
+    let (mut segments, mut positions) = (Vec::with_capacity(cells), Vec::with_capacity(cells));
+    for row in batch {
+        for (segment, &index) in row.iter().enumerate() {
+            let example = &examples[index];
+            for (position, &token) in example.ids.iter().enumerate() {
+                ids.push(token);
+                labels.push(if position >= example.target_start {
+                    token
+                } else {
+                    IGNORE_INDEX
+                });
+                segments.push(segment as i64);
+                positions.push(position as i64);
             }
+        }
+        for position in 0..width - row_len(examples, row) {
+            ids.push(pad_id);
+            labels.push(IGNORE_INDEX);
+            segments.push(row.len() as i64);
+            positions.push(position as i64);
         }
     }
     let shape = [batch.len() as i64, width as i64];
+    let tensor = |values: &[i64]| Tensor::from_slice(values).view(shape);
     TrainBatch {
-        ids: Tensor::from_slice(&ids).view(shape),
-        labels: Tensor::from_slice(&labels).view(shape),
+        ids: tensor(&ids),
+        labels: tensor(&labels),
+        packing: packed.then(|| Packing {
+            segments: tensor(&segments),
+            positions: tensor(&positions),
+        }),
     }
 }
 
-/// Labelled tokens in a batch (the loss is averaged over these).
-pub fn labelled_tokens(examples: &[Example], batch: &[usize]) -> usize {
-    batch
-        .iter()
-        .map(|&index| {
-            examples[index]
-                .ids
-                .len()
-                .saturating_sub(examples[index].target_start.max(1))
-        })
-        .sum()
+/// Real (non-padding) tokens of a batch.
+pub fn batch_tokens(examples: &[Example], batch: &Batch) -> usize {
+    batch.iter().map(|row| row_len(examples, row)).sum()
 }
 
 #[cfg(test)]
@@ -104,16 +150,56 @@ mod tests {
             .iter()
             .map(|&len| example(len))
             .collect();
-        let naive: Vec<Vec<usize>> = (0..8)
+        let naive: Vec<Batch> = (0..8)
             .collect::<Vec<_>>()
             .chunks(2)
-            .map(<[usize]>::to_vec)
+            .map(|pair| pair.iter().map(|&index| vec![index]).collect())
             .collect();
         let bucketed = buckets(&examples, 2);
         assert!(padding_share(&examples, &bucketed) < 0.1);
         assert!(padding_share(&examples, &naive) > 0.3);
-        let batch = collate(&examples, &bucketed[0], 0);
+        let batch = collate(&examples, &bucketed[0], 0, false);
         assert_eq!(batch.ids.size(), vec![2, 5]);
         assert_eq!(batch.labels.int64_value(&[0, 0]), IGNORE_INDEX);
+        assert!(batch.packing.is_none());
+    }
+
+    #[test]
+    fn packing_fills_rows_without_splitting_examples() {
+        let lengths = [30, 5, 31, 6, 29, 7, 32, 4, 60, 3];
+        let examples: Vec<Example> = lengths.iter().map(|&len| example(len)).collect();
+        let batches = packed(&examples, 64, 2);
+        let mut seen: Vec<usize> = batches.iter().flatten().flatten().copied().collect();
+        seen.sort_unstable();
+        assert_eq!(
+            seen,
+            (0..lengths.len()).collect::<Vec<_>>(),
+            "each example once"
+        );
+        for row in batches.iter().flatten() {
+            assert!(row_len(&examples, row) <= 64, "{row:?}");
+        }
+        let rows = batches.iter().map(Vec::len).sum::<usize>();
+        assert_eq!(rows, 4, "207 tokens in rows of 64: four rows");
+        assert!(
+            padding_share(&examples, &batches) < padding_share(&examples, &buckets(&examples, 2))
+        );
+
+        let batch = collate(&examples, &vec![vec![1, 3]], 0, true);
+        let packing = batch.packing.expect("packed");
+        assert_eq!(batch.ids.size(), vec![1, 11]);
+        assert_eq!(packing.segments.int64_value(&[0, 4]), 0);
+        assert_eq!(packing.segments.int64_value(&[0, 5]), 1);
+        assert_eq!(
+            packing.positions.int64_value(&[0, 5]),
+            0,
+            "positions restart"
+        );
+        assert_eq!(
+            batch.labels.int64_value(&[0, 5]),
+            IGNORE_INDEX,
+            "a prompt token"
+        );
+        assert_eq!(batch.labels.int64_value(&[0, 10]), 5);
     }
 }

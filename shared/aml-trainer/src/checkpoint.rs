@@ -1,6 +1,7 @@
-//! Checkpoints after every epoch: the adapter, the optimiser's moments and the run's
-//! progress, so a killed run resumes where its last checkpoint left it and ends in the same
-//! state. The last two checkpoints and the best (lowest validation loss) are kept.
+//! Checkpoints at every evaluation and at the end of each phase: the adapter, the optimiser's
+//! moments and the run's progress, so a killed run resumes where its last checkpoint left it
+//! (mid-epoch too) and ends in the same state. The last two checkpoints and each phase's best
+//! (lowest validation loss) are kept; the best is what `load_best_at_end` exports.
 
 use std::path::{Path, PathBuf};
 
@@ -10,24 +11,30 @@ use tch::{Device, Kind, Tensor};
 
 use crate::TrainError;
 use crate::optim::Optimizer;
-use crate::phase::TrainerState;
+use crate::state::TrainerState;
 
 /// Where the run stood when a checkpoint was written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
     /// Phase index (0 easy, 1 medium, 2 hard).
     pub phase_index: usize,
-    /// Epochs of that phase completed.
-    pub epochs_done: usize,
+    /// The epoch of that phase the checkpoint fell in, from 1.
+    pub epoch: usize,
+    /// Micro-batches of that epoch done (all of them when the epoch ended there).
+    pub batches_done: usize,
     /// Whether that phase is over (last epoch or early stop).
     pub phase_over: bool,
     /// Optimiser steps within the phase.
     pub phase_step: i64,
-    /// Mean training loss of the phase's first epoch.
-    pub first_epoch_loss: f64,
-    /// Best validation loss after each epoch of the phase (the early-stopping history).
-    pub best_after_epoch: Vec<f64>,
-    /// Validation loss of this checkpoint's epoch.
+    /// Mean training loss of the phase's first epoch, once it has ended.
+    pub first_epoch_loss: Option<f64>,
+    /// Sum of the training losses of the micro-batches done in this epoch.
+    pub epoch_loss_sum: f64,
+    /// Best validation loss after each evaluation of the phase (the early-stopping history).
+    pub best_after_evaluation: Vec<f64>,
+    /// The run's step of the phase's best evaluation so far (its checkpoint is kept).
+    pub best_step: i64,
+    /// Validation loss of the weights this checkpoint holds.
     pub eval_loss: f64,
     /// The log so far.
     pub state: TrainerState,
@@ -44,6 +51,11 @@ fn folder(out: &Path) -> PathBuf {
     out.join("checkpoints")
 }
 
+/// The checkpoint folder of the run's step `step`.
+pub fn at_step(out: &Path, step: i64) -> PathBuf {
+    folder(out).join(format!("step-{step:08}"))
+}
+
 /// Writes a checkpoint; `progress.json` goes last and marks it complete.
 pub fn save(
     out: &Path,
@@ -51,8 +63,12 @@ pub fn save(
     optimizer: &Optimizer,
     progress: &Progress,
 ) -> Result<PathBuf, TrainError> {
-    let dir = folder(out).join(format!("step-{:08}", progress.state.global_step));
+    let dir = at_step(out, progress.state.global_step);
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let marker = dir.join("progress.json");
+    if marker.exists() {
+        std::fs::remove_file(&marker).map_err(io(&marker))?;
+    }
     let mut tensors: Vec<(String, Tensor)> = Vec::new();
     for (index, (name, tensor)) in parameters.iter().enumerate() {
         tensors.push((
@@ -106,16 +122,9 @@ pub fn resume(
             path: progress_path.clone(),
             reason: error.to_string(),
         })?;
-    let files = WeightFiles::open_file(&dir.join("state.safetensors"))?;
+    let files = load_parameters(&dir, parameters)?;
     let _no_grad = tch::no_grad_guard();
-    for (index, (name, tensor)) in parameters.iter_mut().enumerate() {
-        let stored = files.load(
-            &format!("parameter.{name}"),
-            Some(&tensor.size()),
-            Kind::Float,
-            tensor.device(),
-        )?;
-        tensor.copy_(&stored);
+    for (index, (_, tensor)) in parameters.iter().enumerate() {
         optimizer.first[index] = files.load(
             &format!("first.{index}"),
             None,
@@ -135,23 +144,54 @@ pub fn resume(
     Ok(Some(progress))
 }
 
-/// Keeps the last `keep_last` checkpoints and the one with the lowest validation loss.
+/// Copies the adapter parameters of the checkpoint in `dir` into `parameters`; returns its
+/// files for the caller to read more from.
+pub fn load_parameters(
+    dir: &Path,
+    parameters: &mut [(String, Tensor)],
+) -> Result<WeightFiles, TrainError> {
+    let files = WeightFiles::open_file(&dir.join("state.safetensors"))?;
+    let _no_grad = tch::no_grad_guard();
+    for (name, tensor) in parameters.iter_mut() {
+        let stored = files.load(
+            &format!("parameter.{name}"),
+            Some(&tensor.size()),
+            Kind::Float,
+            tensor.device(),
+        )?;
+        tensor.copy_(&stored);
+    }
+    Ok(files)
+}
+
+/// Keeps the last `keep_last` checkpoints and each phase's best (lowest validation loss).
 pub fn rotate(out: &Path, keep_last: usize) -> Result<Vec<PathBuf>, TrainError> {
     let dirs = complete(out);
-    let eval_loss = |dir: &PathBuf| {
-        std::fs::read_to_string(dir.join("progress.json"))
-            .ok()
-            .and_then(|text| serde_json::from_str::<Progress>(&text).ok())
-            .map_or(f64::INFINITY, |progress| progress.eval_loss)
-    };
-    let best = dirs
+    let progress: Vec<Option<Progress>> = dirs
         .iter()
-        .min_by(|a, b| eval_loss(a).total_cmp(&eval_loss(b)))
-        .cloned();
+        .map(|dir| {
+            std::fs::read_to_string(dir.join("progress.json"))
+                .ok()
+                .and_then(|text| serde_json::from_str::<Progress>(&text).ok())
+        })
+        .collect();
+    let mut best_of_phase: std::collections::BTreeMap<usize, (f64, usize)> =
+        std::collections::BTreeMap::new();
+    for (position, progress) in progress.iter().enumerate() {
+        if let Some(progress) = progress {
+            let best = best_of_phase
+                .entry(progress.phase_index)
+                .or_insert((f64::INFINITY, position));
+            if progress.eval_loss < best.0 {
+                *best = (progress.eval_loss, position);
+            }
+        }
+    }
     let first_kept = dirs.len().saturating_sub(keep_last);
     let mut kept = Vec::new();
     for (position, dir) in dirs.iter().enumerate() {
-        if position >= first_kept || Some(dir) == best.as_ref() {
+        let a_best = best_of_phase.values().any(|(_, best)| *best == position);
+        if position >= first_kept || a_best {
             kept.push(dir.clone());
         } else {
             std::fs::remove_dir_all(dir).map_err(io(dir))?;

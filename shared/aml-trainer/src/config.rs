@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use aml_core::{DeviceChoice, DtypeChoice};
 use aml_model::LoraConfig;
 
 use crate::data::Target;
@@ -44,7 +45,28 @@ pub struct TrainerConfig {
     pub cot: bool,
     /// Recompute activations layer by layer in the backward pass.
     pub recompute: bool,
-    /// Epochs over which the best validation loss must improve...
+    /// Where the model trains: `auto` (the first CUDA device, else the CPU), `cpu`, `cuda:N`.
+    pub device: DeviceChoice,
+    /// Compute dtype: `auto` (bf16 on CUDA, f32 on the CPU), `f32` or `bf16`.
+    pub dtype: DtypeChoice,
+    /// Keep the frozen base projections in FP8 e4m3 with per-row scales (LoRA weights,
+    /// activations and optimiser state keep their precision): an 8B base in about 8 GB.
+    pub fp8_base: bool,
+    /// Pack several examples into each row up to `max_seq_len` (attention never crosses two
+    /// examples, positions restart at each); `batch_size` then counts packed rows.
+    pub packing: bool,
+    /// Optimiser steps between validation evaluations (each writes a checkpoint); `None`:
+    /// four evaluations per epoch.
+    pub eval_steps: Option<usize>,
+    /// Export each phase's best-validation checkpoint as its adapter and start the next
+    /// phase from it (transformers' `load_best_model_at_end`).
+    pub load_best_at_end: bool,
+    /// Write the merged model (base checkpoint dtype, shards of at most 5 GB) to `merged/`.
+    pub merge_lora: bool,
+    /// Push the output folder (adapters with tokenizer, reports, merged weights; not
+    /// checkpoints) to this Hub model repository (`owner/name`) when training ends.
+    pub hub_model_id: Option<String>,
+    /// Evaluations over which the best validation loss must improve...
     pub patience: usize,
     /// ...by at least this relative amount, else the phase stops.
     pub min_improvement: f64,
@@ -91,6 +113,14 @@ impl Default for TrainerConfig {
             optimizer: OptimizerKind::Adamw,
             cot: true,
             recompute: false,
+            device: DeviceChoice::Auto,
+            dtype: DtypeChoice::Auto,
+            fp8_base: false,
+            packing: false,
+            eval_steps: None,
+            load_best_at_end: true,
+            merge_lora: false,
+            hub_model_id: None,
             patience: 3,
             min_improvement: 0.05,
             seed: 42,
@@ -112,6 +142,14 @@ impl TrainerConfig {
             Target::CotThenOutput
         } else {
             Target::OutputOnly
+        }
+    }
+
+    /// Optimiser steps between evaluations in a phase of `steps_per_epoch` steps per epoch.
+    pub fn eval_interval(&self, steps_per_epoch: i64) -> i64 {
+        match self.eval_steps {
+            Some(steps) => steps.max(1) as i64,
+            None => (steps_per_epoch.max(1) + 3) / 4,
         }
     }
 

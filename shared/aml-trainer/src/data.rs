@@ -7,7 +7,7 @@ use aml_core::{Difficulty, SampleRecord};
 use aml_dataset::parse_candidates;
 use aml_model::{ChatMessage, TextTokenizer};
 
-use crate::TrainError;
+use crate::{TrainError, TrainerConfig};
 
 /// One tokenised example.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,4 +86,101 @@ pub fn read_file(path: &Path) -> Result<Vec<SampleRecord>, TrainError> {
         return Err(TrainError::EmptyFile(path.to_owned()));
     }
     Ok(samples)
+}
+
+/// Encodes the samples of `file`; one whose prompt leaves no room for the answer is an
+/// error naming the file and the sample.
+fn encode_all(
+    tokenizer: &TextTokenizer,
+    file: &Path,
+    samples: &[SampleRecord],
+    target: Target,
+    max_len: usize,
+    system: Option<&str>,
+) -> Result<Vec<Example>, TrainError> {
+    let mut examples = Vec::with_capacity(samples.len());
+    for (index, sample) in samples.iter().enumerate() {
+        let example = encode(tokenizer, sample, target, max_len, system)?;
+        if example.target_start >= example.ids.len() {
+            return Err(TrainError::NoRoomForAnswer {
+                file: file.to_owned(),
+                sample: sample
+                    .id
+                    .clone()
+                    .unwrap_or_else(|| format!("#{}", index + 1)),
+                prompt_tokens: example.target_start,
+                max_seq_len: max_len,
+            });
+        }
+        examples.push(example);
+    }
+    Ok(examples)
+}
+
+/// A run's data, read, checked and tokenised before the model loads: every tier in
+/// curriculum order and the validation set.
+#[derive(Debug, Clone)]
+pub struct PreparedData {
+    /// Each tier's examples, easy first.
+    pub tiers: Vec<(Difficulty, Vec<Example>)>,
+    /// The validation examples.
+    pub validation: Vec<Example>,
+    /// The validation samples as read (the judge answers them).
+    pub validation_samples: Vec<SampleRecord>,
+    /// The longest example kept, in tokens (`max_seq_len` capped by the model's context).
+    pub max_len: usize,
+}
+
+impl PreparedData {
+    /// Reads `data_dir`'s tier files and `validation.jsonl` and tokenises them under the
+    /// configuration's target and system prompt; `context` is the model's longest context.
+    pub fn load(
+        tokenizer: &TextTokenizer,
+        data_dir: &Path,
+        config: &TrainerConfig,
+        context: usize,
+    ) -> Result<Self, TrainError> {
+        let target = config.target();
+        let max_len = config.max_seq_len.min(context);
+        let system = config.system_prompt.as_deref();
+        let validation_file = data_dir.join("validation.jsonl");
+        let validation_samples = read_file(&validation_file)?;
+        let mut read = Vec::with_capacity(Difficulty::ALL.len());
+        for tier in Difficulty::ALL {
+            read.push((tier, read_tier(data_dir, tier)?));
+        }
+        let validation = encode_all(
+            tokenizer,
+            &validation_file,
+            &validation_samples,
+            target,
+            max_len,
+            system,
+        )?;
+        let mut tiers = Vec::with_capacity(read.len());
+        for (tier, samples) in read {
+            let file = data_dir.join(format!("{tier}.jsonl"));
+            tiers.push((
+                tier,
+                encode_all(tokenizer, &file, &samples, target, max_len, system)?,
+            ));
+        }
+        Ok(PreparedData {
+            tiers,
+            validation,
+            validation_samples,
+            max_len,
+        })
+    }
+
+    /// Tokens of the longest example of any tier or the validation set.
+    pub fn longest(&self) -> usize {
+        self.tiers
+            .iter()
+            .flat_map(|(_, examples)| examples)
+            .chain(&self.validation)
+            .map(|example| example.ids.len())
+            .max()
+            .unwrap_or(0)
+    }
 }

@@ -1,22 +1,29 @@
 //! Curriculum LoRA fine-tuning: easy -> medium -> hard, each phase its own SFT cycle from the
-//! previous phase's weights at a lower learning rate, with validation loss per epoch, early
-//! stopping, length bucketing, gradient accumulation and clipping, AdamW or Lion with a
-//! cosine schedule and warmup, and optional activation recomputation.
+//! previous phase's weights at a lower learning rate, with validation evaluations every few
+//! steps, early stopping and the best checkpoint exported, length bucketing or packing,
+//! gradient accumulation and clipping, AdamW or Lion with a cosine schedule and warmup, and
+//! optional activation recomputation; on the CPU or a CUDA device, in f32 or bf16, with the
+//! frozen base optionally in FP8, after a check that the run fits the device's memory.
 
 pub mod batching;
 pub mod checkpoint;
 pub mod config;
+pub mod curriculum;
 pub mod data;
 pub mod evaluation;
+pub mod job;
+pub mod memory;
 pub mod optim;
-pub mod phase;
+mod phase;
 pub mod report;
+pub mod state;
 
 pub use config::TrainerConfig;
-pub use phase::{
-    EarlyStopping, LogEntry, Observer, PhaseSummary, StepProgress, TrainerState, smoke_step,
-    train_curriculum, train_curriculum_observed,
-};
+pub use curriculum::{Observer, RunPaths, StepProgress, smoke_step, train_curriculum};
+pub use data::PreparedData;
+pub use job::{Outcome, TrainingJob, TrainingPlan};
+pub use memory::MemoryEstimate;
+pub use state::{EarlyStopping, LogEntry, PhaseSummary, TrainerState};
 
 use std::path::PathBuf;
 
@@ -82,6 +89,22 @@ pub enum TrainError {
         threshold: f64,
         /// The judge report.
         report: PathBuf,
+    },
+    /// The run's estimated peak memory is more than the device has free.
+    #[error(
+        "this run needs about {needed} on {device} but {free} is free ({breakdown}); to fit, try {suggestions}"
+    )]
+    WontFit {
+        /// The device, e.g. `cuda:0 (NVIDIA A10G)`.
+        device: String,
+        /// The estimate, human-readable.
+        needed: String,
+        /// Free memory, human-readable.
+        free: String,
+        /// Where the estimate goes: weights, adapter and optimiser, activations, logits.
+        breakdown: String,
+        /// The flags that would lower it.
+        suggestions: String,
     },
     /// libtorch failed.
     #[error("libtorch: {0}")]

@@ -1,528 +1,291 @@
-//! The training loop: phases, epochs, optimiser steps, validation loss and early stopping.
+//! One curriculum phase: epochs of shuffled micro-batches, optimiser steps with gradient
+//! accumulation and clipping, a validation evaluation (and a checkpoint) every `eval_steps`
+//! steps, early stopping over evaluations, and at the end the best evaluation's weights as
+//! the phase's adapter (with `load_best_at_end`), judged and gated.
 
-use std::path::Path;
-
+use aml_core::Difficulty;
 use aml_core::rng::SeededRng;
-use aml_core::{Difficulty, SampleRecord};
-use aml_model::training::{TrainBatch, loss_and_backward};
-use aml_model::{CausalLm, Lora, LoraInit, TextTokenizer};
-use serde::{Deserialize, Serialize};
-use tch::Tensor;
+use aml_model::training::loss_and_backward;
 use tracing::info;
 
-use crate::batching::{buckets, collate, padding_share};
+use crate::TrainError;
+use crate::batching::{Batch, buckets, collate, packed, padding_share};
 use crate::checkpoint::{self, Progress};
-use crate::data::{Example, Target, encode, read_file, read_tier};
+use crate::curriculum::{Curriculum, Observer, StepProgress, evaluation_loss, write_file};
+use crate::data::Example;
 use crate::evaluation::judge_phase;
 use crate::optim::{Optimizer, clip_gradients, cosine_with_warmup, zero_gradients};
-use crate::{TrainError, TrainerConfig};
-use aml_judge::AnyJudge;
+use crate::state::{EarlyStopping, LogEntry, PhaseSummary};
 
-/// One line of the training log, like transformers' `log_history`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LogEntry {
-    /// Phase (tier) name.
-    pub phase: String,
-    /// Epoch within the phase, from 1.
-    pub epoch: usize,
-    /// Optimiser steps so far over the whole run.
-    pub step: i64,
-    /// Mean training loss over the step's micro-batches.
-    pub loss: Option<f64>,
-    /// Learning rate of the step.
-    pub learning_rate: Option<f64>,
-    /// Validation loss at the end of an epoch.
-    pub eval_loss: Option<f64>,
+/// Checkpoints kept besides each phase's best.
+const KEEP_LAST: usize = 2;
+
+/// Where a phase stands: what a checkpoint records of it.
+struct Cursor {
+    epoch: usize,
+    batches_done: usize,
+    phase_step: i64,
+    first_epoch_loss: Option<f64>,
+    epoch_loss_sum: f64,
+    best_step: i64,
 }
 
-/// How a phase went.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PhaseSummary {
-    /// Phase (tier) name.
-    pub phase: String,
-    /// Epochs run.
-    pub epochs: usize,
-    /// Whether early stopping ended it.
-    pub early_stopped: bool,
-    /// Mean training loss of the first and last epoch.
-    pub first_epoch_loss: f64,
-    /// Mean training loss of the last epoch.
-    pub last_epoch_loss: f64,
-    /// Best validation loss.
-    pub best_eval_loss: f64,
-    /// Share of padding tokens in its batches.
-    pub padding_share: f64,
-    /// Learning rate of the phase.
-    pub learning_rate: f64,
-}
-
-/// The state written as `trainer_state.json`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TrainerState {
-    /// Every step and evaluation.
-    pub log_history: Vec<LogEntry>,
-    /// One summary per phase run.
-    pub phases: Vec<PhaseSummary>,
-    /// Optimiser steps over the run.
-    pub global_step: i64,
-}
-
-/// Stops a phase when the best validation loss improved by less than `min_improvement`
-/// (relative) across the last `patience` epochs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EarlyStopping {
-    patience: usize,
-    min_improvement: f64,
-    pub(crate) best_after_epoch: Vec<f64>,
-}
-
-impl EarlyStopping {
-    /// A rule with its window and threshold.
-    pub fn new(patience: usize, min_improvement: f64) -> Self {
-        EarlyStopping {
-            patience,
-            min_improvement,
-            best_after_epoch: Vec::new(),
-        }
-    }
-
-    /// Records an epoch's validation loss; true when the phase should stop.
-    pub fn should_stop(&mut self, eval_loss: f64) -> bool {
-        let best = self
-            .best_after_epoch
-            .last()
-            .map_or(eval_loss, |best| best.min(eval_loss));
-        self.best_after_epoch.push(best);
-        let epochs = self.best_after_epoch.len();
-        if self.patience == 0 || epochs <= self.patience {
-            return false;
-        }
-        let before = self.best_after_epoch[epochs - 1 - self.patience];
-        (before - best) / before.abs().max(f64::MIN_POSITIVE) < self.min_improvement
-    }
-
-    /// The best validation loss so far.
-    pub fn best(&self) -> f64 {
-        self.best_after_epoch
-            .last()
-            .copied()
-            .unwrap_or(f64::INFINITY)
-    }
-}
-
-/// Encodes the samples of `file`; one whose prompt leaves no room for the answer is an
-/// error naming the file and the sample.
-fn encode_all(
-    tokenizer: &TextTokenizer,
-    file: &Path,
-    samples: &[SampleRecord],
-    target: Target,
-    max_len: usize,
-    system: Option<&str>,
-) -> Result<Vec<Example>, TrainError> {
-    let mut examples = Vec::with_capacity(samples.len());
-    for (index, sample) in samples.iter().enumerate() {
-        let example = encode(tokenizer, sample, target, max_len, system)?;
-        if example.target_start >= example.ids.len() {
-            return Err(TrainError::NoRoomForAnswer {
-                file: file.to_owned(),
-                sample: sample
-                    .id
-                    .clone()
-                    .unwrap_or_else(|| format!("#{}", index + 1)),
-                prompt_tokens: example.target_start,
-                max_seq_len: max_len,
-            });
-        }
-        examples.push(example);
-    }
-    Ok(examples)
-}
-
-fn evaluation_loss(
-    model: &CausalLm,
-    examples: &[Example],
-    batch_size: usize,
-    pad_id: i64,
-) -> Result<f64, TrainError> {
-    let _no_grad = tch::no_grad_guard();
-    let mut total = 0.0;
-    let batches = buckets(examples, batch_size);
-    for batch in &batches {
-        let TrainBatch { ids, labels } = collate(examples, batch, pad_id);
-        let logits = model.forward(&ids)?;
-        let (rows, seq, vocab) = logits.size3()?;
-        let loss = logits
-            .narrow(1, 0, seq - 1)
-            .reshape([rows * (seq - 1), vocab])
-            .cross_entropy_loss::<Tensor>(
-                &labels.narrow(1, 1, seq - 1).reshape([rows * (seq - 1)]),
-                None,
-                tch::Reduction::Mean,
-                aml_model::training::IGNORE_INDEX,
-                0.0,
-            );
-        total += loss.double_value(&[]);
-    }
-    Ok(total / batches.len().max(1) as f64)
-}
-
-/// Trains easy -> medium -> hard from `data_dir` (tier files and `validation.jsonl`), saving
-/// each phase's adapter under `out/<phase>/adapter` and the final one under `out/adapter`.
-/// Every file is read and checked before the first step.
-pub fn train_curriculum(
-    model: &mut CausalLm,
-    tokenizer: &TextTokenizer,
-    data_dir: &Path,
-    config: &TrainerConfig,
-    base_model: &str,
-    out: &Path,
-) -> Result<TrainerState, TrainError> {
-    train_curriculum_observed(model, tokenizer, data_dir, config, base_model, out, &mut ())
-}
-
-/// What a caller sees of a run as it goes (progress bars, uploads, events).
-pub trait Observer {
-    /// An optimiser step finished.
-    fn step(&mut self, _progress: &StepProgress) {}
-    /// A phase ended: its adapter, judge report and checkpoint are written and the gate
-    /// passed. The run waits for it, so the output folder stands still meanwhile; an error
-    /// stops the run. A resumed run tells again of the phase its checkpoint ended, which a
-    /// crash may have kept from being told.
-    fn phase(&mut self, _summary: &PhaseSummary) -> Result<(), TrainError> {
-        Ok(())
-    }
-}
-
-/// Observes nothing.
-impl Observer for () {}
-
-/// Where one optimiser step sits in the run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StepProgress {
-    /// `easy`, `medium` or `hard`.
-    pub phase: String,
-    /// The epoch, from 1.
-    pub epoch: usize,
-    /// Epochs of the phase.
-    pub epochs: usize,
-    /// Micro-batches done in this epoch.
-    pub batches_done: usize,
-    /// Micro-batches in an epoch.
-    pub batches: usize,
-    /// Mean loss of the step's micro-batches.
-    pub loss: f64,
-    /// The learning rate the step used.
-    pub learning_rate: f64,
-}
-
-/// [`train_curriculum`], telling `observer` of each step and each finished phase.
-pub fn train_curriculum_observed(
-    model: &mut CausalLm,
-    tokenizer: &TextTokenizer,
-    data_dir: &Path,
-    config: &TrainerConfig,
-    base_model: &str,
-    out: &Path,
-    observer: &mut dyn Observer,
-) -> Result<TrainerState, TrainError> {
-    let target = config.target();
-    let max_len = config
-        .max_seq_len
-        .min(model.config.max_position_embeddings as usize);
-    let mut tiers = Vec::new();
-    for tier in Difficulty::ALL {
-        tiers.push((tier, read_tier(data_dir, tier)?));
-    }
-    let validation_file = data_dir.join("validation.jsonl");
-    let validation_samples = read_file(&validation_file)?;
-    let judge = if config.run_judge {
-        let environment: Vec<(String, String)> = std::env::vars().collect();
-        let judge = AnyJudge::from_name(
-            &config.judge_provider,
-            &config.judge_model,
-            &environment,
-            &out.join(".judge-cache"),
-        )
-        .map_err(|error| TrainError::Judge(error.to_string()))?;
-        Some(judge)
-    } else {
-        None
-    };
-    let system = config.system_prompt.as_deref();
-    let validation = encode_all(
-        tokenizer,
-        &validation_file,
-        &validation_samples,
-        target,
-        max_len,
-        system,
-    )?;
-    let mut encoded_tiers = Vec::with_capacity(tiers.len());
-    for (tier, samples) in &tiers {
-        let file = data_dir.join(format!("{tier}.jsonl"));
-        let examples = encode_all(tokenizer, &file, samples, target, max_len, system)?;
-        encoded_tiers.push((*tier, examples));
-    }
-    let pad_id = tokenizer.eos_ids().first().copied().unwrap_or(0);
-    let lora_config = config.lora_config(base_model, config.lora_dropout)?;
-    let lora = Lora::attach_new(model, lora_config, LoraInit::Standard(config.seed))?;
-    let mut named: Vec<(String, Tensor)> = lora.vars.variables().into_iter().collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut parameters: Vec<Tensor> = named
-        .iter()
-        .map(|(_, tensor)| tensor.shallow_clone())
-        .collect();
-    let mut optimizer = Optimizer::new(config.optimizer, config.weight_decay, &parameters);
-    let resumed = checkpoint::resume(out, &mut named, &mut optimizer)?;
-    if let Some(progress) = &resumed {
-        info!(
-            phase = progress.phase_index,
-            epochs_done = progress.epochs_done,
-            step = progress.state.global_step,
-            "resuming from checkpoint"
-        );
-    }
-    let mut state = resumed
-        .as_ref()
-        .map(|progress| progress.state.clone())
-        .unwrap_or_default();
-    if let Some(progress) = resumed.as_ref().filter(|progress| progress.phase_over)
-        && let Some(summary) = progress.state.phases.last()
-    {
-        observer.phase(summary)?;
-    }
-    for (phase_index, (tier, examples)) in encoded_tiers.into_iter().enumerate() {
+impl Curriculum<'_> {
+    /// Runs phase `phase_index` (`tier`) on `examples`, from its start or from `resume`.
+    pub(crate) fn run_phase(
+        &mut self,
+        phase_index: usize,
+        tier: Difficulty,
+        examples: &[Example],
+        resume: Option<&Progress>,
+        observer: &mut dyn Observer,
+    ) -> Result<(), TrainError> {
+        let config = self.config;
         let lr = config.lr * config.phase_lr_factor.powi(phase_index as i32);
-        let continuing = match &resumed {
-            Some(progress)
-                if phase_index < progress.phase_index
-                    || (phase_index == progress.phase_index && progress.phase_over) =>
-            {
-                continue;
-            }
-            Some(progress) if phase_index == progress.phase_index => Some(progress),
-            _ => None,
+        let epochs = config.epochs[tier as usize].max(1);
+        let batches: Vec<Batch> = if config.packing {
+            packed(examples, self.data.max_len, config.batch_size)
+        } else {
+            buckets(examples, config.batch_size)
         };
-        let epochs = config.epochs[tier as usize];
-        let batches = buckets(&examples, config.batch_size);
-        let steps_per_epoch = batches.len().div_ceil(config.grad_accum.max(1)) as i64;
+        let accumulation = config.grad_accum.max(1);
+        let steps_per_epoch = batches.len().div_ceil(accumulation) as i64;
         let total_steps = steps_per_epoch * epochs as i64;
         let warmup = (total_steps as f64 * config.warmup_ratio).round() as i64;
+        let eval_every = config.eval_interval(steps_per_epoch);
         let mut stopping = EarlyStopping::new(config.patience, config.min_improvement);
-        let mut first_epoch_loss = f64::NAN;
-        let (mut phase_step, mut ran) = (0i64, 0usize);
-        match continuing {
+        let mut cursor = Cursor {
+            epoch: 1,
+            batches_done: 0,
+            phase_step: 0,
+            first_epoch_loss: None,
+            epoch_loss_sum: 0.0,
+            best_step: self.state.global_step,
+        };
+        match resume {
             Some(progress) => {
-                stopping.best_after_epoch = progress.best_after_epoch.clone();
-                first_epoch_loss = progress.first_epoch_loss;
-                phase_step = progress.phase_step;
-                ran = progress.epochs_done;
+                stopping.best_after_evaluation = progress.best_after_evaluation.clone();
+                cursor = Cursor {
+                    epoch: progress.epoch,
+                    batches_done: progress.batches_done,
+                    phase_step: progress.phase_step,
+                    first_epoch_loss: progress.first_epoch_loss,
+                    epoch_loss_sum: progress.epoch_loss_sum,
+                    best_step: progress.best_step,
+                };
             }
-            None => optimizer = Optimizer::new(config.optimizer, config.weight_decay, &parameters),
+            None => {
+                self.optimizer =
+                    Optimizer::new(config.optimizer, config.weight_decay, &self.parameters)
+            }
         }
-        for epoch in ran + 1..=epochs {
+        let phase = tier.to_string();
+        for epoch in cursor.epoch..=epochs {
             let mut order = batches.clone();
             SeededRng::new(config.seed ^ 0xB47C ^ ((tier as u64) << 16) ^ epoch as u64)
                 .shuffle(&mut order);
-            let (mut epoch_loss, mut step_loss, mut micro) = (0.0, 0.0, 0usize);
-            for (position, batch) in order.iter().enumerate() {
-                let seed =
-                    (config.seed as i64).wrapping_add(state.global_step * 1000 + position as i64);
+            let start = if epoch == cursor.epoch {
+                cursor.batches_done
+            } else {
+                cursor.epoch_loss_sum = 0.0;
+                0
+            };
+            let (mut step_loss, mut micro) = (0.0, 0usize);
+            for position in start..order.len() {
+                let seed = (config.seed as i64)
+                    .wrapping_add(self.state.global_step * 1000 + position as i64);
                 let loss = loss_and_backward(
-                    model,
-                    &collate(&examples, batch, pad_id),
+                    self.model,
+                    &collate(examples, &order[position], self.pad_id, config.packing),
                     config.recompute,
                     seed,
                 )?;
-                epoch_loss += loss;
+                cursor.epoch_loss_sum += loss;
                 step_loss += loss;
                 micro += 1;
-                let last = position + 1 == order.len();
-                if micro == config.grad_accum.max(1) || last {
-                    for parameter in &parameters {
-                        let mut grad = parameter.grad();
-                        if grad.defined() {
-                            let _ = grad.g_div_scalar_(micro as f64);
-                        }
-                    }
-                    clip_gradients(&parameters, config.max_grad_norm);
-                    let rate = cosine_with_warmup(lr, phase_step, total_steps, warmup);
-                    optimizer.update(&mut parameters, rate);
-                    zero_gradients(&parameters);
-                    phase_step += 1;
-                    state.global_step += 1;
-                    state.log_history.push(LogEntry {
-                        phase: tier.to_string(),
-                        epoch,
-                        step: state.global_step,
-                        loss: Some(step_loss / micro as f64),
-                        learning_rate: Some(rate),
-                        eval_loss: None,
-                    });
-                    observer.step(&StepProgress {
-                        phase: tier.to_string(),
-                        epoch,
-                        epochs,
-                        batches_done: position + 1,
-                        batches: order.len(),
-                        loss: step_loss / micro as f64,
-                        learning_rate: rate,
-                    });
-                    step_loss = 0.0;
-                    micro = 0;
+                let epoch_done = position + 1 == order.len();
+                if micro < accumulation && !epoch_done {
+                    continue;
                 }
-            }
-            let mean = epoch_loss / order.len().max(1) as f64;
-            if epoch == 1 {
-                first_epoch_loss = mean;
-            }
-            let last_epoch_loss = mean;
-            ran = epoch;
-            let eval_loss = evaluation_loss(model, &validation, config.batch_size, pad_id)?;
-            state.log_history.push(LogEntry {
-                phase: tier.to_string(),
-                epoch,
-                step: state.global_step,
-                loss: None,
-                learning_rate: None,
-                eval_loss: Some(eval_loss),
-            });
-            info!(phase = %tier, epoch, train_loss = mean, eval_loss, "epoch done");
-            let early_stopped = stopping.should_stop(eval_loss);
-            let phase_over = early_stopped || epoch == epochs;
-            if phase_over {
-                lora.save(&out.join(tier.as_str()).join("adapter"))?;
-                if let Some(judge) = &judge {
-                    let (report, predictions) =
-                        judge_phase(model, tokenizer, &validation_samples, config, judge)?;
-                    let report_path = out.join(tier.as_str()).join("eval_report.json");
-                    write_file(
-                        &report_path,
-                        &serde_json::to_vec_pretty(&report).unwrap_or_default(),
-                    )?;
-                    let mut lines = Vec::new();
-                    for prediction in &predictions {
-                        lines.extend(serde_json::to_vec(prediction).unwrap_or_default());
-                        lines.push(b'\n');
-                    }
-                    write_file(&out.join(tier.as_str()).join("predictions.jsonl"), &lines)?;
-                    info!(phase = %tier, accuracy = report.classification.accuracy, rubric = report.rubric_mean, "phase judged");
-                    if let Some((metric, value, threshold)) = config.gate.failure(&report) {
-                        return Err(TrainError::GateFailed {
-                            phase: tier.to_string(),
-                            metric,
-                            value,
-                            threshold,
-                            report: report_path,
-                        });
-                    }
+                let rate = cosine_with_warmup(lr, cursor.phase_step, total_steps, warmup);
+                self.optimizer_step(micro, rate);
+                cursor.phase_step += 1;
+                self.state.global_step += 1;
+                self.state.log_history.push(LogEntry {
+                    phase: phase.clone(),
+                    epoch,
+                    step: self.state.global_step,
+                    loss: Some(step_loss / micro as f64),
+                    learning_rate: Some(rate),
+                    eval_loss: None,
+                });
+                observer.step(&StepProgress {
+                    phase: phase.clone(),
+                    epoch,
+                    epochs,
+                    batches_done: position + 1,
+                    batches: order.len(),
+                    loss: step_loss / micro as f64,
+                    learning_rate: rate,
+                });
+                (step_loss, micro) = (0.0, 0);
+                cursor.epoch = epoch;
+                cursor.batches_done = position + 1;
+                let epoch_mean = cursor.epoch_loss_sum / (position + 1) as f64;
+                if epoch_done && epoch == 1 {
+                    cursor.first_epoch_loss = Some(epoch_mean);
                 }
-                state.phases.push(PhaseSummary {
-                    phase: tier.to_string(),
-                    epochs: ran,
-                    early_stopped,
-                    first_epoch_loss,
-                    last_epoch_loss,
-                    best_eval_loss: stopping.best(),
-                    padding_share: padding_share(&examples, &batches),
-                    learning_rate: lr,
+                let last_step = epoch_done && epoch == epochs;
+                if cursor.phase_step % eval_every != 0 && !last_step {
+                    continue;
+                }
+                let eval_loss = evaluation_loss(
+                    self.model,
+                    &self.data.validation,
+                    config.batch_size,
+                    self.pad_id,
+                )?;
+                self.state.log_history.push(LogEntry {
+                    phase: phase.clone(),
+                    epoch,
+                    step: self.state.global_step,
+                    loss: None,
+                    learning_rate: None,
+                    eval_loss: Some(eval_loss),
+                });
+                if eval_loss < stopping.best() {
+                    cursor.best_step = self.state.global_step;
+                }
+                let early_stopped = stopping.should_stop(eval_loss) && !last_step;
+                info!(%phase, epoch, step = self.state.global_step, train_loss = epoch_mean, eval_loss, "evaluated");
+                if early_stopped || last_step {
+                    let first_epoch_loss = cursor.first_epoch_loss.unwrap_or(epoch_mean);
+                    let summary = PhaseSummary {
+                        phase: phase.clone(),
+                        epochs: epoch,
+                        steps: cursor.phase_step,
+                        evaluations: stopping.evaluations(),
+                        early_stopped,
+                        first_epoch_loss,
+                        last_epoch_loss: epoch_mean,
+                        best_eval_loss: stopping.best(),
+                        adapter_step: self.state.global_step,
+                        padding_share: padding_share(examples, &batches),
+                        learning_rate: lr,
+                    };
+                    cursor.first_epoch_loss = Some(first_epoch_loss);
+                    return self.finish_phase(
+                        phase_index,
+                        summary,
+                        &cursor,
+                        &stopping,
+                        eval_loss,
+                        observer,
+                    );
+                }
+                self.checkpoint(phase_index, false, &cursor, &stopping, eval_loss)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Averages the accumulated gradients over `micro` micro-batches, clips them, steps the
+    /// optimiser at `rate` and clears the gradients.
+    fn optimizer_step(&mut self, micro: usize, rate: f64) {
+        for parameter in &self.parameters {
+            let mut grad = parameter.grad();
+            if grad.defined() {
+                let _ = grad.g_div_scalar_(micro as f64);
+            }
+        }
+        clip_gradients(&self.parameters, self.config.max_grad_norm);
+        self.optimizer.update(&mut self.parameters, rate);
+        zero_gradients(&self.parameters);
+    }
+
+    fn checkpoint(
+        &self,
+        phase_index: usize,
+        phase_over: bool,
+        cursor: &Cursor,
+        stopping: &EarlyStopping,
+        eval_loss: f64,
+    ) -> Result<(), TrainError> {
+        let progress = Progress {
+            phase_index,
+            epoch: cursor.epoch,
+            batches_done: cursor.batches_done,
+            phase_over,
+            phase_step: cursor.phase_step,
+            first_epoch_loss: cursor.first_epoch_loss,
+            epoch_loss_sum: cursor.epoch_loss_sum,
+            best_after_evaluation: stopping.best_after_evaluation.clone(),
+            best_step: cursor.best_step,
+            eval_loss,
+            state: self.state.clone(),
+        };
+        checkpoint::save(&self.paths.out, &self.named, &self.optimizer, &progress)?;
+        checkpoint::rotate(&self.paths.out, KEEP_LAST)?;
+        Ok(())
+    }
+
+    /// Ends a phase: the best evaluation's weights back in place (with `load_best_at_end`),
+    /// the phase's adapter, the judge's report and the gate, the phase-over checkpoint, and
+    /// the observer told.
+    fn finish_phase(
+        &mut self,
+        phase_index: usize,
+        mut summary: PhaseSummary,
+        cursor: &Cursor,
+        stopping: &EarlyStopping,
+        last_eval_loss: f64,
+        observer: &mut dyn Observer,
+    ) -> Result<(), TrainError> {
+        let mut eval_loss = last_eval_loss;
+        if self.config.load_best_at_end && cursor.best_step != self.state.global_step {
+            let best = checkpoint::at_step(&self.paths.out, cursor.best_step);
+            checkpoint::load_parameters(&best, &mut self.named)?;
+            info!(phase = %summary.phase, step = cursor.best_step, eval_loss = stopping.best(), "the phase's best evaluation is its adapter");
+            summary.adapter_step = cursor.best_step;
+            eval_loss = stopping.best();
+        }
+        let folder = self.paths.out.join(&summary.phase);
+        self.save_adapter(&folder.join("adapter"))?;
+        if let Some(judge) = &self.judge {
+            let (report, predictions) = judge_phase(
+                self.model,
+                self.tokenizer,
+                &self.data.validation_samples,
+                self.config,
+                judge,
+            )?;
+            let report_path = folder.join("eval_report.json");
+            write_file(
+                &report_path,
+                &serde_json::to_vec_pretty(&report).unwrap_or_default(),
+            )?;
+            let mut lines = Vec::new();
+            for prediction in &predictions {
+                lines.extend(serde_json::to_vec(prediction).unwrap_or_default());
+                lines.push(b'\n');
+            }
+            write_file(&folder.join("predictions.jsonl"), &lines)?;
+            info!(phase = %summary.phase, accuracy = report.classification.accuracy, rubric = report.rubric_mean, "phase judged");
+            if let Some((metric, value, threshold)) = self.config.gate.failure(&report) {
+                return Err(TrainError::GateFailed {
+                    phase: summary.phase,
+                    metric,
+                    value,
+                    threshold,
+                    report: report_path,
                 });
             }
-            let progress = Progress {
-                phase_index,
-                epochs_done: epoch,
-                phase_over,
-                phase_step,
-                first_epoch_loss,
-                best_after_epoch: stopping.best_after_epoch.clone(),
-                eval_loss,
-                state: state.clone(),
-            };
-            checkpoint::save(out, &named, &optimizer, &progress)?;
-            checkpoint::rotate(out, 2)?;
-            if phase_over {
-                if let Some(summary) = state.phases.last() {
-                    observer.phase(summary)?;
-                }
-                break;
-            }
         }
-    }
-    lora.save(&out.join("adapter"))?;
-    write_file(
-        &out.join("loss_curve.svg"),
-        crate::report::loss_curve_svg(&state).as_bytes(),
-    )?;
-    write_file(
-        &out.join("README.md"),
-        crate::report::readme(base_model, config.lora_r, false).as_bytes(),
-    )?;
-    let text = serde_json::to_string_pretty(&state).unwrap_or_default();
-    write_file(&out.join("trainer_state.json"), text.as_bytes())?;
-    Ok(state)
-}
-
-/// `--smoke`: one optimisation step on two easy samples; returns the loss before and after.
-pub fn smoke_step(
-    model: &mut CausalLm,
-    tokenizer: &TextTokenizer,
-    data_dir: &Path,
-    config: &TrainerConfig,
-) -> Result<(f64, f64), TrainError> {
-    let target = config.target();
-    let samples = read_tier(data_dir, Difficulty::Easy)?;
-    let examples = encode_all(
-        tokenizer,
-        &data_dir.join(format!("{}.jsonl", Difficulty::Easy)),
-        &samples[..samples.len().min(2)],
-        target,
-        config.max_seq_len,
-        config.system_prompt.as_deref(),
-    )?;
-    let pad_id = tokenizer.eos_ids().first().copied().unwrap_or(0);
-    let lora_config = config.lora_config("", 0.0)?;
-    let lora = Lora::attach_new(model, lora_config, LoraInit::Standard(config.seed))?;
-    let mut parameters: Vec<Tensor> = lora.vars.variables().into_values().collect();
-    let batch: Vec<usize> = (0..examples.len()).collect();
-    let before = loss_and_backward(
-        model,
-        &collate(&examples, &batch, pad_id),
-        config.recompute,
-        config.seed as i64,
-    )?;
-    let mut optimizer = Optimizer::new(config.optimizer, config.weight_decay, &parameters);
-    clip_gradients(&parameters, config.max_grad_norm);
-    optimizer.update(&mut parameters, config.lr);
-    zero_gradients(&parameters);
-    let after = evaluation_loss(model, &examples, examples.len(), pad_id)?;
-    Ok((before, after))
-}
-
-/// Writes `bytes` to `path`, naming the path on failure.
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    std::fs::write(path, bytes).map_err(|source| TrainError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn early_stopping_fires_on_a_plateau_only() {
-        let mut falling = EarlyStopping::new(3, 0.05);
-        for loss in [2.0, 1.6, 1.3, 1.0, 0.8, 0.6] {
-            assert!(!falling.should_stop(loss), "still improving at {loss}");
+        self.state.phases.push(summary);
+        self.checkpoint(phase_index, true, cursor, stopping, eval_loss)?;
+        match self.state.phases.last() {
+            Some(summary) => observer.phase(summary),
+            None => Ok(()),
         }
-        let mut plateau = EarlyStopping::new(3, 0.05);
-        let decisions: Vec<bool> = [2.0, 1.5, 1.49, 1.48, 1.47, 1.46]
-            .iter()
-            .map(|&loss| plateau.should_stop(loss))
-            .collect();
-        assert_eq!(decisions, vec![false, false, false, false, true, true]);
-        assert_eq!(plateau.best(), 1.46);
     }
 }

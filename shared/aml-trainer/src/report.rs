@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::phase::TrainerState;
+use crate::state::TrainerState;
 
 /// Training loss per step and validation loss per epoch, one SVG.
 pub fn loss_curve_svg(state: &TrainerState) -> String {

@@ -1,7 +1,8 @@
 //! A full 3-phase curriculum on a tiny model and offline-generated data, on CPU: the loss
-//! falls in every phase, each phase leaves an adapter, and the final adapter loads in PEFT
-//! with the same logits as our runtime. A caller that cannot take a finished phase stops the
-//! run, and the resumed run tells of that phase again.
+//! falls in every phase, each phase leaves an adapter (its best evaluation's weights), and
+//! the final adapter loads in PEFT with the same logits as our runtime. Early stopping acts
+//! within a phase. A caller that cannot take a finished phase stops the run, and the resumed
+//! run tells of that phase again.
 
 use std::path::Path;
 use std::process::Command;
@@ -12,7 +13,8 @@ use aml_model::tiny::init_tiny;
 use aml_model::{Architecture, CausalLm, LoadOptions, Lora, TextTokenizer, TinySpec};
 use aml_synth::{Synthesizer, generate_tier};
 use aml_trainer::{
-    Observer, PhaseSummary, TrainError, TrainerConfig, train_curriculum, train_curriculum_observed,
+    Observer, PhaseSummary, PreparedData, RunPaths, TrainError, TrainerConfig, TrainerState,
+    train_curriculum,
 };
 use tch::Tensor;
 
@@ -78,6 +80,24 @@ impl Run {
     }
 }
 
+/// Runs the curriculum of `config` on the prepared folders, telling `observer`.
+fn train(
+    model: &mut CausalLm,
+    tokenizer: &TextTokenizer,
+    (model_dir, data_dir, out): (&Path, &Path, &Path),
+    config: &TrainerConfig,
+    observer: &mut dyn Observer,
+) -> Result<TrainerState, TrainError> {
+    let data = PreparedData::load(tokenizer, data_dir, config, 4096)?;
+    let paths = RunPaths {
+        base_dir: model_dir.to_owned(),
+        base_name: "tiny".to_owned(),
+        data_dir: data_dir.to_owned(),
+        out: out.to_owned(),
+    };
+    train_curriculum(model, tokenizer, &data, config, &paths, observer)
+}
+
 #[test]
 fn three_phases_lower_the_loss_and_the_adapter_loads_in_peft() {
     let Run {
@@ -100,13 +120,12 @@ fn three_phases_lower_the_loss_and_the_adapter_loads_in_peft() {
         judge_max_new_tokens: 16,
         ..TrainerConfig::default()
     };
-    let state = train_curriculum(
+    let state = train(
         &mut model,
         &tokenizer,
-        &data_dir,
+        (&model_dir, &data_dir, &out),
         &config,
-        &model_dir.display().to_string(),
-        &out,
+        &mut (),
     )
     .expect("training");
     assert_eq!(state.phases.len(), 3);
@@ -130,6 +149,35 @@ fn three_phases_lower_the_loss_and_the_adapter_loads_in_peft() {
     }
     assert!(state.phases[1].learning_rate < state.phases[0].learning_rate);
     assert!(out.join("trainer_state.json").exists());
+    for phase in &state.phases {
+        let exported = Tensor::read_safetensors(
+            out.join(&phase.phase)
+                .join("adapter/adapter_model.safetensors"),
+        )
+        .expect("phase adapter");
+        let evaluated = state
+            .log_history
+            .iter()
+            .find(|entry| entry.step == phase.adapter_step && entry.eval_loss.is_some())
+            .and_then(|entry| entry.eval_loss);
+        assert_eq!(
+            evaluated,
+            Some(phase.best_eval_loss),
+            "{}: the adapter holds the best evaluation's weights",
+            phase.phase
+        );
+        assert!(!exported.is_empty());
+        assert!(
+            out.join(&phase.phase)
+                .join("adapter/tokenizer.json")
+                .exists()
+                && out
+                    .join(&phase.phase)
+                    .join("adapter/tokenizer_config.json")
+                    .exists(),
+            "every adapter folder carries the tokenizer and chat template"
+        );
+    }
 
     let ids: Vec<i64> = (1..40).collect();
     let ours = {
@@ -172,7 +220,7 @@ fn three_phases_lower_the_loss_and_the_adapter_loads_in_peft() {
 fn a_failed_gate_stops_the_curriculum_with_a_clear_report() {
     let Run {
         root: _root,
-        model_dir: _,
+        model_dir,
         data_dir,
         out,
         tokenizer,
@@ -193,8 +241,14 @@ fn a_failed_gate_stops_the_curriculum_with_a_clear_report() {
         },
         ..TrainerConfig::default()
     };
-    let error = train_curriculum(&mut model, &tokenizer, &data_dir, &config, "tiny", &out)
-        .expect_err("the gate cannot pass");
+    let error = train(
+        &mut model,
+        &tokenizer,
+        (&model_dir, &data_dir, &out),
+        &config,
+        &mut (),
+    )
+    .expect_err("the gate cannot pass");
     let message = error.to_string();
     assert!(
         message.starts_with("phase easy failed the gate: accuracy"),
@@ -251,12 +305,9 @@ fn a_phase_the_caller_could_not_take_is_told_again_after_the_resume() {
         heard: Vec::new(),
         refuse: Some("hard"),
     };
-    let train = |model: &mut CausalLm, observer: &mut Announcements| {
-        train_curriculum_observed(
-            model, &tokenizer, &data_dir, &config, "tiny", &out, observer,
-        )
-    };
-    let error = train(&mut model, &mut observer).expect_err("the caller stops the run");
+    let folders = (model_dir.as_path(), data_dir.as_path(), out.as_path());
+    let error = train(&mut model, &tokenizer, folders, &config, &mut observer)
+        .expect_err("the caller stops the run");
     assert_eq!(error.to_string(), "stopped after phase hard: upload failed");
     assert_eq!(observer.heard, ["easy", "medium"]);
     assert!(
@@ -265,7 +316,8 @@ fn a_phase_the_caller_could_not_take_is_told_again_after_the_resume() {
     );
 
     let mut fresh = CausalLm::load(&model_dir, LoadOptions::cpu_f32()).expect("model");
-    let state = train(&mut fresh, &mut observer).expect("the resumed run ends");
+    let state = train(&mut fresh, &tokenizer, folders, &config, &mut observer)
+        .expect("the resumed run ends");
     assert_eq!(
         observer.heard,
         ["easy", "medium", "hard"],
@@ -273,4 +325,50 @@ fn a_phase_the_caller_could_not_take_is_told_again_after_the_resume() {
     );
     assert_eq!(state.phases.len(), 3);
     assert!(out.join("adapter/adapter_model.safetensors").exists());
+}
+
+#[test]
+fn early_stopping_fires_inside_a_two_epoch_phase() {
+    let Run {
+        root: _root,
+        model_dir,
+        data_dir,
+        out,
+        tokenizer,
+        mut model,
+    } = Run::prepare(Architecture::Llama);
+    // With no learning the validation loss stands still: the fourth evaluation (patience 3)
+    // sees less than 5% improvement, in the second of the phase's two epochs.
+    let config = TrainerConfig {
+        lora_r: 4,
+        lr: 0.0,
+        batch_size: 2,
+        grad_accum: 1,
+        epochs: [2, 1, 1],
+        max_seq_len: 512,
+        run_judge: false,
+        ..TrainerConfig::default()
+    };
+    let state = train(
+        &mut model,
+        &tokenizer,
+        (&model_dir, &data_dir, &out),
+        &config,
+        &mut (),
+    )
+    .expect("training");
+    let easy = &state.phases[0];
+    assert!(easy.early_stopped, "{easy:?}");
+    assert_eq!(easy.evaluations, 4, "{easy:?}");
+    assert_eq!(easy.epochs, 2, "it stopped in its second epoch: {easy:?}");
+    let first_epoch_steps = state
+        .log_history
+        .iter()
+        .filter(|entry| entry.phase == "easy" && entry.epoch == 1 && entry.loss.is_some())
+        .count() as i64;
+    assert!(
+        first_epoch_steps < easy.steps && easy.steps < 2 * first_epoch_steps,
+        "stopped inside the second epoch: {easy:?}, {first_epoch_steps} steps per epoch"
+    );
+    assert!(out.join("easy/adapter/adapter_model.safetensors").exists());
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use std::io::BufRead;
 
+use aml_core::{DeviceChoice, DtypeChoice};
 use aml_model::generate::GenerationConfig;
 use aml_model::{Architecture, CausalLm, ChatMessage, LoadOptions, Lora, TextTokenizer, TinySpec};
 use anyhow::{Context, bail};
@@ -31,11 +32,22 @@ pub struct ModelSource {
     /// A PEFT LoRA adapter directory to apply.
     #[arg(long)]
     adapter: Option<PathBuf>,
+    /// auto (the first CUDA device, else the CPU), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    /// auto (bf16 on CUDA, f32 on the CPU), f32 or bf16. Logits are printed in f32.
+    #[arg(long, default_value = "auto")]
+    dtype: DtypeChoice,
+    /// Keep the projection weights in FP8 e4m3 with per-row scales.
+    #[arg(long = "fp8-base", alias = "fp8_base", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, default_value_t = false)]
+    fp8_base: bool,
 }
 
 impl ModelSource {
     fn load(&self) -> anyhow::Result<CausalLm> {
-        let mut model = CausalLm::load(&self.model, LoadOptions::cpu_f32())
+        let options = LoadOptions::resolve(self.device, self.dtype, self.fp8_base)
+            .context("--device / --dtype")?;
+        let mut model = CausalLm::load(&self.model, options)
             .with_context(|| format!("failed to load the model {}", self.model.display()))?;
         if let Some(adapter) = &self.adapter {
             Lora::load(&mut model, adapter)
@@ -98,6 +110,13 @@ pub struct InitTinyArgs {
     /// llama, mistral, qwen2 or qwen3.
     #[arg(long, default_value = "llama")]
     arch: String,
+    /// `tiny` (the sizes below) or `llama3-8b` (Llama-3-8B's shape and 128k context in bf16,
+    /// random weights in 5 GB shards, with the tiny tokenizer: about 16 GB on disk).
+    #[arg(long, default_value = "tiny")]
+    shape: String,
+    /// The saved weights' dtype (`torch_dtype`): float32 or bfloat16.
+    #[arg(long, default_value = "float32")]
+    dtype: String,
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
@@ -154,15 +173,28 @@ fn init_tiny(args: &InitTinyArgs) -> anyhow::Result<()> {
     if args.heads % args.kv_heads != 0 || args.hidden % args.heads != 0 {
         bail!("--heads must divide --hidden and be a multiple of --kv-heads");
     }
-    let spec = TinySpec {
-        architecture,
-        vocab_size: args.vocab,
-        hidden_size: args.hidden,
-        intermediate_size: args.intermediate,
-        num_layers: args.layers,
-        num_heads: args.heads,
-        num_kv_heads: args.kv_heads,
-        llama3_rope: architecture == Architecture::Llama,
+    let torch_dtype = match args.dtype.as_str() {
+        "float32" | "f32" => "float32",
+        "bfloat16" | "bf16" => "bfloat16",
+        other => bail!("unknown --dtype `{other}`: expected float32 or bfloat16"),
+    };
+    let spec = match args.shape.as_str() {
+        "tiny" => TinySpec {
+            architecture,
+            vocab_size: args.vocab,
+            hidden_size: args.hidden,
+            intermediate_size: args.intermediate,
+            num_layers: args.layers,
+            num_heads: args.heads,
+            num_kv_heads: args.kv_heads,
+            torch_dtype,
+            ..TinySpec::tiny(architecture)
+        },
+        "llama3-8b" => TinySpec {
+            torch_dtype,
+            ..TinySpec::llama3_8b()
+        },
+        other => bail!("unknown --shape `{other}`: expected tiny or llama3-8b"),
     };
     let config = aml_model::tiny::init_tiny(&spec, &args.out, args.seed)
         .with_context(|| format!("failed to write a tiny model to {}", args.out.display()))?;

@@ -1,0 +1,204 @@
+//! A training job as `aml train` and the trainer service run it: plan (read and tokenise the
+//! data, resolve the device and dtype, estimate the peak memory and refuse a run that cannot
+//! fit, all before the weights load), then train and merge.
+
+use std::path::PathBuf;
+
+use aml_core::Difficulty;
+use aml_model::merge::merge_and_save;
+use aml_model::{CausalLm, DeviceMemory, LoadOptions, ModelConfig, TextTokenizer, device_memory};
+use tch::Kind;
+
+use crate::curriculum::{Observer, RunPaths, smoke_step, train_curriculum};
+use crate::data::PreparedData;
+use crate::memory::{MemoryEstimate, estimate, gib, lora_parameters, suggestions};
+use crate::state::TrainerState;
+use crate::{TrainError, TrainerConfig};
+
+/// Largest shard of a merged model (as `save_pretrained`'s default).
+const MERGED_SHARD_BYTES: u64 = 5_000_000_000;
+
+/// A run to plan: where it reads and writes, and its settings.
+#[derive(Debug, Clone)]
+pub struct TrainingJob {
+    /// Base model, data and output folders.
+    pub paths: RunPaths,
+    /// Hyper-parameters, device, precision and outputs.
+    pub config: TrainerConfig,
+}
+
+/// A job checked and ready: its data tokenised, its device chosen and its memory estimated.
+#[derive(Debug)]
+pub struct TrainingPlan {
+    /// The job.
+    pub job: TrainingJob,
+    /// Device, dtype and weight storage the model loads with.
+    pub options: LoadOptions,
+    /// The base model's configuration.
+    pub model: ModelConfig,
+    /// The base model's tokenizer.
+    pub tokenizer: TextTokenizer,
+    /// The run's data.
+    pub data: PreparedData,
+    /// Adapter parameters trained.
+    pub trainable: i64,
+    /// Peak memory the run needs.
+    pub estimate: MemoryEstimate,
+    /// The device's memory when the plan was made, when it could be read.
+    pub memory: Option<DeviceMemory>,
+    /// Rows per micro-batch and tokens per row the estimate assumes.
+    pub batch_shape: (usize, usize),
+}
+
+/// What a finished run leaves besides its files.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The log and phase summaries.
+    pub state: TrainerState,
+    /// The trained model (base with the final adapter attached).
+    pub model: CausalLm,
+    /// The merged model's folder and dtype, with `merge_lora`.
+    pub merged: Option<(PathBuf, Kind)>,
+}
+
+impl TrainingJob {
+    /// Reads and tokenises the data (a bad line or an over-long prompt names its file and
+    /// sample), resolves the device and dtype, and estimates the peak memory; a run whose
+    /// estimate exceeds the device's free memory fails here, with the flags that would fit.
+    pub fn plan(self) -> Result<TrainingPlan, TrainError> {
+        let model = ModelConfig::from_dir(&self.paths.base_dir)?;
+        let tokenizer = TextTokenizer::load(&self.paths.base_dir)?;
+        let config = &self.config;
+        let options = LoadOptions::resolve(config.device, config.dtype, config.fp8_base)?;
+        let data = PreparedData::load(
+            &tokenizer,
+            &self.paths.data_dir,
+            config,
+            model.max_position_embeddings as usize,
+        )?;
+        let lora = config.lora_config(&self.paths.base_name, config.lora_dropout)?;
+        let trainable = lora_parameters(&model, &lora);
+        let batch_shape = (
+            config.batch_size.max(1),
+            if config.packing {
+                data.max_len
+            } else {
+                data.longest()
+            },
+        );
+        let (rows, seq) = batch_shape;
+        let estimate = estimate(&model, &options, config, trainable, rows, seq);
+        let memory = device_memory(options.device);
+        if let Some(memory) = &memory
+            && estimate.total() > memory.free_bytes as f64
+        {
+            let offered = suggestions(&model, &options, config, trainable, rows, seq);
+            return Err(TrainError::WontFit {
+                device: format!("{} ({})", options.describe(), memory.name),
+                needed: gib(estimate.total()),
+                free: gib(memory.free_bytes as f64),
+                breakdown: estimate.breakdown(),
+                suggestions: if offered.is_empty() {
+                    "a larger device".to_owned()
+                } else {
+                    offered.join(", or ")
+                },
+            });
+        }
+        Ok(TrainingPlan {
+            job: self,
+            options,
+            model,
+            tokenizer,
+            data,
+            trainable,
+            estimate,
+            memory,
+            batch_shape,
+        })
+    }
+}
+
+impl TrainingPlan {
+    /// What the run will do, for its first lines: device, model and adapter sizes, data and
+    /// the memory estimate.
+    pub fn summary(&self) -> String {
+        let config = &self.job.config;
+        let free = match &self.memory {
+            Some(memory) => format!(
+                " ({}: {} of {} free)",
+                memory.name,
+                gib(memory.free_bytes as f64),
+                gib(memory.total_bytes as f64)
+            ),
+            None => " (free memory unknown)".to_owned(),
+        };
+        let parameters = self.model.parameter_count();
+        let tiers: Vec<String> = self
+            .data
+            .tiers
+            .iter()
+            .map(|(tier, examples): &(Difficulty, _)| format!("{tier} {}", examples.len()))
+            .collect();
+        let (rows, seq) = self.batch_shape;
+        format!(
+            "device  {}{free}\n\
+             model   {}: {:.2} B parameters ({} layers); LoRA r {} on {}: {:.1} M trainable ({:.2}%)\n\
+             data    {} examples, validation {}; longest {} tokens; micro-batches of {rows} x {seq} tokens{}\n\
+             memory  peak about {} ({})",
+            self.options.describe(),
+            self.job.paths.base_name,
+            parameters as f64 / 1e9,
+            self.model.num_layers,
+            config.lora_r,
+            config.target_modules.join(","),
+            self.trainable as f64 / 1e6,
+            100.0 * self.trainable as f64 / parameters.max(1) as f64,
+            tiers.join(", "),
+            self.data.validation.len(),
+            self.data.longest(),
+            if config.packing { " (packed)" } else { "" },
+            gib(self.estimate.total()),
+            self.estimate.breakdown()
+        )
+    }
+
+    /// Loads the base model with the plan's options.
+    pub fn load_model(&self) -> Result<CausalLm, TrainError> {
+        Ok(CausalLm::load(&self.job.paths.base_dir, self.options)?)
+    }
+
+    /// One optimisation step on two easy examples: the loss before and after.
+    pub fn smoke(&self) -> Result<(f64, f64), TrainError> {
+        let mut model = self.load_model()?;
+        smoke_step(&mut model, &self.tokenizer, &self.data, &self.job.config)
+    }
+
+    /// Loads the model, trains the curriculum (resuming from a checkpoint in the output
+    /// folder) and, with `merge_lora`, writes the merged model to `merged/` in the base
+    /// checkpoint's dtype.
+    pub fn train(&self, observer: &mut dyn Observer) -> Result<Outcome, TrainError> {
+        let mut model = self.load_model()?;
+        let paths = &self.job.paths;
+        let state = train_curriculum(
+            &mut model,
+            &self.tokenizer,
+            &self.data,
+            &self.job.config,
+            paths,
+            observer,
+        )?;
+        let merged = if self.job.config.merge_lora {
+            let folder = paths.out.join("merged");
+            let kind = merge_and_save(&model, &paths.base_dir, &folder, MERGED_SHARD_BYTES)?;
+            Some((folder, kind))
+        } else {
+            None
+        };
+        Ok(Outcome {
+            state,
+            model,
+            merged,
+        })
+    }
+}
