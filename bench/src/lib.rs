@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use aml_model::{Architecture, LoadOptions, ModelConfig, TinySpec};
+use aml_model::{Architecture, ModelConfig, TinySpec};
 use anyhow::{Context, bail};
 use serde_json::json;
 
@@ -80,43 +80,6 @@ pub fn llama3_8b() -> anyhow::Result<ModelConfig> {
         raw,
         std::path::Path::new("llama3-8b (built in)"),
     )?)
-}
-
-/// FLOPs of the linear projections (attention and MLP) per token, forward only.
-pub fn linear_flops_per_token(config: &ModelConfig) -> f64 {
-    let hidden = config.hidden_size as f64;
-    let width = (config.num_heads * config.head_dim) as f64;
-    let kv_width = (config.num_kv_heads * config.head_dim) as f64;
-    let per_layer =
-        hidden * (2.0 * width + 2.0 * kv_width) + 3.0 * hidden * config.intermediate_size as f64;
-    2.0 * config.num_layers as f64 * per_layer
-}
-
-/// Attention FLOPs (scores and weighted values) per query-key pair, forward only.
-pub fn attention_flops_per_pair(config: &ModelConfig) -> f64 {
-    4.0 * config.num_layers as f64 * (config.num_heads * config.head_dim) as f64
-}
-
-/// Load options from the `--device` (`cpu`, `cuda`) and `--dtype` (`f32`, `bf16`) flags.
-pub fn load_options(device: &str, dtype: &str) -> anyhow::Result<LoadOptions> {
-    let device = match device {
-        "cpu" => tch::Device::Cpu,
-        "cuda" if tch::Cuda::is_available() => tch::Device::Cuda(0),
-        "cuda" => {
-            bail!("--device cuda but libtorch sees no CUDA device (is libtorch_cuda.so linked?)")
-        }
-        other => bail!("unknown --device {other}"),
-    };
-    let kind = match dtype {
-        "f32" => tch::Kind::Float,
-        "bf16" => tch::Kind::BFloat16,
-        other => bail!("unknown --dtype {other}"),
-    };
-    Ok(LoadOptions {
-        device,
-        kind,
-        fp8_weights: false,
-    })
 }
 
 /// The small Llama the CPU training and pipeline benchmarks use: 4 layers, hidden 256, GQA

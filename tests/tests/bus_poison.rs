@@ -256,3 +256,58 @@ async fn republishing_the_same_message_id_is_deduplicated() {
     assert!(second.duplicate);
     assert_eq!(first.sequence, second.sequence);
 }
+
+#[tokio::test]
+async fn one_message_mode_stops_after_one_finished_job_and_a_transient_failure_stays_queued() {
+    let nats = NatsServer::start().expect("nats-server");
+    let topology = Topology::new(nats.connect().await.expect("connects"));
+    topology.ensure_streams().await.expect("streams");
+    let publisher = Publisher::new(topology.jetstream().clone());
+    for number in [99, 3] {
+        publisher
+            .publish(subjects::VALIDATE, &chunk(number, Difficulty::Easy), None)
+            .await
+            .expect("published");
+    }
+    let recorder = Arc::new(ChunkRecorder {
+        seen: Mutex::new(Vec::new()),
+        fail_times: 1,
+    });
+    let shutdown = CancellationToken::new();
+    let once = Arc::new(aml_bus::OneMessage::new(
+        Arc::clone(&recorder),
+        shutdown.clone(),
+    ));
+    let one_at_a_time = RunnerSettings {
+        concurrency: 1,
+        ..settings()
+    };
+    let runner = Runner::new(topology.clone(), ConsumerSpec::validator(), one_at_a_time);
+    let stats = tokio::time::timeout(
+        Duration::from_secs(20),
+        runner.run::<CandidateChunk, _>(once, shutdown),
+    )
+    .await
+    .expect("the runner stops by itself")
+    .expect("runner");
+    assert_eq!(
+        *recorder.seen.lock().expect("lock"),
+        vec![(3, 1)],
+        "a transient failure did not stop the runner; the first finished job did"
+    );
+    assert_eq!((stats.acked, stats.nacked), (1, 1));
+    let consumer_info = topology
+        .jetstream()
+        .get_stream("JOBS")
+        .await
+        .expect("jobs")
+        .info()
+        .await
+        .expect("info")
+        .state
+        .messages;
+    assert_eq!(
+        consumer_info, 1,
+        "the job that failed transiently waits in the queue for the next run"
+    );
+}

@@ -82,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
                 worker_id: "bench".into(),
                 batch_size: args.batch,
                 model_cache: dir.path().join("cache"),
-                backend: Backend::Local,
+                backend: Backend::Local(aml_model::LoadOptions::cpu_f32()),
             },
         ));
         let runner = Runner::new(

@@ -11,13 +11,10 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use aml_bench::{
-    attention_flops_per_pair, linear_flops_per_token, llama3_8b, load_options, median, peak_rss_mb,
-    run_reference, write_json,
-};
+use aml_bench::{llama3_8b, median, peak_rss_mb, run_reference, write_json};
 use aml_model::scoring::score_answers;
 use aml_model::tiny::init_tiny;
-use aml_model::{Architecture, CausalLm, ModelConfig, TextTokenizer, TinySpec};
+use aml_model::{Architecture, CausalLm, LoadOptions, ModelConfig, TextTokenizer, TinySpec};
 use anyhow::bail;
 use clap::Parser;
 use serde_json::json;
@@ -30,10 +27,10 @@ struct Args {
     shape: String,
     /// `cpu` or `cuda`.
     #[arg(long, default_value = "cpu")]
-    device: String,
+    device: aml_core::DeviceChoice,
     /// `f32` or `bf16`.
     #[arg(long, default_value = "f32")]
-    dtype: String,
+    dtype: aml_core::DtypeChoice,
     /// Shared prefix tokens.
     #[arg(long, default_value_t = 2048)]
     prefix: i64,
@@ -76,8 +73,8 @@ fn scoring_flops(
     head_positions: i64,
 ) -> f64 {
     let hidden = config.hidden_size as f64;
-    let linear = linear_flops_per_token(config);
-    let attention_per_key = attention_flops_per_pair(config);
+    let linear = config.projection_flops_per_token();
+    let attention_per_key = config.attention_flops_per_pair();
     let (p, a, l) = (prefix as f64, alerts as f64, alert_len as f64);
     let prefix_flops = p * linear + attention_per_key * p * p / 2.0;
     let alert_flops = a * (l * linear + attention_per_key * (l * p + l * l / 2.0));
@@ -94,7 +91,7 @@ fn ids(seed: i64, len: i64, vocab: i64) -> Vec<i64> {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     tch::set_num_threads(args.threads);
-    let options = load_options(&args.device, &args.dtype)?;
+    let options = LoadOptions::resolve(args.device, args.dtype, false)?;
     let device = options.device;
     let dir = tempfile::tempdir()?;
     let (model, answers, reference_model) = match args.shape.as_str() {
@@ -170,7 +167,7 @@ fn main() -> anyhow::Result<()> {
     );
     let achieved_tflops = flops / elapsed / 1e12;
     let mut report = json!({
-        "shape": args.shape, "device": args.device, "dtype": args.dtype, "threads": args.threads,
+        "shape": args.shape, "device": args.device.to_string(), "dtype": args.dtype.to_string(), "threads": args.threads,
         "prefix_tokens": args.prefix, "alerts": args.alerts, "alert_tokens": args.alert_len, "batch": args.batch,
         "ours_tok_s": ours_tok_s, "ours_runs_tok_s": rates, "ours_peak_rss_mb": peak_rss_mb(),
         "achieved_tflops": achieved_tflops,

@@ -7,6 +7,11 @@
 //! `target/bench/training.json` with `ours_tok_s`, `hf_peft_tok_s`, `ours_peak_rss_mb`,
 //! `hf_peak_rss_mb`.
 //!
+//! Packing: on the same tiny model, examples of varied length (uniform between 1/8 of `--seq`
+//! and `--seq`) trained once in length-bucketed batches of `--batch` rows and once packed into
+//! rows of `--seq` tokens, `--rounds` interleaved rounds; reports real (non-padding) tokens/s
+//! and the padding share of each (`packing` in the JSON).
+//!
 //! GPU (`--shape llama3-8b --device cuda --dtype bf16 --seq 2048`): Llama-3-8B-shaped random
 //! weights, frozen, with the same LoRA; prints tokens/s and MFU (no reference). Model FLOPs
 //! per step count the frozen base's forward and its input-gradient backward (2x the forward's
@@ -17,13 +22,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use aml_bench::{
-    attention_flops_per_pair, linear_flops_per_token, llama3_8b, load_options, median, peak_rss_mb,
-    run_reference, small_llama, write_json,
-};
+use aml_bench::{llama3_8b, median, peak_rss_mb, run_reference, small_llama, write_json};
+use aml_core::rng::SeededRng;
 use aml_model::tiny::init_tiny;
 use aml_model::training::{TrainBatch, loss_and_backward};
 use aml_model::{CausalLm, LoadOptions, Lora, LoraConfig, LoraInit, ModelConfig};
+use aml_trainer::batching::{Batch, batch_tokens, buckets, collate, packed, padding_share};
+use aml_trainer::data::Example;
 use aml_trainer::optim::{Optimizer, OptimizerKind, zero_gradients};
 use anyhow::bail;
 use clap::Parser;
@@ -37,10 +42,10 @@ struct Args {
     shape: String,
     /// `cpu` or `cuda`.
     #[arg(long, default_value = "cpu")]
-    device: String,
+    device: aml_core::DeviceChoice,
     /// `f32` or `bf16` (the frozen base's weights; LoRA weights stay f32).
     #[arg(long, default_value = "f32")]
-    dtype: String,
+    dtype: aml_core::DtypeChoice,
     /// Peak dense TFLOP/s of the card, for MFU (H100 SXM bf16: 989).
     #[arg(long, default_value_t = 989.0)]
     peak_tflops: f64,
@@ -160,6 +165,111 @@ fn reference_round(
     Ok((round, reference["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)))
 }
 
+/// Examples of lengths uniform in [seq / 8, seq], the prompt half masked, enough for
+/// `warmup + steps` bucketed batches.
+fn varied_examples(args: &Args, vocab: i64) -> Vec<Example> {
+    let mut rng = SeededRng::new(17);
+    (0..args.batch * (args.warmup + args.steps))
+        .map(|index| {
+            let low = (args.seq / 8).max(2);
+            let len = low + (rng.uniform() * (args.seq - low) as f64) as usize;
+            Example {
+                ids: (0..len)
+                    .map(|i| 5 + ((index * 7919 + i * 31) as i64) % (vocab - 5))
+                    .collect(),
+                target_start: len / 2,
+            }
+        })
+        .collect()
+}
+
+/// One epoch of `examples` in `batches` (the first `warmup` untimed): real tokens/s.
+fn packing_round(
+    args: &Args,
+    options: LoadOptions,
+    model_dir: &Path,
+    examples: &[Example],
+    batches: &[Batch],
+    packed_rows: bool,
+) -> anyhow::Result<f64> {
+    let mut model = CausalLm::load(model_dir, options)?;
+    let lora = Lora::attach_new(&mut model, LoraConfig::default(), LoraInit::Standard(0))?;
+    let mut parameters: Vec<Tensor> = lora.vars.trainable_variables();
+    let mut optimizer = Optimizer::new(OptimizerKind::Adamw, 0.0, &parameters);
+    let (mut tokens, mut seconds) = (0usize, 0.0);
+    for (index, batch) in batches.iter().enumerate() {
+        let start = Instant::now();
+        let train_batch = collate(examples, batch, 0, packed_rows);
+        loss_and_backward(&model, &train_batch, args.recompute, index as i64)?;
+        optimizer.update(&mut parameters, 1e-4);
+        zero_gradients(&parameters);
+        if index >= args.warmup {
+            seconds += start.elapsed().as_secs_f64();
+            tokens += batch_tokens(examples, batch);
+        }
+    }
+    Ok(tokens as f64 / seconds)
+}
+
+/// Bucketed against packed batches of the same examples, `--rounds` interleaved rounds:
+/// the JSON of both sides (median real tokens/s, padding share, batches).
+fn packing_comparison(
+    args: &Args,
+    options: LoadOptions,
+    model_dir: &Path,
+    vocab: i64,
+) -> anyhow::Result<serde_json::Value> {
+    let examples = varied_examples(args, vocab);
+    let sides = [
+        ("bucketed", false, buckets(&examples, args.batch)),
+        ("packed", true, packed(&examples, args.seq, args.batch)),
+    ];
+    let mut rates = vec![Vec::new(); sides.len()];
+    for _ in 0..args.rounds.max(1) {
+        for (side, (_, packed_rows, batches)) in sides.iter().enumerate() {
+            rates[side].push(packing_round(
+                args,
+                options,
+                model_dir,
+                &examples,
+                batches,
+                *packed_rows,
+            )?);
+        }
+    }
+    println!();
+    println!(
+        "{:<10} | {:>22} | {:>13} | {:>7}",
+        "batching", "median real tok/s", "padding share", "batches"
+    );
+    let mut report = serde_json::Map::new();
+    for ((name, _, batches), side_rates) in sides.iter().zip(&rates) {
+        let share = padding_share(&examples, batches);
+        println!(
+            "{name:<10} | {:>22.0} | {:>12.1}% | {:>7}",
+            median(side_rates),
+            100.0 * share,
+            batches.len()
+        );
+        report.insert(
+            (*name).to_owned(),
+            json!({"real_tok_s": median(side_rates), "round_tok_s": side_rates,
+                   "padding_share": share, "batches": batches.len()}),
+        );
+    }
+    let ratio = median(&rates[1]) / median(&rates[0]);
+    println!(
+        "packed / bucketed: {ratio:.2}x real tokens/s ({} examples of {}-{} tokens, rows of {})",
+        examples.len(),
+        (args.seq / 8).max(2),
+        args.seq,
+        args.seq
+    );
+    report.insert("ratio".to_owned(), json!(ratio));
+    report.insert("examples".to_owned(), json!(examples.len()));
+    Ok(serde_json::Value::Object(report))
+}
+
 /// Median over rounds of each round's median-step tokens/s, and the mean over all steps.
 fn summarise(rounds: &[Round], tokens_per_step: f64) -> (f64, f64) {
     let medians: Vec<f64> = rounds
@@ -174,7 +284,7 @@ fn summarise(rounds: &[Round], tokens_per_step: f64) -> (f64, f64) {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     tch::set_num_threads(args.threads);
-    let options = load_options(&args.device, &args.dtype)?;
+    let options = LoadOptions::resolve(args.device, args.dtype, false)?;
     let dir = tempfile::tempdir()?;
     let vocab = match args.shape.as_str() {
         "tiny" => init_tiny(&small_llama(), dir.path(), 3)?.vocab_size,
@@ -199,10 +309,8 @@ fn main() -> anyhow::Result<()> {
         let median_step = median(&round.step_seconds);
         let ours = tokens_per_step / median_step;
         let seq = args.seq as f64;
-        let head = 2.0 * (config.hidden_size * config.vocab_size) as f64;
-        let step_flops = args.batch as f64
-            * (2.0 * seq * (linear_flops_per_token(&config) + head)
-                + 3.0 * attention_flops_per_pair(&config) * seq * seq / 2.0);
+        let step_flops = config
+            .lora_training_flops(args.batch as f64 * seq, args.batch as f64 * seq * seq / 2.0);
         let achieved_tflops = step_flops / median_step / 1e12;
         let last_loss = round.last_loss;
         println!(
@@ -219,7 +327,7 @@ fn main() -> anyhow::Result<()> {
         return write_json(
             &args.out,
             &json!({
-                "shape": args.shape, "device": args.device, "dtype": args.dtype,
+                "shape": args.shape, "device": args.device.to_string(), "dtype": args.dtype.to_string(),
                 "ours_tok_s": ours, "achieved_tflops": achieved_tflops,
                 "mfu": achieved_tflops / args.peak_tflops, "peak_tflops": args.peak_tflops,
                 "ours_peak_rss_mb": peak_rss_mb(), "steps": args.steps, "batch": args.batch,
@@ -252,6 +360,7 @@ fn main() -> anyhow::Result<()> {
     let (ours_tok_s, ours_mean) = summarise(&ours, tokens_per_step);
     let (hf_tok_s, hf_mean) = summarise(&theirs, tokens_per_step);
     let (ours_loss, hf_loss) = (ours[0].last_loss, theirs[0].last_loss);
+    let packing = packing_comparison(&args, options, dir.path(), vocab)?;
     println!();
     println!(
         "{:<22} | {:>16} | {:>14} | {:>12} | {:>9}",
@@ -287,6 +396,7 @@ fn main() -> anyhow::Result<()> {
             "ours_last_loss": ours_loss, "hf_peft_last_loss": hf_loss,
             "steps": args.steps, "batch": args.batch, "seq": args.seq, "threads": args.threads,
             "recompute": args.recompute, "model": "llama, 4 layers, hidden 256, GQA 8/2, vocab 2048",
+            "packing": packing,
         }),
     )
 }

@@ -40,8 +40,9 @@ pub struct WorkerSettings {
 /// Where a worker's forward passes run.
 #[derive(Debug, Clone)]
 pub enum Backend {
-    /// In process on libtorch: the job's model and adapter are loaded here.
-    Local,
+    /// In process on libtorch, on this device and dtype: the job's model and adapter are
+    /// loaded here.
+    Local(LoadOptions),
     /// An OpenAI-compatible server (vLLM) serving the model; the job's model URL needs
     /// only the model's `config.json` and tokenizer files, no weights.
     Remote(RemoteEndpoint),
@@ -78,18 +79,6 @@ fn lock(engine: &SharedEngine) -> std::sync::MutexGuard<'_, ScoringEngine> {
     engine
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn load_options() -> LoadOptions {
-    if tch::Cuda::is_available() {
-        LoadOptions {
-            device: tch::Device::Cuda(0),
-            kind: tch::Kind::BFloat16,
-            fp8_weights: false,
-        }
-    } else {
-        LoadOptions::cpu_f32()
-    }
 }
 
 /// The result of one scored alert.
@@ -137,23 +126,17 @@ impl ScoreHandler {
     /// A local directory holding the model or adapter at `url`: a path or `file://` URL as
     /// it is, an object-store URL downloaded once into the model cache.
     async fn local_dir(&self, url: &str) -> Result<PathBuf, HandlerError> {
-        if let Some(path) = url.strip_prefix("file://") {
-            return Ok(PathBuf::from(path));
-        }
-        if !url.contains("://") {
-            return Ok(PathBuf::from(url));
-        }
-        let key = self.key(url, "model")?.trim_end_matches('/').to_owned();
-        let dir = self.settings.model_cache.join(key.replace('/', "__"));
-        let found = self
+        let folder = self
             .storage
-            .get_dir_once(&key, &dir)
-            .await
-            .map_err(HandlerError::transient)?;
-        if !found {
-            return Err(HandlerError::invalid(format!("no objects under {url}")));
+            .folder(url, &self.settings.model_cache)
+            .map_err(|error| HandlerError::invalid(format!("model {url}: {error}")))?;
+        match folder.fetch_input().await {
+            Ok(dir) => Ok(dir.to_owned()),
+            Err(error @ aml_storage::StorageError::NotFound { .. }) => Err(HandlerError::invalid(
+                format!("no objects under {url}: {error}"),
+            )),
+            Err(error) => Err(HandlerError::transient(error)),
         }
-        Ok(dir)
     }
 
     async fn engine(&self, job: &ScoringJob) -> Result<Engine, HandlerError> {
@@ -172,14 +155,15 @@ impl ScoreHandler {
                 })?;
                 Engine::Remote(Arc::new(Mutex::new(scorer)))
             }
-            Backend::Local => {
+            Backend::Local(options) => {
+                let options = *options;
                 let adapter_dir = if job.adapter_url.is_empty() {
                     None
                 } else {
                     Some(self.local_dir(&job.adapter_url).await?)
                 };
                 let engine = tokio::task::spawn_blocking(move || {
-                    ScoringEngine::load(&model_dir, adapter_dir.as_deref(), load_options())
+                    ScoringEngine::load(&model_dir, adapter_dir.as_deref(), options)
                 })
                 .await
                 .map_err(HandlerError::transient)?

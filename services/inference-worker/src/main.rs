@@ -9,6 +9,7 @@ use aml_proto::v1::ScoringJob;
 use aml_runtime::{CommonArgs, ScoringBackend, Startup};
 use aml_scoring::RemoteEndpoint;
 use aml_storage::Storage;
+use anyhow::Context;
 use clap::Parser;
 
 /// The inference worker service.
@@ -47,7 +48,10 @@ async fn main() -> anyhow::Result<()> {
     });
     let scoring = &config.scoring;
     let backend = match scoring.backend {
-        ScoringBackend::Local => Backend::Local,
+        ScoringBackend::Local => Backend::Local(
+            aml_model::LoadOptions::resolve(scoring.device, scoring.dtype, false)
+                .context("scoring.device / scoring.dtype")?,
+        ),
         ScoringBackend::Openai => {
             if scoring.openai_url.is_empty() || scoring.openai_model.is_empty() {
                 anyhow::bail!(

@@ -261,6 +261,9 @@ impl Handler<TrainRequest> for TrainHandler {
                     adapter_step: 0,
                     padding_share: 0.0,
                     learning_rate: 0.0,
+                    tokens: 0,
+                    attention_pairs: 0,
+                    train_seconds: 0.0,
                 };
                 self.publish_phase(&request.run_id, &output, &summary, false)
                     .await

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use aml_bus::{ConsumerSpec, Publisher};
+use aml_bus::{ConsumerSpec, OneMessage, Publisher};
 use aml_proto::v1::TrainRequest;
 use aml_runtime::{CommonArgs, Startup};
 use aml_storage::Storage;
@@ -19,6 +19,10 @@ struct Args {
     /// staged.
     #[arg(long, default_value = "./aml-data/.staging")]
     staging_dir: std::path::PathBuf,
+    /// Take one TrainRequest, train it, and exit (one request at a time): a Kubernetes Job
+    /// on a GPU node. A transient failure keeps it running for the redelivery.
+    #[arg(long)]
+    once: bool,
 }
 
 #[tokio::main]
@@ -32,6 +36,21 @@ async fn main() -> anyhow::Result<()> {
     let environment: Vec<(String, String)> = std::env::vars().collect();
     let hub = aml_hub::HubClient::from_environment(&environment)?;
     let handler = Arc::new(TrainHandler::new(publisher, storage, args.staging_dir, hub));
+    if args.once {
+        let mut config = config;
+        config.bus.concurrency = 1;
+        let shutdown = aml_bus::signal_token(&config)?;
+        let once = Arc::new(OneMessage::new(handler, shutdown.clone()));
+        aml_bus::serve_until::<TrainRequest, _>(
+            &config,
+            "trainer",
+            ConsumerSpec::trainer(),
+            once,
+            shutdown,
+        )
+        .await?;
+        return Ok(());
+    }
     aml_bus::serve::<TrainRequest, _>(&config, "trainer", ConsumerSpec::trainer(), handler).await?;
     Ok(())
 }

@@ -23,7 +23,7 @@ pub use dlq::{DLQ_DELIVERED_HEADER, DLQ_REASON_HEADER, DLQ_SUBJECT_HEADER, dlq_s
 pub use error::{BusError, HandlerError};
 pub use publish::{PublishSummary, Publisher};
 pub use runner::{Delivery, Handler, Runner, RunnerMetrics, RunnerSettings, RunnerStats};
-pub use serve::serve;
+pub use serve::{OneMessage, serve, serve_until, signal_token};
 pub use topology::{ConsumerSpec, Topology};
 pub use trace::{extract_context, inject_context};
 

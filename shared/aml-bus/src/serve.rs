@@ -1,11 +1,24 @@
-//! Running a service: connect, create the topology, run the handler until SIGTERM/SIGINT.
+//! Running a service: connect, create the topology, run the handler until SIGTERM/SIGINT (or,
+//! with [`OneMessage`], until its first message is done).
 
 use std::sync::Arc;
 
 use aml_proto::Validate;
 use aml_runtime::AmlConfig;
+use tokio_util::sync::CancellationToken;
 
-use crate::{ConsumerSpec, Handler, Result, Runner, RunnerSettings, RunnerStats, Topology};
+use crate::{
+    ConsumerSpec, Delivery, Handler, HandlerError, Result, Runner, RunnerSettings, RunnerStats,
+    Topology,
+};
+
+/// The token a termination signal (SIGTERM, SIGINT) cancels.
+pub fn signal_token(config: &AmlConfig) -> Result<CancellationToken> {
+    aml_runtime::signals::shutdown_token().map_err(|error| crate::BusError::Connect {
+        url: config.nats.url.clone(),
+        reason: format!("cannot install signal handlers: {error}"),
+    })
+}
 
 /// Connects as `service`, ensures the streams, and runs `handler` on `spec` until a
 /// termination signal, then drains in-flight messages.
@@ -19,14 +32,25 @@ where
     M: prost::Message + Default + Validate + Send + 'static,
     H: Handler<M>,
 {
+    let shutdown = signal_token(config)?;
+    serve_until(config, service, spec, handler, shutdown).await
+}
+
+/// [`serve`] until `shutdown` is cancelled.
+pub async fn serve_until<M, H>(
+    config: &AmlConfig,
+    service: &str,
+    spec: ConsumerSpec,
+    handler: Arc<H>,
+    shutdown: CancellationToken,
+) -> Result<RunnerStats>
+where
+    M: prost::Message + Default + Validate + Send + 'static,
+    H: Handler<M>,
+{
     let client = crate::connect(&config.nats, service).await?;
     let topology = Topology::new(client);
     topology.ensure_streams().await?;
-    let shutdown =
-        aml_runtime::signals::shutdown_token().map_err(|error| crate::BusError::Connect {
-            url: config.nats.url.clone(),
-            reason: format!("cannot install signal handlers: {error}"),
-        })?;
     let runner = Runner::new(topology, spec, RunnerSettings::from(&config.bus));
     if let Some(address) = &config.telemetry.metrics_addr {
         let listener = tokio::net::TcpListener::bind(address)
@@ -46,4 +70,33 @@ where
         ));
     }
     runner.run::<M, H>(handler, shutdown).await
+}
+
+/// A handler that cancels `done` once one message is finished: handled, or refused as
+/// invalid (dead-lettered). A transient failure keeps the service up for the redelivery. With
+/// [`serve_until`] and a concurrency of 1 it runs one job and exits (a Kubernetes Job).
+pub struct OneMessage<H> {
+    inner: Arc<H>,
+    done: CancellationToken,
+}
+
+impl<H> OneMessage<H> {
+    /// Wraps `inner`; `done` is cancelled after its first finished message.
+    pub fn new(inner: Arc<H>, done: CancellationToken) -> Self {
+        OneMessage { inner, done }
+    }
+}
+
+impl<M: Send + 'static, H: Handler<M>> Handler<M> for OneMessage<H> {
+    async fn handle(&self, delivery: Delivery<M>) -> std::result::Result<(), HandlerError> {
+        let outcome = self.inner.handle(delivery).await;
+        if !matches!(outcome, Err(HandlerError::Transient(_))) {
+            self.done.cancel();
+        }
+        outcome
+    }
+
+    fn metrics(&self) -> String {
+        self.inner.metrics()
+    }
 }

@@ -20,7 +20,7 @@ pub struct Gpu {
 }
 
 /// The cards the planner knows.
-pub const GPUS: [Gpu; 4] = [
+pub const GPUS: [Gpu; 5] = [
     Gpu {
         name: "a100-80gb",
         peak_tflops: 312.0,
@@ -34,6 +34,13 @@ pub const GPUS: [Gpu; 4] = [
         memory_gb: 80.0,
         bandwidth_tbs: 3.35,
         price_per_hour: 2.50,
+    },
+    Gpu {
+        name: "h200",
+        peak_tflops: 989.0,
+        memory_gb: 141.0,
+        bandwidth_tbs: 4.8,
+        price_per_hour: 3.50,
     },
     Gpu {
         name: "rtx-3090",
@@ -57,6 +64,16 @@ pub fn gpu(name: &str) -> Option<Gpu> {
     GPUS.iter().copied().find(|gpu| {
         gpu.name == wanted || gpu.name.starts_with(&wanted) || gpu.name.ends_with(&wanted)
     })
+}
+
+/// The card a driver reports by name (`NVIDIA H200`, `NVIDIA A100-SXM4-80GB`,
+/// `NVIDIA GeForce RTX 4090`), for MFU figures.
+pub fn gpu_of_device(device_name: &str) -> Option<Gpu> {
+    let name = device_name.to_ascii_lowercase();
+    ["h200", "h100", "a100", "4090", "3090"]
+        .iter()
+        .find(|model| name.contains(*model))
+        .and_then(|model| gpu(model))
 }
 
 /// The workload and the assumptions.
@@ -226,6 +243,16 @@ mod tests {
     #[test]
     fn rtx_3090_figures_and_memory() {
         let plan = Workload::default().compare(gpu("3090").unwrap(), 0.25);
+        assert_eq!(gpu_of_device("NVIDIA H200").unwrap().name, "h200");
+        assert_eq!(
+            gpu_of_device("NVIDIA A100-SXM4-80GB").unwrap().name,
+            "a100-80gb"
+        );
+        assert_eq!(
+            gpu_of_device("NVIDIA GeForce RTX 4090").unwrap().name,
+            "rtx-4090"
+        );
+        assert!(gpu_of_device("Tesla T4").is_none());
         let per_job: f64 = 200.0 * (16e9 + 4.0 * 32.0 * 4096.0 * 30_100.0);
         let rate: f64 = 71e12 * 0.4;
         let job_hours: f64 = per_job * 100_000.0 / rate / 3600.0;

@@ -196,7 +196,7 @@ impl Attention {
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let extra_segments = context.prefix.is_some() || context.cache.is_some();
         let attended = if extra_segments {
-            self.cascade(&q, &k, &v, context, scale)
+            cascade(&q, &k, &v, context, scale, self.num_kv_heads)
         } else if matches!(context.self_mask, SelfMask::Causal) && context.query_rows.is_none() {
             Tensor::scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, true, scale, true)
         } else {
@@ -213,68 +213,69 @@ impl Attention {
         ]);
         (self.o_proj.forward(&merged, train), LayerKv { k, v })
     }
+}
 
-    fn cascade(
-        &self,
-        q: &Tensor,
-        k: &Tensor,
-        v: &Tensor,
-        context: &AttentionContext<'_>,
-        scale: f64,
-    ) -> Tensor {
-        let (batch, _, q_len, dim) = q.size4().unwrap_or((1, 1, 1, 1));
-        let k_len = k.size()[2];
-        let kv_heads = self.num_kv_heads;
-        let group = self.num_heads / kv_heads;
-        let rows = group * q_len;
-        let grouped = q.reshape([batch, kv_heads, rows, dim]);
-        let mut parts: Vec<(Tensor, Tensor)> = Vec::with_capacity(3);
-        if let Some(prefix) = context.prefix {
-            let folded = grouped
-                .permute([1, 0, 2, 3])
-                .reshape([1, kv_heads, batch * rows, dim]);
-            let (out, lse) = attend_with_lse(&folded, &prefix.k, &prefix.v, None, scale);
-            let out = out
-                .reshape([kv_heads, batch, rows, dim])
-                .permute([1, 0, 2, 3]);
-            let lse = lse.reshape([kv_heads, batch, rows]).permute([1, 0, 2]);
-            parts.push((out, lse));
-        }
-        if let Some(cache) = context.cache {
-            let mask = context.cache_valid.map(|valid| {
-                let allowed = valid
-                    .view([batch, 1, 1, -1])
-                    .expand([batch, 1, rows, valid.size()[1]], false);
-                additive(&allowed, q.kind())
-            });
-            parts.push(attend_with_lse(
-                &grouped,
-                &cache.k,
-                &cache.v,
-                mask.as_ref(),
-                scale,
-            ));
-        }
-        let allowed = self_allowed(context, batch, q_len, k_len, q.device())
-            .view([batch, 1, q_len, k_len])
-            .repeat([1, 1, group, 1]);
+/// Cascade attention of `q [batch, heads, q_len, dim]` over the prefix, the cache and this
+/// step's `k`, `v` (`[batch, kv_heads, k_len, dim]`): each part with its log-sum-exp, merged
+/// exactly. The prefix part folds the batch into the query axis, so the prefix keys and values
+/// are read once per batch.
+fn cascade(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    context: &AttentionContext<'_>,
+    scale: f64,
+    kv_heads: i64,
+) -> Tensor {
+    let (batch, heads, q_len, dim) = q.size4().unwrap_or((1, 1, 1, 1));
+    let k_len = k.size()[2];
+    let group = heads / kv_heads;
+    let rows = group * q_len;
+    let grouped = q.reshape([batch, kv_heads, rows, dim]);
+    let mut parts: Vec<(Tensor, Tensor)> = Vec::with_capacity(3);
+    if let Some(prefix) = context.prefix {
+        let folded = grouped
+            .permute([1, 0, 2, 3])
+            .reshape([1, kv_heads, batch * rows, dim]);
+        let (out, lse) = attend_with_lse(&folded, &prefix.k, &prefix.v, None, scale);
+        let out = out
+            .reshape([kv_heads, batch, rows, dim])
+            .permute([1, 0, 2, 3]);
+        let lse = lse.reshape([kv_heads, batch, rows]).permute([1, 0, 2]);
+        parts.push((out, lse));
+    }
+    if let Some(cache) = context.cache {
+        let mask = context.cache_valid.map(|valid| {
+            let allowed = valid
+                .view([batch, 1, 1, -1])
+                .expand([batch, 1, rows, valid.size()[1]], false);
+            additive(&allowed, q.kind())
+        });
         parts.push(attend_with_lse(
             &grouped,
-            k,
-            v,
-            Some(&additive(&allowed, q.kind())),
+            &cache.k,
+            &cache.v,
+            mask.as_ref(),
             scale,
         ));
-        let lses: Vec<&Tensor> = parts.iter().map(|(_, lse)| lse).collect();
-        let total = Tensor::stack(&lses, 0).logsumexp([0].as_slice(), false);
-        let mut merged = Tensor::zeros([batch, kv_heads, rows, dim], (Kind::Float, q.device()));
-        for (out, lse) in &parts {
-            merged += out.to_kind(Kind::Float) * (lse - &total).exp().unsqueeze(-1);
-        }
-        merged
-            .to_kind(q.kind())
-            .reshape([batch, self.num_heads, q_len, dim])
     }
+    let allowed = self_allowed(context, batch, q_len, k_len, q.device())
+        .view([batch, 1, q_len, k_len])
+        .repeat([1, 1, group, 1]);
+    parts.push(attend_with_lse(
+        &grouped,
+        k,
+        v,
+        Some(&additive(&allowed, q.kind())),
+        scale,
+    ));
+    let lses: Vec<&Tensor> = parts.iter().map(|(_, lse)| lse).collect();
+    let total = Tensor::stack(&lses, 0).logsumexp([0].as_slice(), false);
+    let mut merged = Tensor::zeros([batch, kv_heads, rows, dim], (Kind::Float, q.device()));
+    for (out, lse) in &parts {
+        merged += out.to_kind(Kind::Float) * (lse - &total).exp().unsqueeze(-1);
+    }
+    merged.to_kind(q.kind()).reshape([batch, heads, q_len, dim])
 }
 
 /// `[batch, q_len, k_len]`: which of the step's tokens each query (row) may see.
@@ -310,5 +311,107 @@ pub(crate) fn append(cache: Option<&LayerKv>, step: &LayerKv) -> LayerKv {
             k: Tensor::cat(&[&cache.k, &step.k], 2),
             v: Tensor::cat(&[&cache.v, &step.v], 2),
         },
+    }
+}
+
+/// How far cascade attention is from PyTorch's math attention over the concatenated keys, on
+/// seeded random inputs: a batch of `batch` sequences of `suffix` tokens (causal among
+/// themselves) behind a shared prefix of `prefix` tokens, `heads` query heads over
+/// `kv_heads` key/value heads of width `head_dim`, cascade computed in `kind` on `device`, the
+/// reference in float32. Returns the largest absolute difference over the largest absolute
+/// reference output.
+#[allow(clippy::too_many_arguments)]
+pub fn cascade_parity(
+    device: Device,
+    kind: Kind,
+    batch: i64,
+    prefix: i64,
+    suffix: i64,
+    heads: i64,
+    kv_heads: i64,
+    head_dim: i64,
+) -> f64 {
+    let _no_grad = tch::no_grad_guard();
+    tch::manual_seed(7);
+    let f32 = (Kind::Float, device);
+    let q = Tensor::randn([batch, heads, suffix, head_dim], f32);
+    let k = Tensor::randn([batch, kv_heads, suffix, head_dim], f32);
+    let v = Tensor::randn([batch, kv_heads, suffix, head_dim], f32);
+    let prefix_k = Tensor::randn([1, kv_heads, prefix, head_dim], f32);
+    let prefix_v = Tensor::randn([1, kv_heads, prefix, head_dim], f32);
+    let scale = 1.0 / (head_dim as f64).sqrt();
+    let prefix_kv = LayerKv {
+        k: prefix_k.to_kind(kind),
+        v: prefix_v.to_kind(kind),
+    };
+    let context = AttentionContext {
+        prefix: Some(&prefix_kv),
+        cache: None,
+        cache_valid: None,
+        self_mask: &SelfMask::Causal,
+        query_rows: None,
+    };
+    let ours = cascade(
+        &q.to_kind(kind),
+        &k.to_kind(kind),
+        &v.to_kind(kind),
+        &context,
+        scale,
+        kv_heads,
+    )
+    .to_kind(Kind::Float);
+    let group = heads / kv_heads;
+    let widen = |prefix_part: &Tensor, own: &Tensor| {
+        Tensor::cat(
+            &[
+                &prefix_part.expand([batch, kv_heads, prefix, head_dim], false),
+                own,
+            ],
+            2,
+        )
+        .repeat_interleave_self_int(group, 1, None)
+    };
+    let allowed = Tensor::cat(
+        &[
+            Tensor::ones([suffix, prefix], (Kind::Bool, device)),
+            Tensor::ones([suffix, suffix], (Kind::Bool, device)).tril(0),
+        ],
+        1,
+    );
+    // The private math kernel adds its mask as it is (the public entry point converts a
+    // boolean one): blocked positions get -inf.
+    let blocked = Tensor::zeros([suffix, prefix + suffix], f32)
+        .masked_fill(&allowed.logical_not(), f64::NEG_INFINITY);
+    let reference = Tensor::f_internal_scaled_dot_product_attention_math(
+        &q,
+        &widen(&prefix_k, &k),
+        &widen(&prefix_v, &v),
+        Some(blocked.view([1, 1, suffix, prefix + suffix])),
+        0.0,
+        false,
+        None::<Tensor>,
+        scale,
+        false,
+    )
+    .map(|(out, _)| out)
+    .unwrap_or_else(|_| Tensor::full([1], f64::NAN, f32));
+    let largest = reference
+        .abs()
+        .max()
+        .double_value(&[])
+        .max(f64::MIN_POSITIVE);
+    (ours - reference).abs().max().double_value(&[]) / largest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cascade_attention_equals_math_attention_over_the_whole_sequence() {
+        let f32 = cascade_parity(Device::Cpu, Kind::Float, 3, 64, 12, 4, 2, 16);
+        assert!(f32 < 1e-5, "f32: {f32}");
+        let bf16 = cascade_parity(Device::Cpu, Kind::BFloat16, 3, 64, 12, 4, 2, 16);
+        assert!(bf16 < 2e-2, "bf16: {bf16}");
     }
 }

@@ -256,6 +256,35 @@ impl ModelConfig {
         self.num_heads / self.num_kv_heads
     }
 
+    /// FLOPs of the attention and MLP projections per token, forward only.
+    pub fn projection_flops_per_token(&self) -> f64 {
+        let hidden = self.hidden_size as f64;
+        let width = (self.num_heads * self.head_dim) as f64;
+        let kv_width = (self.num_kv_heads * self.head_dim) as f64;
+        let per_layer =
+            hidden * (2.0 * width + 2.0 * kv_width) + 3.0 * hidden * self.intermediate_size as f64;
+        2.0 * self.num_layers as f64 * per_layer
+    }
+
+    /// FLOPs of the output projection (the head) per token, forward only.
+    pub fn head_flops_per_token(&self) -> f64 {
+        2.0 * (self.hidden_size * self.vocab_size) as f64
+    }
+
+    /// Attention FLOPs (scores and weighted values) per query-key pair, forward only.
+    pub fn attention_flops_per_pair(&self) -> f64 {
+        4.0 * self.num_layers as f64 * (self.num_heads * self.head_dim) as f64
+    }
+
+    /// Model FLOPs of LoRA training (frozen base) on `tokens` tokens with `pairs` causal
+    /// query-key pairs: the forward and the input-gradient backward, twice the forward's
+    /// projections and head and three times its attention; adapter and recomputation excluded,
+    /// so the figure compares across `--recompute`.
+    pub fn lora_training_flops(&self, tokens: f64, pairs: f64) -> f64 {
+        2.0 * tokens * (self.projection_flops_per_token() + self.head_flops_per_token())
+            + 3.0 * pairs * self.attention_flops_per_pair()
+    }
+
     /// Number of parameters of the base model.
     pub fn parameter_count(&self) -> i64 {
         let attention =

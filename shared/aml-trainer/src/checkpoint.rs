@@ -13,6 +13,17 @@ use crate::TrainError;
 use crate::optim::Optimizer;
 use crate::state::TrainerState;
 
+/// What a phase's training steps processed, and how long they took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Throughput {
+    /// Real (non-padding) tokens.
+    pub tokens: u64,
+    /// Causal query-key pairs within examples.
+    pub attention_pairs: u64,
+    /// Seconds in forward, backward and optimiser steps.
+    pub seconds: f64,
+}
+
 /// Where the run stood when a checkpoint was written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
@@ -30,6 +41,8 @@ pub struct Progress {
     pub first_epoch_loss: Option<f64>,
     /// Sum of the training losses of the micro-batches done in this epoch.
     pub epoch_loss_sum: f64,
+    /// Real tokens, causal pairs and seconds of the phase's training steps so far.
+    pub throughput: Throughput,
     /// Best validation loss after each evaluation of the phase (the early-stopping history).
     pub best_after_evaluation: Vec<f64>,
     /// The run's step of the phase's best evaluation so far (its checkpoint is kept).

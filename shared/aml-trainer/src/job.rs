@@ -12,7 +12,7 @@ use tch::Kind;
 use crate::curriculum::{Observer, RunPaths, smoke_step, train_curriculum};
 use crate::data::PreparedData;
 use crate::memory::{MemoryEstimate, estimate, gib, lora_parameters, suggestions};
-use crate::state::TrainerState;
+use crate::state::{PhaseSummary, TrainerState};
 use crate::{TrainError, TrainerConfig};
 
 /// Largest shard of a merged model (as `save_pretrained`'s default).
@@ -161,6 +161,20 @@ impl TrainingPlan {
             gib(self.estimate.total()),
             self.estimate.breakdown()
         )
+    }
+
+    /// Model FLOPs utilisation of a finished phase: its model FLOPs per second of training
+    /// steps over the card's dense bf16 peak; `None` off CUDA or on a card the capacity table
+    /// does not know.
+    pub fn mfu(&self, phase: &PhaseSummary) -> Option<f64> {
+        if !matches!(self.options.device, tch::Device::Cuda(_)) {
+            return None;
+        }
+        let card = aml_core::capacity::gpu_of_device(&self.memory.as_ref()?.name)?;
+        let flops = self
+            .model
+            .lora_training_flops(phase.tokens as f64, phase.attention_pairs as f64);
+        Some(flops / phase.train_seconds.max(f64::MIN_POSITIVE) / (card.peak_tflops * 1e12))
     }
 
     /// Loads the base model with the plan's options.

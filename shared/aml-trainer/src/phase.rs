@@ -9,8 +9,8 @@ use aml_model::training::loss_and_backward;
 use tracing::info;
 
 use crate::TrainError;
-use crate::batching::{Batch, buckets, collate, packed, padding_share};
-use crate::checkpoint::{self, Progress};
+use crate::batching::{Batch, batch_tokens, buckets, collate, packed, padding_share};
+use crate::checkpoint::{self, Progress, Throughput};
 use crate::curriculum::{Curriculum, Observer, StepProgress, evaluation_loss, write_file};
 use crate::data::Example;
 use crate::evaluation::judge_phase;
@@ -28,6 +28,19 @@ struct Cursor {
     first_epoch_loss: Option<f64>,
     epoch_loss_sum: f64,
     best_step: i64,
+    throughput: Throughput,
+}
+
+/// Causal query-key pairs within the examples of a batch.
+fn attention_pairs(examples: &[Example], batch: &Batch) -> u64 {
+    batch
+        .iter()
+        .flatten()
+        .map(|&index| {
+            let len = examples[index].ids.len() as u64;
+            len * (len + 1) / 2
+        })
+        .sum()
 }
 
 impl Curriculum<'_> {
@@ -61,6 +74,7 @@ impl Curriculum<'_> {
             first_epoch_loss: None,
             epoch_loss_sum: 0.0,
             best_step: self.state.global_step,
+            throughput: Throughput::default(),
         };
         match resume {
             Some(progress) => {
@@ -72,6 +86,7 @@ impl Curriculum<'_> {
                     first_epoch_loss: progress.first_epoch_loss,
                     epoch_loss_sum: progress.epoch_loss_sum,
                     best_step: progress.best_step,
+                    throughput: progress.throughput,
                 };
             }
             None => {
@@ -92,23 +107,29 @@ impl Curriculum<'_> {
             };
             let (mut step_loss, mut micro) = (0.0, 0usize);
             for position in start..order.len() {
+                let started = std::time::Instant::now();
                 let seed = (config.seed as i64)
                     .wrapping_add(self.state.global_step * 1000 + position as i64);
+                let batch = &order[position];
                 let loss = loss_and_backward(
                     self.model,
-                    &collate(examples, &order[position], self.pad_id, config.packing),
+                    &collate(examples, batch, self.pad_id, config.packing),
                     config.recompute,
                     seed,
                 )?;
+                cursor.throughput.tokens += batch_tokens(examples, batch) as u64;
+                cursor.throughput.attention_pairs += attention_pairs(examples, batch);
                 cursor.epoch_loss_sum += loss;
                 step_loss += loss;
                 micro += 1;
                 let epoch_done = position + 1 == order.len();
                 if micro < accumulation && !epoch_done {
+                    cursor.throughput.seconds += started.elapsed().as_secs_f64();
                     continue;
                 }
                 let rate = cosine_with_warmup(lr, cursor.phase_step, total_steps, warmup);
                 self.optimizer_step(micro, rate);
+                cursor.throughput.seconds += started.elapsed().as_secs_f64();
                 cursor.phase_step += 1;
                 self.state.global_step += 1;
                 self.state.log_history.push(LogEntry {
@@ -172,6 +193,9 @@ impl Curriculum<'_> {
                         adapter_step: self.state.global_step,
                         padding_share: padding_share(examples, &batches),
                         learning_rate: lr,
+                        tokens: cursor.throughput.tokens,
+                        attention_pairs: cursor.throughput.attention_pairs,
+                        train_seconds: cursor.throughput.seconds,
                     };
                     cursor.first_epoch_loss = Some(first_epoch_loss);
                     return self.finish_phase(
@@ -219,6 +243,7 @@ impl Curriculum<'_> {
             phase_step: cursor.phase_step,
             first_epoch_loss: cursor.first_epoch_loss,
             epoch_loss_sum: cursor.epoch_loss_sum,
+            throughput: cursor.throughput,
             best_after_evaluation: stopping.best_after_evaluation.clone(),
             best_step: cursor.best_step,
             eval_loss,

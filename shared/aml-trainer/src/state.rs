@@ -46,6 +46,19 @@ pub struct PhaseSummary {
     pub padding_share: f64,
     /// Learning rate of the phase.
     pub learning_rate: f64,
+    /// Real (non-padding) tokens trained on, over all its epochs.
+    pub tokens: u64,
+    /// Causal query-key pairs within those examples (for model FLOPs).
+    pub attention_pairs: u64,
+    /// Seconds spent in training steps (forward, backward, optimiser; not evaluations).
+    pub train_seconds: f64,
+}
+
+impl PhaseSummary {
+    /// Real tokens trained per second of training steps.
+    pub fn tokens_per_second(&self) -> f64 {
+        self.tokens as f64 / self.train_seconds.max(f64::MIN_POSITIVE)
+    }
 }
 
 /// The state written as `trainer_state.json`.

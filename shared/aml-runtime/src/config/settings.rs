@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use aml_core::{DeviceChoice, DtypeChoice};
 use serde::{Deserialize, Serialize};
 
 use super::Secret;
@@ -56,6 +57,11 @@ pub struct ScoringConfig {
     pub dedup_days: u32,
     /// Alerts per forward pass in a worker.
     pub worker_batch_size: usize,
+    /// Where a worker's local backend runs the model: `auto` (the first CUDA device, else
+    /// the CPU), `cpu`, `cuda` or `cuda:N`.
+    pub device: DeviceChoice,
+    /// The local backend's compute dtype: `auto` (bf16 on CUDA, f32 on the CPU), `f32`, `bf16`.
+    pub dtype: DtypeChoice,
     /// USD per GPU-hour, for the report's cost estimate.
     pub gpu_price_per_hour: f64,
     /// Where the workers' forward passes run.
@@ -98,6 +104,8 @@ impl Default for ScoringConfig {
             max_alert_bytes: 64 * 1024,
             dedup_days: 400,
             worker_batch_size: 16,
+            device: DeviceChoice::Auto,
+            dtype: DtypeChoice::Auto,
             gpu_price_per_hour: 1.10,
             backend: ScoringBackend::Local,
             openai_url: String::new(),

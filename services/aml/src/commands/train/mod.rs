@@ -335,7 +335,7 @@ fn train_locally(
     let outcome = plan.train(&mut progress)?;
     progress.finish();
     println!(
-        "{:<8} {:>6} {:>6} {:>5} {:>11} {:>11} {:>10} {:>13} {:>9}",
+        "{:<8} {:>6} {:>6} {:>5} {:>10} {:>10} {:>10} {:>8} {:>9} {:>7} {:>9}",
         "phase",
         "epochs",
         "steps",
@@ -343,12 +343,17 @@ fn train_locally(
         "first loss",
         "last loss",
         "best eval",
-        "adapter step",
+        "adapter",
+        "tokens/s",
+        "MFU",
         "lr"
     );
     for phase in &outcome.state.phases {
+        let mfu = plan
+            .mfu(phase)
+            .map_or("-".to_owned(), |mfu| format!("{:.1}%", 100.0 * mfu));
         println!(
-            "{:<8} {:>6} {:>6} {:>5} {:>11.4} {:>11.4} {:>10.4} {:>13} {:>9.2e}{}",
+            "{:<8} {:>6} {:>6} {:>5} {:>10.4} {:>10.4} {:>10.4} {:>8} {:>9.0} {mfu:>7} {:>9.2e}{}",
             phase.phase,
             phase.epochs,
             phase.steps,
@@ -357,6 +362,7 @@ fn train_locally(
             phase.last_epoch_loss,
             phase.best_eval_loss,
             phase.adapter_step,
+            phase.tokens_per_second(),
             phase.learning_rate,
             if phase.early_stopped {
                 "  (early stop)"
