@@ -18,6 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "ScoreResult",
         "BatchReport",
         "BankSummary",
+        "CalibrationFigures",
     ] {
         config.type_attribute(
             format!("aml.v1.{message}"),

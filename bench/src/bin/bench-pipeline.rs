@@ -59,7 +59,6 @@ async fn main() -> anyhow::Result<()> {
     config.storage.url = format!("file://{}", dir.path().join("store").display());
     config.scoring.schedule = String::new();
     config.scoring.shard_size = args.shard_size;
-    config.scoring.prescreen_cutoff = 0.0;
     config.scoring.model_url = model_dir.display().to_string();
     config.scoring.worker_batch_size = args.batch;
     config.bus.concurrency = 1;

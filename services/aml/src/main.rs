@@ -100,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
             commands::batch::run(&config, &args).await.map(|_| ())
         }
         Some(Command::Batch(BatchCommand::Policy)) => {
-            print!("{}", aml_batch::policy::DEFAULT_POLICY);
+            print!("{}", aml_core::policy::DEFAULT_POLICY);
             Ok(())
         }
         Some(Command::Alerts(AlertsCommand::Synth(args))) => commands::alerts::synth(&args),

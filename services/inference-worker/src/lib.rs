@@ -81,7 +81,8 @@ fn lock(engine: &SharedEngine) -> std::sync::MutexGuard<'_, ScoringEngine> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The result of one scored alert.
+/// The result of one alert the model scored (it passed the prescreen, whose score is kept
+/// beside the model's).
 pub fn score_result(alert: &Alert, probabilities: &LabelProbabilities, tau: f64) -> ScoreResult {
     let label = match probabilities.label() {
         Label::Match => aml_proto::v1::Label::Match,
@@ -99,6 +100,8 @@ pub fn score_result(alert: &Alert, probabilities: &LabelProbabilities, tau: f64)
         label: label as i32,
         rationale: String::new(),
         cleared_reason: String::new(),
+        prescreen_score: aml_prescreen::prescreen_alert(alert).score,
+        answer_mass: probabilities.answer_mass,
     }
 }
 
@@ -271,6 +274,10 @@ impl Handler<ScoringJob> for ScoreHandler {
             results_url: job.results_url.clone(),
             gpu_seconds: model_seconds,
             prefix_encodes,
+            score_histogram: aml_core::cascade::score_histogram(
+                results.iter().map(|result| result.score),
+            ),
+            answer_mass_sum: results.iter().map(|result| result.answer_mass).sum(),
         };
         self.publisher
             .publish(

@@ -508,7 +508,6 @@ async fn a_worker_on_the_openai_backend_scores_from_the_servers_log_probabilitie
     }
     let mut config = config(&nats, &dir.path().join("store"), &tokenizer_dir);
     config.scoring.shard_size = 40;
-    config.scoring.prescreen_cutoff = 0.0;
     config.scoring.rationale = true;
     let storage = Storage::open(&config.storage.url, &Default::default()).expect("storage");
     let server = MockServer::start_with(Arc::new(uniform_logprob_server)).await;

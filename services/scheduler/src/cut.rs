@@ -1,14 +1,15 @@
 //! Cutting a batch: for each bank, the alerts on `aml.alerts.<bank>` after the bank's cursor
 //! up to the last one present now, checked, deduplicated by alert id (within the batch and
-//! against the ids earlier batches took), prescreened, and cut into shards written under the
-//! bank's keys. The manifest is written before the cursors move and before any job goes out,
-//! so a scheduler restarted mid-way resumes this batch.
+//! against the ids earlier batches took), prescreened at the bank's calibrated cutoff, and cut
+//! into shards written under the bank's keys with its policy. The manifest is written before
+//! the cursors move and before any job goes out, so a scheduler restarted mid-way resumes this
+//! batch. A bank whose calibration does not hold for the batch's model, adapter or policy
+//! refuses the whole batch before any alert is read.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use aml_batch::layout;
-use aml_batch::policy::DEFAULT_POLICY;
 use aml_batch::{
     BankPlan, BatchManifest, IntakeRules, ShardPlan, check_alert, encode_shard, put_results,
 };
@@ -16,7 +17,7 @@ use aml_bus::topology::{ALERTS_STREAM, subjects};
 use aml_prescreen::{Verdict, prescreen_alert};
 use aml_proto::v1::{Alert, Label, ScoreResult};
 use aml_runtime::ScoringConfig;
-use aml_storage::Storage;
+use aml_storage::{Fingerprinter, Storage};
 use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull::OrderedConfig};
 use futures::{StreamExt, TryStreamExt};
 use prost::Message;
@@ -40,6 +41,10 @@ pub enum CutError {
     /// Results could not be written.
     #[error(transparent)]
     Results(#[from] aml_batch::ColumnarError),
+    /// The batch cannot be scored as configured (a calibration that does not hold for it,
+    /// one that cannot be read): it is refused, not retried.
+    #[error("{0}")]
+    Refused(String),
 }
 
 fn stream_error(what: impl Into<String>) -> impl FnOnce(String) -> CutError {
@@ -155,28 +160,16 @@ async fn read_bank(
     Ok(out)
 }
 
-/// A cleared alert's result: the prescreen's reason, no model involved.
-fn cleared_result(alert: &Alert, score: f64, reason: String) -> ScoreResult {
+/// A cleared alert's result: the prescreen's score and reason, no model score.
+fn cleared_result(alert: &Alert, prescreen_score: f64, reason: String) -> ScoreResult {
     ScoreResult {
         alert_id: alert.alert_id.clone(),
         bank: alert.bank.clone(),
-        score,
         label: Label::NoMatch as i32,
         cleared_reason: reason,
+        prescreen_score,
         ..Default::default()
     }
-}
-
-/// The policy document to use as the shared prefix.
-async fn policy(storage: &Storage, config: &ScoringConfig) -> Result<String, CutError> {
-    if config.policy_url.is_empty() {
-        return Ok(DEFAULT_POLICY.to_owned());
-    }
-    let key = storage
-        .key_of(&config.policy_url)
-        .unwrap_or(&config.policy_url);
-    let bytes = storage.get(key).await?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// The batches other than `batch_id` cut within `days` before `now_unix_ms` (none when
@@ -257,16 +250,25 @@ pub async fn commit_cursors(storage: &Storage, manifest: &BatchManifest) -> Resu
 }
 
 /// Cuts batch `batch_id` from the alerts after the stored cursors and writes shards, cleared
-/// results, the alert-id lists, prefix and manifest; [`commit_cursors`] then moves the cursors.
+/// results, the alert-id lists, each bank's prefix and the manifest; [`commit_cursors`] then
+/// moves the cursors.
 pub async fn cut_batch(
     jetstream: &jetstream::Context,
     storage: &Storage,
+    fingerprinter: &Fingerprinter,
     config: &ScoringConfig,
     batch_id: &str,
     banks: &[String],
     shard_size: u32,
 ) -> Result<BatchManifest, CutError> {
     let (stream_created, banks_now) = banks_with_alerts(jetstream, banks).await?;
+    let known: Vec<String> = banks_now
+        .keys()
+        .filter(|bank| config.banks.is_empty() || config.banks.contains(bank))
+        .cloned()
+        .collect();
+    let mut scorings =
+        crate::calibration::bank_scorings(storage, fingerprinter, config, &known).await?;
     let stored = load_cursors(storage).await?;
     let cursors = if stored.stream_created == stream_created {
         stored.banks
@@ -287,11 +289,7 @@ pub async fn cut_batch(
     let mut manifest = BatchManifest {
         batch_id: batch_id.to_owned(),
         created_unix_ms: chrono::Utc::now().timestamp_millis(),
-        tau: config.tau,
-        prescreen_cutoff: config.prescreen_cutoff,
         model_url: config.model_url.clone(),
-        adapter_url: config.adapter_url.clone(),
-        prefix_key: layout::prefix(batch_id),
         rationale: config.rationale,
         banks: BTreeMap::new(),
         shards: Vec::new(),
@@ -307,10 +305,13 @@ pub async fn cut_batch(
     .await?;
     for (bank, last) in banks_now {
         let after = cursors.get(&bank).copied().unwrap_or(0);
-        let known = rules.banks.is_empty() || rules.banks.contains(&bank);
-        if last <= after || !known {
+        let Some((mut scoring, policy)) = scorings.remove(&bank) else {
+            continue;
+        };
+        if last <= after {
             continue;
         }
+        scoring.prefix_key = layout::bank_prefix(&bank, batch_id);
         let mut plan = BankPlan {
             first_sequence: after + 1,
             last_sequence: last,
@@ -338,7 +339,7 @@ pub async fn cut_batch(
             batched.push_str(&alert.alert_id);
             batched.push('\n');
             let prescreen = prescreen_alert(&alert);
-            match prescreen.verdict(config.prescreen_cutoff) {
+            match prescreen.verdict(scoring.prescreen_cutoff) {
                 Verdict::Cleared(reason) => {
                     cleared.push(cleared_result(&alert, prescreen.score, reason))
                 }
@@ -367,13 +368,12 @@ pub async fn cut_batch(
             });
         }
         if plan.alerts_in > 0 {
+            storage.put(&scoring.prefix_key, policy.into()).await?;
+            plan.scoring = scoring;
             manifest.banks.insert(bank.clone(), plan);
         }
         manifest.cursors_after.insert(bank, last);
     }
-    storage
-        .put(&manifest.prefix_key, policy(storage, config).await?.into())
-        .await?;
     storage
         .put_json(&layout::manifest(batch_id), &manifest)
         .await?;

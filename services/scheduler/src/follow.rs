@@ -35,14 +35,15 @@ pub struct FollowTimeouts {
 
 fn job_of(storage: &Storage, manifest: &BatchManifest, shard: u32) -> ScoringJob {
     let plan = &manifest.shards[shard as usize];
+    let scoring = manifest.scoring_of(&plan.bank);
     ScoringJob {
         batch_id: manifest.batch_id.clone(),
         shard,
         shard_url: storage.url_of(&plan.shard_key),
-        prefix_url: storage.url_of(&manifest.prefix_key),
+        prefix_url: storage.url_of(&scoring.prefix_key),
         model_url: manifest.model_url.clone(),
-        adapter_url: manifest.adapter_url.clone(),
-        tau: manifest.tau,
+        adapter_url: scoring.adapter_url,
+        tau: scoring.tau,
         rationale: manifest.rationale,
         alert_count: plan.alerts,
         results_url: storage.url_of(&plan.results_key),

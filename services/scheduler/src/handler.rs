@@ -4,16 +4,17 @@
 
 use std::time::Duration;
 
+use aml_batch::report::refused_report;
 use aml_batch::{BatchManifest, assemble_report, layout};
 use aml_bus::topology::subjects;
 use aml_bus::{Delivery, Handler, HandlerError, Publisher};
 use aml_proto::v1::BatchRequest;
 use aml_runtime::ScoringConfig;
-use aml_storage::Storage;
+use aml_storage::{Fingerprinter, Storage};
 use async_nats::jetstream;
-use tracing::info;
+use tracing::{info, warn};
 
-use crate::cut::{commit_cursors, cut_batch};
+use crate::cut::{CutError, commit_cursors, cut_batch};
 use crate::follow::{FollowTimeouts, follow_batch};
 
 /// Handles BatchRequests.
@@ -22,6 +23,7 @@ pub struct BatchHandler {
     storage: Storage,
     publisher: Publisher,
     config: ScoringConfig,
+    fingerprinter: Fingerprinter,
 }
 
 impl BatchHandler {
@@ -37,7 +39,24 @@ impl BatchHandler {
             storage,
             publisher,
             config,
+            fingerprinter: Fingerprinter::default(),
         }
+    }
+
+    /// Writes and announces the report of a refused batch, then sends the request to the
+    /// DLQ with the same reason.
+    async fn refuse(&self, batch: &str, reason: String) -> Result<(), HandlerError> {
+        warn!(batch, %reason, "batch refused");
+        let report = refused_report(batch, &reason);
+        self.storage
+            .put_json(&layout::report(batch), &report)
+            .await
+            .map_err(HandlerError::transient)?;
+        self.publisher
+            .publish(subjects::BATCH_REPORT, &report, Some(batch))
+            .await
+            .map_err(HandlerError::transient)?;
+        Err(HandlerError::invalid(reason))
     }
 }
 
@@ -77,16 +96,21 @@ impl Handler<BatchRequest> for BatchHandler {
             } else {
                 self.config.shard_size
             };
-            cut_batch(
+            match cut_batch(
                 &self.jetstream,
                 &self.storage,
+                &self.fingerprinter,
                 &self.config,
                 batch,
                 &request.banks,
                 shard_size,
             )
             .await
-            .map_err(HandlerError::transient)?
+            {
+                Ok(manifest) => manifest,
+                Err(CutError::Refused(reason)) => return self.refuse(batch, reason).await,
+                Err(error) => return Err(HandlerError::transient(error)),
+            }
         };
         commit_cursors(&self.storage, &manifest)
             .await

@@ -1,8 +1,9 @@
 //! The scheduler: checks alerts as banks push them (intake), cuts the alerts received since
 //! the last batch into per-bank shards on a schedule or a BatchRequest, publishes a
-//! ScoringJob per shard, follows the ShardCompleted events, publishes again the shards that
-//! time out, and writes the BatchReport.
+//! ScoringJob per shard with its bank's calibrated thresholds, follows the ShardCompleted
+//! events, publishes again the shards that time out, and writes the BatchReport.
 
+pub mod calibration;
 pub mod cut;
 pub mod follow;
 pub mod intake;

@@ -15,7 +15,7 @@ use aml_integration_tests::NatsServer;
 use aml_proto::v1::Alert;
 use aml_runtime::ScoringConfig;
 use aml_scheduler::cut::{commit_cursors, cut_batch};
-use aml_storage::Storage;
+use aml_storage::{Fingerprinter, Storage};
 use aml_synth::Synthesizer;
 
 fn alert(bank: &str, id: &str, seed: u64) -> Alert {
@@ -76,15 +76,24 @@ async fn no_alert_id_lands_in_two_batches() {
     let config = ScoringConfig {
         banks: vec!["alpha".into(), "bravo".into()],
         shard_size: 8,
-        prescreen_cutoff: 0.0,
         ..Default::default()
     };
+    let fingerprinter = Fingerprinter::default();
     let cut = |batch: &'static str| {
         let (jetstream, storage, config) = (&jetstream, &storage, &config);
+        let fingerprinter = &fingerprinter;
         async move {
-            cut_batch(jetstream, storage, config, batch, &[], config.shard_size)
-                .await
-                .expect("cut")
+            cut_batch(
+                jetstream,
+                storage,
+                fingerprinter,
+                config,
+                batch,
+                &[],
+                config.shard_size,
+            )
+            .await
+            .expect("cut")
         }
     };
 
@@ -163,9 +172,17 @@ async fn no_alert_id_lands_in_two_batches() {
         ..config.clone()
     };
     push(&publisher, "bravo", &ids("bravo", 0..4), false).await;
-    let week5 = cut_batch(&jetstream, &storage, &forgetful, "week-5", &[], 8)
-        .await
-        .expect("cut");
+    let week5 = cut_batch(
+        &jetstream,
+        &storage,
+        &fingerprinter,
+        &forgetful,
+        "week-5",
+        &[],
+        8,
+    )
+    .await
+    .expect("cut");
     assert_eq!(week5.banks["bravo"].alerts_in, 4);
     commit_cursors(&storage, &week5).await.expect("cursors");
 

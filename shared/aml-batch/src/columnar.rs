@@ -57,6 +57,8 @@ pub fn results_schema() -> Schema {
         text("label", true),
         text("rationale", true),
         text("cleared_reason", true),
+        number("prescreen_score"),
+        number("answer_mass"),
     ])
 }
 
@@ -89,6 +91,8 @@ pub fn write_results_arrow(results: &[ScoreResult]) -> Result<Vec<u8>, ColumnarE
         strings(|result| label::name(result.label)),
         strings(|result| non_empty(&result.rationale)),
         strings(|result| non_empty(&result.cleared_reason)),
+        numbers(|result| result.prescreen_score),
+        numbers(|result| result.answer_mass),
     ];
     let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
     let mut writer = FileWriter::try_new(Vec::new(), &schema)?;
@@ -129,6 +133,7 @@ pub fn read_results_arrow(bytes: &[u8]) -> Result<Vec<ScoreResult>, ColumnarErro
         let (rationales, reasons) = (text("rationale")?, text("cleared_reason")?);
         let (p_match, p_no_match) = (number("p_match")?, number("p_no_match")?);
         let (p_edge, score) = (number("p_edge")?, number("score")?);
+        let (prescreen, mass) = (number("prescreen_score")?, number("answer_mass")?);
         let escalated = column::<BooleanArray>(&batch, "escalated")?;
         let optional = |array: &StringArray, row: usize| {
             if array.is_null(row) {
@@ -149,6 +154,8 @@ pub fn read_results_arrow(bytes: &[u8]) -> Result<Vec<ScoreResult>, ColumnarErro
                 label: label_value((!labels.is_null(row)).then(|| labels.value(row))),
                 rationale: optional(rationales, row),
                 cleared_reason: optional(reasons, row),
+                prescreen_score: prescreen.value(row),
+                answer_mass: mass.value(row),
             });
         }
     }
@@ -175,6 +182,8 @@ mod tests {
                 String::new()
             },
             cleared_reason: String::new(),
+            prescreen_score: 0.75,
+            answer_mass: 0.5 + index as f64 / 10.0,
         }
     }
 

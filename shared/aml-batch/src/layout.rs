@@ -1,13 +1,13 @@
-//! Object keys of a batch. Everything a bank's alerts produce lives under `banks/<bank>/`, so
-//! access can be granted per bank; batch-wide objects (prefix, manifest, report) hold no
-//! alert content.
+//! Object keys of a batch. Everything a bank's alerts produce (and its policy) lives under
+//! `banks/<bank>/`, so access can be granted per bank; batch-wide objects (manifest, report)
+//! hold no alert content.
 
-/// The shared prefix (policy document) of a batch.
-pub fn prefix(batch: &str) -> String {
-    format!("batches/{batch}/prefix.txt")
+/// A bank's shared prefix (its policy document) in a batch.
+pub fn bank_prefix(bank: &str, batch: &str) -> String {
+    format!("banks/{bank}/batches/{batch}/prefix.txt")
 }
 
-/// Every batch-wide object (prefix, manifest, report) starts with this.
+/// Every batch-wide object (manifest, report) starts with this.
 pub const BATCHES_PREFIX: &str = "batches/";
 
 /// The batch manifest.

@@ -6,15 +6,16 @@
 #![forbid(unsafe_code)]
 
 pub mod columnar;
+pub mod gold;
 pub mod intake;
 pub mod layout;
 pub mod manifest;
-pub mod policy;
 pub mod report;
 pub mod shard;
 
 pub use columnar::{ColumnarError, put_results, read_results_arrow, write_results_arrow};
+pub use gold::{cascade_items, read_gold};
 pub use intake::{IntakeRules, check_alert};
-pub use manifest::{BankPlan, BatchManifest, ShardPlan};
+pub use manifest::{BankPlan, BankScoring, BatchManifest, CalibrationSource, ShardPlan};
 pub use report::assemble_report;
 pub use shard::{ShardError, decode_shard, encode_shard};

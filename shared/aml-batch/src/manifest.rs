@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use aml_core::cascade::Calibration;
 use serde::{Deserialize, Serialize};
 
 /// One bank's share of a batch.
@@ -20,6 +21,34 @@ pub struct BankPlan {
     pub first_sequence: u64,
     /// Last stream sequence covered.
     pub last_sequence: u64,
+    /// How the bank's alerts are judged.
+    #[serde(default)]
+    pub scoring: BankScoring,
+}
+
+/// How one bank's alerts are judged in a batch: its thresholds, adapter and policy, and the
+/// calibration the thresholds come from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BankScoring {
+    /// Escalation threshold on P(match) + P(edge).
+    pub tau: f64,
+    /// Prescreen cutoff (0: the prescreen clears nothing).
+    pub prescreen_cutoff: f64,
+    /// Adapter URL, empty for none.
+    pub adapter_url: String,
+    /// Key of the shared prefix (the bank's policy document).
+    pub prefix_key: String,
+    /// The calibration the thresholds come from; `None`: uncalibrated.
+    pub calibration: Option<CalibrationSource>,
+}
+
+/// A calibration and where it was read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationSource {
+    /// Its URL.
+    pub url: String,
+    /// Its content.
+    pub calibration: Calibration,
 }
 
 /// One shard: a bank's slice of alerts for one worker job.
@@ -44,16 +73,8 @@ pub struct BatchManifest {
     pub batch_id: String,
     /// When it was cut (Unix ms).
     pub created_unix_ms: i64,
-    /// Escalation threshold on P(match) + P(edge).
-    pub tau: f64,
-    /// Prescreen cutoff used (0: none).
-    pub prescreen_cutoff: f64,
-    /// The model and adapter the jobs name.
+    /// The model the jobs name (each bank's adapter and policy are in its plan).
     pub model_url: String,
-    /// Adapter URL, empty for none.
-    pub adapter_url: String,
-    /// Key of the shared prefix.
-    pub prefix_key: String,
     /// Rationales asked for escalated alerts.
     pub rationale: bool,
     /// Per bank.
@@ -71,6 +92,14 @@ pub struct BatchManifest {
 }
 
 impl BatchManifest {
+    /// The scoring of `bank` (the defaults when the batch has no such bank).
+    pub fn scoring_of(&self, bank: &str) -> BankScoring {
+        self.banks
+            .get(bank)
+            .map(|plan| plan.scoring.clone())
+            .unwrap_or_default()
+    }
+
     /// Alerts in the batch, all banks.
     pub fn alerts_in(&self) -> u64 {
         self.banks.values().map(|bank| bank.alerts_in).sum()

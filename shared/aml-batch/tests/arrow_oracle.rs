@@ -25,6 +25,8 @@ fn pyarrow_reads_our_results_file() {
             } else {
                 String::new()
             },
+            prescreen_score: 0.21 + 0.2 * index as f64,
+            answer_mass: if index == 0 { 0.0 } else { 0.9 },
         })
         .collect();
     let dir = tempfile::tempdir().unwrap();
@@ -57,7 +59,9 @@ fn pyarrow_reads_our_results_file() {
             "escalated:bool",
             "label:string",
             "rationale:string",
-            "cleared_reason:string"
+            "cleared_reason:string",
+            "prescreen_score:double",
+            "answer_mass:double"
         ])
     );
     let rows = read["rows"].as_array().unwrap();
@@ -66,6 +70,8 @@ fn pyarrow_reads_our_results_file() {
         assert_eq!(row["alert_id"], result.alert_id.as_str());
         // serde_json's default float parsing may differ from Python's repr by one ulp.
         assert!((row["score"].as_f64().unwrap() - result.score).abs() < 1e-12);
+        assert!((row["prescreen_score"].as_f64().unwrap() - result.prescreen_score).abs() < 1e-12);
+        assert!((row["answer_mass"].as_f64().unwrap() - result.answer_mass).abs() < 1e-12);
         assert_eq!(row["escalated"], result.escalated);
         assert_eq!(
             row["label"],

@@ -3,12 +3,17 @@
 //! text, and the classification metrics of a screening model.
 
 pub mod capacity;
+pub mod cascade;
+pub mod digest;
 pub mod format;
 pub mod label;
+pub mod labelled;
 pub mod metrics;
 pub mod placement;
+pub mod policy;
 pub mod rng;
 pub mod sample;
+pub mod stats;
 
 pub use label::{Difficulty, Label, ParseEnumError};
 pub use placement::{DeviceChoice, DtypeChoice};

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use aml_core::{Difficulty, Label, SampleRecord};
 use aml_storage::Storage;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::build::{Dataset, Rejections};
 
@@ -48,10 +47,6 @@ fn jsonl(records: &[SampleRecord]) -> Vec<u8> {
     bytes
 }
 
-fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
 /// Writes `easy.jsonl`, `medium.jsonl`, `hard.jsonl`, `train.jsonl`, `validation.jsonl` and
 /// `manifest.json` under `prefix` (each a whole-object write) and returns the manifest.
 pub async fn write_dataset(
@@ -78,7 +73,7 @@ pub async fn write_dataset(
     let mut files = BTreeMap::new();
     for (name, records) in &contents {
         let bytes = jsonl(records);
-        let sha256 = hex(&Sha256::digest(&bytes));
+        let sha256 = aml_core::digest::sha256_hex(&bytes);
         storage.put(&key(name), bytes.into()).await?;
         files.insert(
             name.clone(),
@@ -107,7 +102,7 @@ pub async fn write_dataset(
             .entry(format!("{}/{}", record.difficulty, record.label))
             .or_default() += 1;
     }
-    let mut identity = Sha256::new();
+    let mut identity = aml_core::digest::Sha256Stream::default();
     for entry in files.values() {
         identity.update(entry.sha256.as_bytes());
     }
@@ -118,7 +113,7 @@ pub async fn write_dataset(
         rejections: dataset.rejections.clone(),
         noised: dataset.noised,
         token_count: "approximate: ceil(characters / 4)",
-        dataset_sha256: hex(&identity.finalize()),
+        dataset_sha256: identity.finish(),
     };
     storage.put_json(&key("manifest.json"), &manifest).await?;
     Ok(manifest)

@@ -15,7 +15,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
@@ -102,25 +101,12 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), HubError> {
     Ok(())
 }
 
-fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
 /// The file's SHA-256, read in a stream on a blocking thread.
 async fn sha256_file(path: &Path) -> Result<String, HubError> {
     let owned = path.to_owned();
     tokio::task::spawn_blocking(move || {
-        let mut file = std::fs::File::open(&owned).map_err(io(&owned))?;
-        let mut hasher = Sha256::new();
-        let mut buffer = vec![0u8; 1 << 20];
-        loop {
-            let read = file.read(&mut buffer).map_err(io(&owned))?;
-            if read == 0 {
-                break;
-            }
-            hasher.update(&buffer[..read]);
-        }
-        Ok(hex(&hasher.finalize()))
+        let file = std::fs::File::open(&owned).map_err(io(&owned))?;
+        aml_core::digest::sha256_reader(file).map_err(io(&owned))
     })
     .await
     .map_err(|error| HubError::Io {

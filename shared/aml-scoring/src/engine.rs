@@ -38,6 +38,9 @@ pub struct LabelProbabilities {
     pub p_no_match: f64,
     /// P(EDGE).
     pub p_edge: f64,
+    /// The probability the model gave the three answers together, before renormalising:
+    /// low when it would answer something else.
+    pub answer_mass: f64,
 }
 
 impl LabelProbabilities {
@@ -46,12 +49,15 @@ impl LabelProbabilities {
         self.p_match + self.p_edge
     }
 
-    /// The probabilities of the three answers, in [`Label::ALL`] order.
-    pub(crate) fn from_answers(probabilities: &[f64]) -> Self {
+    /// From the three answers' log-probabilities, in [`Label::ALL`] order: renormalised
+    /// over the answers, with their total mass.
+    pub(crate) fn from_log_probs(log_probs: &[f64]) -> Self {
+        let probabilities = aml_model::scoring::renormalise(log_probs);
         LabelProbabilities {
             p_match: probabilities[0],
             p_no_match: probabilities[1],
             p_edge: probabilities[2],
+            answer_mass: log_probs.iter().map(|log_prob| log_prob.exp()).sum(),
         }
     }
 
@@ -177,7 +183,7 @@ impl ScoringEngine {
                 prompts.push(alert_tokens(&self.tokenizer, &prefix.user_close, alert)?);
             }
             for scores in score_answers(&self.model, Some(&prefix.kv), &prompts, &self.answers)? {
-                out.push(LabelProbabilities::from_answers(&scores.probabilities));
+                out.push(LabelProbabilities::from_log_probs(&scores.log_probs));
             }
         }
         Ok(out)

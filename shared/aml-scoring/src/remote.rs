@@ -10,7 +10,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use aml_model::TextTokenizer;
-use aml_model::scoring::renormalise;
 use aml_proto::v1::Alert;
 use serde::Deserialize;
 use serde_json::json;
@@ -182,7 +181,7 @@ impl RemoteScorer {
                 sums.push(self.answer_log_prob(choice, prompt.len(), *start)?);
             }
             for row in sums.chunks(self.answers.len()) {
-                out.push(LabelProbabilities::from_answers(&renormalise(row)));
+                out.push(LabelProbabilities::from_log_probs(row));
             }
         }
         Ok(out)

@@ -56,6 +56,17 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
+    /// A line of a local JSONL file does not parse.
+    #[error("{path}:{line}: {source}")]
+    LocalJson {
+        /// The file.
+        path: std::path::PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A local file or folder could not be read or written.
     #[error("{path}: {source}")]
     Local {

@@ -136,11 +136,34 @@ impl<T: DeserializeOwned> JsonlReader<T> {
     }
 }
 
+/// Reads a local JSONL file whole, one record per non-blank line; a line that does not parse
+/// is an error naming the file and the line.
+pub fn read_jsonl_file<T: DeserializeOwned>(path: &std::path::Path) -> Result<Vec<T>> {
+    let text = std::fs::read_to_string(path).map_err(|source| StorageError::Local {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut records = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        records.push(
+            serde_json::from_str(line).map_err(|source| StorageError::LocalJson {
+                path: path.to_owned(),
+                line: index as u64 + 1,
+                source,
+            })?,
+        );
+    }
+    Ok(records)
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;
 
-    use crate::{S3Options, Storage, StorageError};
+    use crate::{S3Options, Storage, StorageError, read_jsonl_file};
 
     #[derive(Debug, PartialEq, serde::Serialize, Deserialize)]
     struct Row {
@@ -151,6 +174,23 @@ mod tests {
     fn local(dir: &tempfile::TempDir) -> Storage {
         let url = format!("file://{}", dir.path().display());
         Storage::open(&url, &S3Options::default()).unwrap()
+    }
+
+    #[test]
+    fn a_local_jsonl_file_reads_whole_and_a_bad_line_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gold.jsonl");
+        std::fs::write(&path, "{\"n\": 1}\n\n{\"n\": 2}\n{\"n\": }\n").unwrap();
+        let error = read_jsonl_file::<serde_json::Value>(&path).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with(&format!("{}:4: ", path.display())),
+            "{error}"
+        );
+        std::fs::write(&path, "{\"n\": 1}\n\n{\"n\": 2}\n").unwrap();
+        let records: Vec<serde_json::Value> = read_jsonl_file(&path).unwrap();
+        assert_eq!(records.len(), 2);
     }
 
     #[tokio::test]

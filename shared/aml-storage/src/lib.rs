@@ -7,13 +7,15 @@
 //! complete, so a reader never sees half an object.
 
 mod error;
+mod fingerprint;
 mod jsonl;
 mod staged;
 mod store;
 mod tree;
 
 pub use error::StorageError;
-pub use jsonl::{JsonlReader, JsonlWriter};
+pub use fingerprint::{Fingerprinter, fingerprint_dir};
+pub use jsonl::{JsonlReader, JsonlWriter, read_jsonl_file};
 pub use staged::StagedFolder;
 pub use store::{S3Options, Storage};
 pub use tree::DirSync;

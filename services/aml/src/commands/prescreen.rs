@@ -4,6 +4,7 @@
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
+use aml_core::labelled::LabelledAlert;
 use aml_prescreen::calibrate_cutoff;
 use aml_prescreen::pairs::{check_header, parse_pair};
 use anyhow::{Context, bail};
@@ -22,42 +23,12 @@ pub struct PrescreenArgs {
     recall: f64,
 }
 
-/// One labelled alert.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LabelledAlert {
-    /// The alert.
-    pub alert: aml_proto::v1::Alert,
-    /// Its gold label.
-    pub label: aml_core::Label,
-}
-
-/// Reads labelled alerts; an error names the file and line.
-pub fn read_labelled(path: &std::path::Path) -> anyhow::Result<Vec<LabelledAlert>> {
-    let reader = std::io::BufReader::new(
-        std::fs::File::open(path).with_context(|| format!("failed to open {}", path.display()))?,
-    );
-    let mut out = Vec::new();
-    for (index, line) in reader.lines().enumerate() {
-        let line = line.with_context(|| format!("{}:{}: unreadable", path.display(), index + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        out.push(
-            serde_json::from_str(&line).with_context(|| {
-                format!("{}:{}: not a labelled alert", path.display(), index + 1)
-            })?,
-        );
-    }
-    Ok(out)
-}
-
 /// Runs `aml prescreen`.
 pub fn run(args: &PrescreenArgs) -> anyhow::Result<()> {
     match (&args.pairs, &args.alerts) {
         (Some(pairs), None) => score_pairs(pairs),
         (None, Some(alerts)) => {
-            let labelled = read_labelled(alerts)?;
+            let labelled: Vec<LabelledAlert> = aml_storage::read_jsonl_file(alerts)?;
             let scored: Vec<(f64, bool)> = labelled
                 .iter()
                 .map(|item| {

@@ -1,21 +1,22 @@
 //! `aml summary`: the end-of-lifecycle table (what `make demo` ends with): data counts, loss
-//! and judge metrics per phase, the batch report, tau and the false-positive rate at the
-//! recall target on the batch's results, and `aml plan`'s estimate for the same batch at 8B.
+//! and judge metrics per phase, the calibration training produced, the batch report with each
+//! bank's thresholds, drift and answer mass, the deployed cascade's recall on the batch's gold
+//! labels with its lower confidence bound and the false-positive rate with its interval, and
+//! `aml plan`'s estimate for the same batch at 8B.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
-use aml_batch::layout;
-use aml_core::Label;
+use aml_batch::{cascade_items, layout, read_gold};
 use aml_core::capacity::{Workload, gpu};
+use aml_core::cascade::{Calibration, CascadeCounts, Thresholds, cascade_counts};
+use aml_core::stats::{clopper_pearson_interval, clopper_pearson_lower};
 use aml_proto::v1::{BatchReport, ScoreResult};
 use aml_runtime::AmlConfig;
 use aml_storage::Storage;
 use aml_trainer::TrainerState;
 use anyhow::Context;
 
-use crate::commands::calibrate::calibrate;
-use crate::commands::prescreen::read_labelled;
+use crate::commands::calibrate::describe;
 
 /// Options of `aml summary`.
 #[derive(Debug, clap::Args)]
@@ -32,9 +33,9 @@ pub struct SummaryArgs {
     /// Gold labels of the batch's alerts (`aml alerts synth` writes them).
     #[arg(long)]
     gold: PathBuf,
-    /// Recall target for tau.
-    #[arg(long, default_value_t = 0.99)]
-    recall: f64,
+    /// Confidence of the recall's lower bound.
+    #[arg(long, default_value_t = 0.95)]
+    confidence: f64,
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> anyhow::Result<T> {
@@ -49,20 +50,24 @@ pub async fn run(config: &AmlConfig, args: &SummaryArgs) -> anyhow::Result<()> {
     let state: TrainerState = read_json(&args.run.join("trainer_state.json"))?;
     let storage = Storage::open_configured(&config.storage.url, &config.storage)?;
     let report: BatchReport = storage.get_json(&layout::report(&args.batch)).await?;
-    let mut results: Vec<ScoreResult> = Vec::new();
-    for bank in report.per_bank.keys() {
+    let gold = read_gold(&args.gold)?;
+    let mut cascade = CascadeCounts::default();
+    for (bank, summary) in &report.per_bank {
+        let mut results: Vec<ScoreResult> = Vec::new();
         for key in storage
             .list(&layout::results_prefix(bank, &args.batch))
             .await?
         {
             results.extend(storage.get_jsonl::<ScoreResult>(&key).await?);
         }
+        let thresholds = Thresholds {
+            prescreen_cutoff: summary.prescreen_cutoff,
+            tau: summary.tau,
+        };
+        let counts = cascade_counts(&cascade_items(&results, &gold).0, thresholds);
+        cascade = cascade + counts;
     }
-    let gold: HashMap<String, Label> = read_labelled(&args.gold)?
-        .into_iter()
-        .map(|item| (item.alert.alert_id, item.label))
-        .collect();
-    let calibration = calibrate(&results, &gold, args.recall)?;
+    let trained: Option<Calibration> = read_json(&args.run.join("calibration.json")).ok();
 
     println!("\n== AML screening lifecycle: summary ==");
     println!("data      | {}", files_line(&manifest));
@@ -98,21 +103,53 @@ pub async fn run(config: &AmlConfig, args: &SummaryArgs) -> anyhow::Result<()> {
             phase.best_eval_loss
         );
     }
+    if let Some(calibration) = &trained {
+        println!(
+            "calibrate | training's calibration.json: {}",
+            describe(calibration)
+        );
+    }
     let cleared: u64 = report
         .per_bank
         .values()
         .map(|bank| bank.cleared_by_prescreen)
         .sum();
     println!(
-        "batch     | {}: {} alerts from {} banks, {} scored by the model, {} cleared by the prescreen, {} escalated at tau {:.2}",
+        "batch     | {}: {} alerts from {} banks, {} scored by the model, {} cleared by the prescreen, {} escalated",
         report.batch_id,
         report.alerts_in,
         report.per_bank.len(),
         report.scored,
         cleared,
         report.escalated,
-        report.tau
     );
+    for (bank, summary) in &report.per_bank {
+        let calibration = summary.calibration.as_ref().map_or_else(
+            || "uncalibrated".to_owned(),
+            |figures| {
+                format!(
+                    "{} ({}, recall lower bound {:.4})",
+                    if figures.certified {
+                        "certified"
+                    } else {
+                        "not certified"
+                    },
+                    figures.url,
+                    figures.recall_lower_bound
+                )
+            },
+        );
+        let psi = summary
+            .psi
+            .map_or_else(|| "-".to_owned(), |psi| format!("{psi:.3}"));
+        println!(
+            "          | {bank:<8} tau {:.7}, prescreen cutoff {:.4}, {calibration}; flagged {:.1}%, PSI {psi}, answer mass {:.4}",
+            summary.tau,
+            summary.prescreen_cutoff,
+            100.0 * summary.flagged_share,
+            summary.answer_mass_mean
+        );
+    }
     println!(
         "          | completion {:.1}%, {:.1} alerts/s, {} shards ({} republished), prefix encoded {} time(s), {:.1} model-seconds, ${:.5}",
         report.completion_rate * 100.0,
@@ -123,16 +160,21 @@ pub async fn run(config: &AmlConfig, args: &SummaryArgs) -> anyhow::Result<()> {
         report.gpu_seconds,
         report.cost_usd
     );
+    for warning in &report.warnings {
+        println!("warning   | {warning}");
+    }
+    let lower = clopper_pearson_lower(cascade.true_positives, cascade.positives, args.confidence);
+    let [fpr_low, fpr_high] =
+        clopper_pearson_interval(cascade.false_positives, cascade.negatives, 0.95);
     println!(
-        "calibrate | tau {:.7} for recall >= {:.2}: recall {:.4}, false-positive rate {:.4} ({} positives, {} negatives)",
-        calibration["tau"].as_f64().unwrap_or(f64::NAN),
-        args.recall,
-        calibration["recall"].as_f64().unwrap_or(f64::NAN),
-        calibration["false_positive_rate"]
-            .as_f64()
-            .unwrap_or(f64::NAN),
-        calibration["positives"],
-        calibration["negatives"]
+        "cascade   | on the batch's gold labels: recall {:.4} (lower bound {lower:.4} at {:.0}% confidence; {} positives, {} cleared by the prescreen, {} below tau), false-positive rate {:.4} [{fpr_low:.4}, {fpr_high:.4}] ({} negatives)",
+        cascade.recall(),
+        100.0 * args.confidence,
+        cascade.positives,
+        cascade.cleared_positives,
+        cascade.below_tau_positives,
+        cascade.false_positive_rate(),
+        cascade.negatives
     );
     let card = gpu("a100-80gb").context("the A100 is in the GPU table")?;
     let plan = Workload {

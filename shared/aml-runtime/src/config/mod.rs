@@ -19,8 +19,8 @@ use serde::de::DeserializeOwned;
 
 pub use secret::{REDACTED, Secret};
 pub use settings::{
-    AmlConfig, BusConfig, LogFormat, NatsConfig, S3Config, ScoringBackend, ScoringConfig,
-    StorageConfig, TelemetryConfig,
+    AmlConfig, BankOverrides, BusConfig, LogFormat, NatsConfig, S3Config, ScoringBackend,
+    ScoringConfig, StorageConfig, TelemetryConfig,
 };
 
 use layer::KeyedLayer;

@@ -44,10 +44,18 @@ pub struct ScoringConfig {
     pub adapter_url: String,
     /// The shared prefix (policy / instructions document); empty uses the built-in one.
     pub policy_url: String,
-    /// Alerts with P(match) + P(edge) >= tau are escalated to an analyst.
+    /// `calibration.json` (a path or an object-store URL) the thresholds come from: tau and
+    /// the prescreen cutoff, certified for one model, adapter and policy. Empty: uncalibrated
+    /// (the prescreen clears nothing, alerts are escalated at `tau`).
+    pub calibration_url: String,
+    /// Score a batch whose model, adapter or policy differs from the calibration's, as
+    /// uncalibrated, instead of refusing it.
+    pub allow_uncalibrated: bool,
+    /// Uncalibrated banks escalate alerts with P(match) + P(edge) >= tau; a calibration's tau
+    /// replaces it.
     pub tau: f64,
-    /// Prescreen cutoff: alerts scoring below it are cleared before the model; 0 disables.
-    pub prescreen_cutoff: f64,
+    /// Per bank: its own tau, policy, adapter or calibration (`[scoring.per_bank.alpha]`).
+    pub per_bank: std::collections::BTreeMap<String, BankOverrides>,
     /// Generate a rationale for escalated alerts.
     pub rationale: bool,
     /// Largest accepted alert, in encoded bytes.
@@ -75,6 +83,20 @@ pub struct ScoringConfig {
     pub openai_api_key: Option<Secret>,
 }
 
+/// What one bank sets apart from the scoring defaults; unset fields take the defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BankOverrides {
+    /// Tau while the bank is uncalibrated.
+    pub tau: Option<f64>,
+    /// The bank's policy document.
+    pub policy_url: Option<String>,
+    /// The bank's adapter.
+    pub adapter_url: Option<String>,
+    /// The bank's calibration.
+    pub calibration_url: Option<String>,
+}
+
 /// Where an inference worker's forward passes run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -98,8 +120,10 @@ impl Default for ScoringConfig {
             model_url: String::new(),
             adapter_url: String::new(),
             policy_url: String::new(),
+            calibration_url: String::new(),
+            allow_uncalibrated: false,
             tau: 0.5,
-            prescreen_cutoff: 0.5,
+            per_bank: std::collections::BTreeMap::new(),
             rationale: false,
             max_alert_bytes: 64 * 1024,
             dedup_days: 400,

@@ -1,4 +1,5 @@
-//! The built-in shared prefix: the screening policy every alert of a batch is judged under.
+//! The built-in shared prefix: the screening policy every alert of a batch is judged under,
+//! and the system prompt training uses to match it.
 //! Banks replace it with their own document (`scoring.policy_url`); it is encoded once per
 //! worker and model, however many alerts follow it.
 

@@ -1,0 +1,271 @@
+//! How each bank's alerts are judged in a batch: the scoring defaults with the bank's
+//! overrides, and the calibration its thresholds come from, checked against the batch's
+//! model, adapter and policy by their fingerprints. A mismatch refuses the batch (naming what
+//! differs) unless `scoring.allow_uncalibrated`; without a calibration the bank is scored
+//! uncalibrated: the prescreen clears nothing.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use aml_batch::{BankScoring, CalibrationSource};
+use aml_core::cascade::{CALIBRATION_SCHEMA, Calibration};
+use aml_core::digest::sha256_hex;
+use aml_core::policy::DEFAULT_POLICY;
+use aml_runtime::ScoringConfig;
+use aml_storage::{Fingerprinter, Storage};
+use tracing::warn;
+
+use crate::cut::CutError;
+
+/// A bank's scoring as configured: defaults and its overrides merged.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct BankSettings {
+    policy_url: String,
+    adapter_url: String,
+    calibration_url: String,
+}
+
+/// The settings of `bank` and its uncalibrated tau.
+fn settings(config: &ScoringConfig, bank: &str) -> (BankSettings, f64) {
+    let overrides = config.per_bank.get(bank).cloned().unwrap_or_default();
+    (
+        BankSettings {
+            policy_url: overrides
+                .policy_url
+                .unwrap_or_else(|| config.policy_url.clone()),
+            adapter_url: overrides
+                .adapter_url
+                .unwrap_or_else(|| config.adapter_url.clone()),
+            calibration_url: overrides
+                .calibration_url
+                .unwrap_or_else(|| config.calibration_url.clone()),
+        },
+        overrides.tau.unwrap_or(config.tau),
+    )
+}
+
+/// The policy document at `url` (a key or URL of the storage, or a local path), or the
+/// built-in one when `url` is empty.
+pub async fn policy_text(storage: &Storage, url: &str) -> Result<String, CutError> {
+    if url.is_empty() {
+        return Ok(DEFAULT_POLICY.to_owned());
+    }
+    let bytes = read(storage, url).await?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+async fn read(storage: &Storage, url: &str) -> Result<Vec<u8>, CutError> {
+    match storage.key_of(url) {
+        Some(key) => Ok(storage.get(key).await?.to_vec()),
+        None => {
+            let path = url.strip_prefix("file://").unwrap_or(url);
+            tokio::fs::read(path)
+                .await
+                .map_err(|error| CutError::Refused(format!("cannot read {url}: {error}")))
+        }
+    }
+}
+
+/// Reads and checks a `calibration.json`.
+async fn load(storage: &Storage, url: &str) -> Result<Calibration, CutError> {
+    let bytes = read(storage, url).await?;
+    let calibration: Calibration = serde_json::from_slice(&bytes)
+        .map_err(|error| CutError::Refused(format!("{url}: not a calibration: {error}")))?;
+    if calibration.schema != CALIBRATION_SCHEMA {
+        return Err(CutError::Refused(format!(
+            "{url}: schema `{}`, this scheduler reads `{CALIBRATION_SCHEMA}`",
+            calibration.schema
+        )));
+    }
+    Ok(calibration)
+}
+
+/// What differs between a calibration and what the batch would score with, one line each.
+fn mismatches(
+    calibration: &Calibration,
+    model: &str,
+    adapter: Option<&str>,
+    policy: &str,
+    urls: (&str, &str, &str),
+) -> Vec<String> {
+    let (model_url, adapter_url, policy_url) = urls;
+    let policy_url = if policy_url.is_empty() {
+        "the built-in policy"
+    } else {
+        policy_url
+    };
+    let mut differences = Vec::new();
+    let held = &calibration.sha256;
+    let describe = |what: &str, held: Option<&str>, now: Option<&str>, url: &str| match (held, now)
+    {
+        (Some(held), Some(now)) if held == now => None,
+        (None, _) => Some(format!(
+            "{what}: the calibration does not name one (sha256 missing)"
+        )),
+        (Some(held), Some(now)) => Some(format!(
+            "{what}: the calibration holds for sha256 {held}, {url} has {now}"
+        )),
+        (Some(held), None) => Some(format!(
+            "{what}: the calibration holds for sha256 {held}, the batch has none"
+        )),
+    };
+    differences.extend(describe(
+        "model",
+        held.model.as_deref(),
+        Some(model),
+        model_url,
+    ));
+    if held.adapter.is_some() || adapter.is_some() {
+        let held_adapter = held.adapter.as_deref().or(Some("none"));
+        let now = adapter.or(Some("none"));
+        differences.extend(describe("adapter", held_adapter, now, adapter_url));
+    }
+    differences.extend(describe(
+        "policy",
+        held.policy.as_deref(),
+        Some(policy),
+        policy_url,
+    ));
+    differences
+}
+
+/// Works out each bank's scoring for a batch: thresholds from its calibration (verified),
+/// or uncalibrated. Returns, per bank, its scoring (without `prefix_key`, which the cut sets)
+/// and its policy text; a refusal names the bank, the calibration and what differs.
+pub async fn bank_scorings(
+    storage: &Storage,
+    fingerprinter: &Fingerprinter,
+    config: &ScoringConfig,
+    banks: &[String],
+) -> Result<BTreeMap<String, (BankScoring, String)>, CutError> {
+    let fingerprint = |url: String| async move {
+        let folder = storage
+            .folder(&url, Path::new("."))
+            .map_err(|error| CutError::Refused(error.to_string()))?;
+        fingerprinter
+            .folder(&folder)
+            .await
+            .map_err(|error| CutError::Refused(format!("cannot fingerprint {url}: {error}")))
+    };
+    let model = if config.calibration_url.is_empty()
+        && config
+            .per_bank
+            .values()
+            .all(|bank| bank.calibration_url.is_none())
+    {
+        None
+    } else {
+        Some(fingerprint(config.model_url.clone()).await?)
+    };
+    let mut scorings = BTreeMap::new();
+    for bank in banks {
+        let bank = bank.as_str();
+        let (settings, uncalibrated_tau) = settings(config, bank);
+        let policy = policy_text(storage, &settings.policy_url).await?;
+        let uncalibrated = BankScoring {
+            tau: uncalibrated_tau,
+            prescreen_cutoff: 0.0,
+            adapter_url: settings.adapter_url.clone(),
+            prefix_key: String::new(),
+            calibration: None,
+        };
+        let (Some(model), false) = (&model, settings.calibration_url.is_empty()) else {
+            scorings.insert(bank.to_owned(), (uncalibrated, policy));
+            continue;
+        };
+        let calibration = load(storage, &settings.calibration_url).await?;
+        let adapter = if settings.adapter_url.is_empty() {
+            None
+        } else {
+            Some(fingerprint(settings.adapter_url.clone()).await?)
+        };
+        let differences = mismatches(
+            &calibration,
+            model,
+            adapter.as_deref(),
+            &sha256_hex(policy.as_bytes()),
+            (
+                &config.model_url,
+                &settings.adapter_url,
+                &settings.policy_url,
+            ),
+        );
+        if !differences.is_empty() {
+            let reason = format!(
+                "bank {bank}: the calibration {} does not hold for this batch: {}",
+                settings.calibration_url,
+                differences.join("; ")
+            );
+            if !config.allow_uncalibrated {
+                return Err(CutError::Refused(format!(
+                    "{reason} (recalibrate, or set scoring.allow_uncalibrated = true to score it uncalibrated)"
+                )));
+            }
+            warn!(bank, %reason, "scoring uncalibrated (scoring.allow_uncalibrated)");
+            scorings.insert(bank.to_owned(), (uncalibrated, policy));
+            continue;
+        }
+        let scoring = BankScoring {
+            tau: calibration.tau,
+            prescreen_cutoff: calibration.prescreen_cutoff,
+            adapter_url: settings.adapter_url.clone(),
+            prefix_key: String::new(),
+            calibration: Some(CalibrationSource {
+                url: settings.calibration_url.clone(),
+                calibration,
+            }),
+        };
+        scorings.insert(bank.to_owned(), (scoring, policy));
+    }
+    Ok(scorings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aml_core::cascade::Fingerprints;
+
+    #[test]
+    fn mismatches_name_what_differs() {
+        let calibration = Calibration {
+            schema: CALIBRATION_SCHEMA.to_owned(),
+            tau: 0.3,
+            prescreen_cutoff: 0.4,
+            recall: 1.0,
+            recall_target: 0.99,
+            recall_lower_bound: 0.991,
+            confidence: 0.95,
+            fpr: 0.3,
+            fpr_ci: [0.25, 0.35],
+            positives: 300,
+            negatives: 300,
+            counts: Default::default(),
+            cleared_share: 0.1,
+            certified: true,
+            positives_needed: None,
+            score_histogram: Vec::new(),
+            answer_mass_mean: None,
+            sha256: Fingerprints {
+                model: Some("m".into()),
+                adapter: Some("a".into()),
+                policy: Some("p".into()),
+                labelled_set: None,
+            },
+            created_unix_ms: 0,
+        };
+        let urls = ("s3://x/model", "s3://x/adapter", "");
+        assert!(mismatches(&calibration, "m", Some("a"), "p", urls).is_empty());
+        let differences = mismatches(&calibration, "m", Some("b"), "q", urls);
+        assert_eq!(differences.len(), 2, "{differences:?}");
+        assert!(
+            differences[0]
+                .starts_with("adapter: the calibration holds for sha256 a, s3://x/adapter has b")
+        );
+        assert!(differences[1].contains("the built-in policy has q"));
+        let merged = mismatches(&calibration, "m", None, "p", urls);
+        assert_eq!(
+            merged,
+            ["adapter: the calibration holds for sha256 a, s3://x/adapter has none"]
+        );
+    }
+}
