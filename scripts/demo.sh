@@ -2,8 +2,9 @@
 # The end-to-end lifecycle on embedded defaults, as separate processes around one NATS server
 # (AML_NATS__URL, from scripts/with-nats.sh) and file storage under ./aml-data:
 # tiny model -> generate -> validate -> 3-phase curriculum with the judge after each phase ->
-# scheduler + inference worker started -> three banks push alerts -> a batch is requested ->
-# the worker scores it -> batch report -> summary table.
+# the cascade calibrated on the trained model (validation set + a bank's labelled alerts) ->
+# scheduler (thresholds from that calibration) + inference worker started -> three banks push
+# alerts -> a batch is requested -> the worker scores it -> batch report -> summary table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --bins -q
@@ -21,15 +22,17 @@ $bin/aml model init-tiny --out "$root/base-model" --seed 1 --hidden 128 --layers
 step "2/7 generate + validate synthetic cases (offline, seed 7)"
 $bin/aml generate --per-tier 300 --seed 7 --out "$root/data" --validate
 
-step "3/7 curriculum LoRA training easy -> medium -> hard of the fast scoring model (no CoT), under the workers' policy prompt, judge after each phase"
+step "3/7 curriculum LoRA training easy -> medium -> hard of the fast scoring model (no CoT), under the workers' policy prompt, judge after each phase, then the cascade calibrated on the trained model"
 $bin/aml batch policy >"$root/policy.txt"
+$bin/aml alerts synth --banks past --count 900 --seed 11 --out "$root/past-dispositions"
 $bin/aml train --model_id "$root/base-model" --data_dir "$root/data" --output_dir "$root/run" \
   --epochs_easy 3 --epochs_medium 2 --epochs_hard 2 --batch_size 8 --grad_accum 1 --lr 3e-3 \
   --max_seq_len 1536 --judge-items 30 --judge-max-new-tokens 8 --cot false \
-  --system_prompt_file "$root/policy.txt"
+  --system_prompt_file "$root/policy.txt" --calibration_file "$root/past-dispositions/gold.jsonl"
 
-step "4/7 scheduler and inference worker start"
+step "4/7 scheduler (thresholds from the run's calibration.json) and inference worker start"
 export AML_SCORING__MODEL_URL="$PWD/$root/base-model" AML_SCORING__ADAPTER_URL="$PWD/$root/run/adapter"
+export AML_SCORING__CALIBRATION_URL="$PWD/$root/run/calibration.json"
 export AML_SCORING__SCHEDULE="" AML_SCORING__SHARD_SIZE=250
 $bin/scheduler >"$root/scheduler.log" 2>&1 &
 scheduler=$!

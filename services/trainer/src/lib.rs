@@ -57,6 +57,26 @@ impl TrainHandler {
         }
     }
 
+    /// The local copy of a file at `url` (a path, or an object-store URL downloaded into the
+    /// staging folder).
+    async fn input_file(&self, url: &str) -> Result<PathBuf, HandlerError> {
+        let Some(key) = self.storage.key_of(url) else {
+            return Ok(PathBuf::from(url.strip_prefix("file://").unwrap_or(url)));
+        };
+        let bytes = self.storage.get(key).await.map_err(|error| match error {
+            aml_storage::StorageError::NotFound { .. } => {
+                HandlerError::invalid(format!("calibration_file {url}: {error}"))
+            }
+            other => HandlerError::transient(other),
+        })?;
+        let local = self.staging.join(key);
+        if let Some(parent) = local.parent() {
+            std::fs::create_dir_all(parent).map_err(HandlerError::transient)?;
+        }
+        std::fs::write(&local, &bytes).map_err(HandlerError::transient)?;
+        Ok(local)
+    }
+
     /// The base model's folder: an object-store URL staged once, a local folder, or a Hub
     /// id downloaded once into the staging folder's `hub-cache`.
     async fn base_model(&self, name: &str) -> Result<PathBuf, HandlerError> {
@@ -171,18 +191,22 @@ fn is_bad_request(error: &TrainError) -> bool {
             | TrainError::NoRoomForAnswer { .. }
             | TrainError::WontFit { .. }
             | TrainError::Model(aml_model::ModelError::Device(_))
+            | TrainError::Calibration(_)
     )
 }
 
 impl Handler<TrainRequest> for TrainHandler {
     async fn handle(&self, delivery: Delivery<TrainRequest>) -> Result<(), HandlerError> {
         let request = delivery.message;
-        let config: TrainerConfig = if request.config_json.trim().is_empty() {
+        let mut config: TrainerConfig = if request.config_json.trim().is_empty() {
             TrainerConfig::default()
         } else {
             serde_json::from_str(&request.config_json)
                 .map_err(|error| HandlerError::invalid(format!("config_json: {error}")))?
         };
+        if let Some(file) = config.calibration_file.take() {
+            config.calibration_file = Some(self.input_file(&file.to_string_lossy()).await?);
+        }
         let base_dir = self.base_model(&request.base_model).await?;
         let data_dir = self.input(&request.dataset_url, "dataset_url").await?;
         let output = if request.output_url.is_empty() {

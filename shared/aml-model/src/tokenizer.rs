@@ -28,6 +28,7 @@ impl ChatMessage {
 }
 
 /// A model's tokenizer with its special tokens and chat template.
+#[derive(Clone)]
 pub struct TextTokenizer {
     tokenizer: tokenizers::Tokenizer,
     path: PathBuf,

@@ -8,7 +8,7 @@ use aml_model::{CausalLm, LoadOptions, Lora, ModelError, PrefixKv, TextTokenizer
 use aml_proto::v1::Alert;
 use tch::Tensor;
 
-use crate::prompt::{alert_tokens, answer_tokens, split_template};
+use crate::prompt::{alert_tokens, answer_tokens, message_tokens, split_template};
 
 /// Why scoring failed.
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +121,11 @@ impl ScoringEngine {
         if let Some(adapter) = adapter_dir {
             Lora::load(&mut model, adapter)?;
         }
-        let tokenizer = TextTokenizer::load(model_dir)?;
+        Self::new(model, TextTokenizer::load(model_dir)?)
+    }
+
+    /// An engine around a model already in memory (e.g. one just trained).
+    pub fn new(model: CausalLm, tokenizer: TextTokenizer) -> Result<Self, ScoringError> {
         let answers = answer_tokens(&tokenizer)?;
         Ok(ScoringEngine {
             model,
@@ -173,14 +177,29 @@ impl ScoringEngine {
         alerts: &[Alert],
         batch_size: usize,
     ) -> Result<Vec<LabelProbabilities>, ScoringError> {
+        let messages: Vec<String> = alerts
+            .iter()
+            .map(aml_core::format::alert_user_message)
+            .collect();
+        self.score_messages(policy, &messages, batch_size)
+    }
+
+    /// Label probabilities of each user message (an instruction and a case, as
+    /// [`aml_core::format::user_message`] writes it) behind `policy`.
+    pub fn score_messages(
+        &mut self,
+        policy: &str,
+        messages: &[String],
+        batch_size: usize,
+    ) -> Result<Vec<LabelProbabilities>, ScoringError> {
         self.prefix(policy)?;
         let prefix = &self.prefixes[policy];
         let _no_grad = tch::no_grad_guard();
-        let mut out = Vec::with_capacity(alerts.len());
-        for chunk in alerts.chunks(batch_size.max(1)) {
+        let mut out = Vec::with_capacity(messages.len());
+        for chunk in messages.chunks(batch_size.max(1)) {
             let mut prompts = Vec::with_capacity(chunk.len());
-            for alert in chunk {
-                prompts.push(alert_tokens(&self.tokenizer, &prefix.user_close, alert)?);
+            for message in chunk {
+                prompts.push(message_tokens(&self.tokenizer, &prefix.user_close, message)?);
             }
             for scores in score_answers(&self.model, Some(&prefix.kv), &prompts, &self.answers)? {
                 out.push(LabelProbabilities::from_log_probs(&scores.log_probs));

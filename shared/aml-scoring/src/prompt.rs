@@ -2,7 +2,7 @@
 //! shared prefix), then the instruction and the alert as the user's message, then the
 //! template up to the assistant's answer.
 
-use aml_core::format::{SCREENING_INSTRUCTION, render_alert_input};
+use aml_core::format::alert_user_message;
 use aml_model::{ChatMessage, TextTokenizer};
 use aml_proto::v1::Alert;
 
@@ -47,15 +47,14 @@ pub(crate) fn split_template(
     })
 }
 
-/// The tokens of `alert` behind a prefix whose template closes the user's turn with
-/// `user_close`.
-pub(crate) fn alert_tokens(
+/// The tokens of a user message (an alert's, see [`aml_core::format::alert_user_message`])
+/// behind a prefix whose template closes the user's turn with `user_close`.
+pub(crate) fn message_tokens(
     tokenizer: &TextTokenizer,
     user_close: &str,
-    alert: &Alert,
+    message: &str,
 ) -> Result<Vec<i64>, ScoringError> {
-    let content = format!("{SCREENING_INSTRUCTION}\n\n{}", render_alert_input(alert));
-    Ok(tokenizer.encode(&format!("{}{user_close}", content.trim()), false)?)
+    Ok(tokenizer.encode(&format!("{message}{user_close}"), false)?)
 }
 
 /// The token sequences of the three answers, in [`aml_core::Label::ALL`] order.
@@ -64,4 +63,13 @@ pub(crate) fn answer_tokens(tokenizer: &TextTokenizer) -> Result<Vec<Vec<i64>>, 
         .iter()
         .map(|label| Ok(tokenizer.encode(label.decision_word(), false)?))
         .collect()
+}
+
+/// The tokens of `alert`'s user message behind a prefix closed by `user_close`.
+pub(crate) fn alert_tokens(
+    tokenizer: &TextTokenizer,
+    user_close: &str,
+    alert: &Alert,
+) -> Result<Vec<i64>, ScoringError> {
+    message_tokens(tokenizer, user_close, &alert_user_message(alert))
 }

@@ -66,4 +66,30 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn every_generated_input_reads_back_as_the_alert_it_shows() {
+        let synthesizer = Synthesizer::default();
+        let mut rng = aml_core::rng::SeededRng::new(11);
+        for index in 0..900 {
+            let case = synthesizer.case(
+                &mut rng,
+                Difficulty::ALL[index % 3],
+                Label::ALL[(index / 3) % 3],
+            );
+            let input = case.input();
+            let parsed = aml_core::format::parse_alert_input(&input)
+                .unwrap_or_else(|| panic!("case {index} does not parse:\n{input}"));
+            assert_eq!(aml_core::format::render_alert_input(&parsed), input);
+            let mut shown = case.alert.clone();
+            if let Some(entry) = shown.entry.as_mut() {
+                entry.entry_id.clear();
+            }
+            assert_eq!(
+                (&parsed.party, &parsed.entry, &parsed.context),
+                (&shown.party, &shown.entry, &shown.context),
+                "case {index}: every field the text shows comes back"
+            );
+        }
+    }
 }

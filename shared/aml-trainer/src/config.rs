@@ -63,6 +63,13 @@ pub struct TrainerConfig {
     pub load_best_at_end: bool,
     /// Write the merged model (base checkpoint dtype, shards of at most 5 GB) to `merged/`.
     pub merge_lora: bool,
+    /// A bank's labelled alerts (JSONL of `{"alert", "label"}`) scored with the validation set
+    /// after training to calibrate the cascade (`calibration.json`).
+    pub calibration_file: Option<std::path::PathBuf>,
+    /// Recall the calibration certifies.
+    pub calibration_recall: f64,
+    /// Confidence of the calibration's lower bound on recall.
+    pub calibration_confidence: f64,
     /// Push the output folder (adapters with tokenizer, reports, merged weights; not
     /// checkpoints) to this Hub model repository (`owner/name`) when training ends.
     pub hub_model_id: Option<String>,
@@ -121,6 +128,9 @@ impl Default for TrainerConfig {
             load_best_at_end: true,
             merge_lora: false,
             hub_model_id: None,
+            calibration_file: None,
+            calibration_recall: 0.99,
+            calibration_confidence: 0.95,
             patience: 3,
             min_improvement: 0.05,
             seed: 42,

@@ -33,9 +33,7 @@ pub enum Target {
 pub fn prompt_messages(sample: &SampleRecord, system: Option<&str>) -> Vec<ChatMessage> {
     let user = ChatMessage::new(
         "user",
-        format!("{}\n\n{}", sample.instruction, sample.input)
-            .trim()
-            .to_owned(),
+        aml_core::format::user_message(&sample.instruction, &sample.input),
     );
     match system {
         Some(policy) => vec![ChatMessage::new("system", policy), user],

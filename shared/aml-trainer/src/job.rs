@@ -7,8 +7,11 @@ use std::path::PathBuf;
 use aml_core::Difficulty;
 use aml_model::merge::merge_and_save;
 use aml_model::{CausalLm, DeviceMemory, LoadOptions, ModelConfig, TextTokenizer, device_memory};
+use aml_core::cascade::Calibration;
+use aml_scoring::ScoringEngine;
 use tch::Kind;
 
+use crate::calibration::calibrate_trained;
 use crate::curriculum::{Observer, RunPaths, smoke_step, train_curriculum};
 use crate::data::PreparedData;
 use crate::memory::{MemoryEstimate, estimate, gib, lora_parameters, suggestions};
@@ -55,10 +58,10 @@ pub struct TrainingPlan {
 pub struct Outcome {
     /// The log and phase summaries.
     pub state: TrainerState,
-    /// The trained model (base with the final adapter attached).
-    pub model: CausalLm,
     /// The merged model's folder and dtype, with `merge_lora`.
     pub merged: Option<(PathBuf, Kind)>,
+    /// The cascade calibrated on the trained model (written as `calibration.json`).
+    pub calibration: Calibration,
 }
 
 impl TrainingJob {
@@ -189,8 +192,9 @@ impl TrainingPlan {
     }
 
     /// Loads the model, trains the curriculum (resuming from a checkpoint in the output
-    /// folder) and, with `merge_lora`, writes the merged model to `merged/` in the base
-    /// checkpoint's dtype.
+    /// folder), with `merge_lora` writes the merged model to `merged/` in the base
+    /// checkpoint's dtype, then calibrates the cascade on the trained model and writes
+    /// `calibration.json` beside the final adapter (and into the last judge report).
     pub fn train(&self, observer: &mut dyn Observer) -> Result<Outcome, TrainError> {
         let mut model = self.load_model()?;
         let paths = &self.job.paths;
@@ -209,10 +213,39 @@ impl TrainingPlan {
         } else {
             None
         };
+        let mut engine = ScoringEngine::new(model, self.tokenizer.clone())
+            .map_err(|error| TrainError::Calibration(error.to_string()))?;
+        let calibration = calibrate_trained(&mut engine, &self.data, &self.job.config, paths)?;
+        let text = serde_json::to_vec_pretty(&calibration).unwrap_or_default();
+        let file = paths.out.join("calibration.json");
+        std::fs::write(&file, text).map_err(|source| TrainError::Io { path: file, source })?;
+        if let Some(last) = state.phases.last() {
+            attach_to_report(&paths.out.join(&last.phase).join("eval_report.json"), &calibration)?;
+        }
         Ok(Outcome {
             state,
-            model,
             merged,
+            calibration,
         })
     }
+}
+
+/// Adds the calibration to a judge report, when the phase was judged.
+fn attach_to_report(report: &std::path::Path, calibration: &Calibration) -> Result<(), TrainError> {
+    let Ok(text) = std::fs::read(report) else {
+        return Ok(());
+    };
+    let mut value: serde_json::Value = serde_json::from_slice(&text).map_err(|error| {
+        TrainError::Checkpoint {
+            path: report.to_owned(),
+            reason: error.to_string(),
+        }
+    })?;
+    value["calibration"] = serde_json::to_value(calibration).unwrap_or_default();
+    std::fs::write(report, serde_json::to_vec_pretty(&value).unwrap_or_default()).map_err(
+        |source| TrainError::Io {
+            path: report.to_owned(),
+            source,
+        },
+    )
 }

@@ -6,6 +6,7 @@
 //! frozen base optionally in FP8, after a check that the run fits the device's memory.
 
 pub mod batching;
+pub mod calibration;
 pub mod checkpoint;
 pub mod config;
 pub mod curriculum;
@@ -71,6 +72,9 @@ pub enum TrainError {
         /// What is wrong.
         reason: String,
     },
+    /// The trained model could not be calibrated.
+    #[error("calibration: {0}")]
+    Calibration(String),
     /// The judge could not run.
     #[error("judge: {0}")]
     Judge(String),

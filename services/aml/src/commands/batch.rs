@@ -25,7 +25,8 @@ pub struct RunArgs {
     timeout_secs: u64,
 }
 
-/// Publishes a BatchRequest, then waits for that batch's report and prints it as JSON.
+/// Publishes a BatchRequest, then waits for that batch's report and prints it as JSON (its
+/// warnings on stderr); a refused batch is an error with the scheduler's reason.
 pub async fn run(config: &AmlConfig, args: &RunArgs) -> anyhow::Result<BatchReport> {
     let batch_id = args.id.clone().unwrap_or_else(|| {
         let seconds = std::time::SystemTime::now()
@@ -53,5 +54,11 @@ pub async fn run(config: &AmlConfig, args: &RunArgs) -> anyhow::Result<BatchRepo
         .next(|report: &BatchReport| report.batch_id == batch_id)
         .await?;
     println!("{}", serde_json::to_string(&report)?);
+    if !report.refused.is_empty() {
+        anyhow::bail!("batch {batch_id} refused: {}", report.refused);
+    }
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
     Ok(report)
 }

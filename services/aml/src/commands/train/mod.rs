@@ -164,6 +164,21 @@ pub struct TrainArgs {
         default_value_t = 256
     )]
     judge_max_new_tokens: i64,
+    /// A bank's labelled alerts (JSONL of `{"alert", "label"}`, e.g. past dispositions):
+    /// after training the final model scores them with the validation set, through the
+    /// workers' prompt and scorer, to calibrate the cascade (OUTPUT_DIR/calibration.json).
+    #[arg(long = "calibration-file", alias = "calibration_file")]
+    calibration_file: Option<PathBuf>,
+    /// Recall of MATCH and EDGE the calibration certifies.
+    #[arg(long = "calibration-recall", alias = "calibration_recall", default_value_t = 0.99)]
+    calibration_recall: f64,
+    /// Confidence of the calibration's lower bound on recall.
+    #[arg(
+        long = "calibration-confidence",
+        alias = "calibration_confidence",
+        default_value_t = 0.95
+    )]
+    calibration_confidence: f64,
     /// Gate: least accuracy for the next phase to start.
     #[arg(long = "gate-min-accuracy", alias = "gate_min_accuracy")]
     gate_min_accuracy: Option<f64>,
@@ -203,6 +218,9 @@ fn trainer_config(args: &TrainArgs) -> anyhow::Result<TrainerConfig> {
         load_best_at_end: args.load_best_at_end,
         merge_lora: args.merge_lora,
         hub_model_id: args.hub_model_id.clone().filter(|_| args.push_to_hub),
+        calibration_file: args.calibration_file.clone(),
+        calibration_recall: args.calibration_recall,
+        calibration_confidence: args.calibration_confidence,
         seed: args.seed,
         run_judge: args.run_judge,
         judge_items: args.judge_items,
@@ -373,6 +391,15 @@ fn train_locally(
     }
     if let Some((folder, kind)) = &outcome.merged {
         println!("merged weights ({kind:?}) in {}", folder.display());
+    }
+    println!(
+        "calibration.json: {}",
+        crate::commands::calibrate::describe(&outcome.calibration)
+    );
+    if let Some(needed) = outcome.calibration.positives_needed {
+        println!(
+            "  to certify it, give --calibration_file with labelled alerts: at least {needed} positives (MATCH or EDGE), all found"
+        );
     }
     Ok(true)
 }
