@@ -1,7 +1,9 @@
 //! The batch scoring job against a real NATS server and file storage: three banks push
-//! 10,000 alerts (with duplicates and poison among them), the scheduler cuts a batch, two
-//! worker processes score it while they are SIGKILLed and restarted, and the report and the
-//! per-bank results show every alert scored exactly once.
+//! 10,000 alerts (with duplicates and poison among them), the scheduler cuts a batch with the
+//! thresholds of a calibration made for the batch's model and policy, two worker processes
+//! score it while they are SIGKILLed and restarted, and the report and the per-bank results
+//! show every alert scored exactly once. A calibration made for another model refuses the
+//! batch.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -12,6 +14,9 @@ use std::time::{Duration, Instant};
 use aml_batch::layout;
 use aml_bus::topology::{DLQ_STREAM, EVENTS_STREAM, subjects};
 use aml_bus::{DLQ_REASON_HEADER, Publisher, Topology};
+use aml_core::cascade::{
+    Calibration, CalibrationTarget, CascadeItem, Fingerprints, calibrate_cascade,
+};
 use aml_core::rng::SeededRng;
 use aml_core::{Difficulty, Label};
 use aml_integration_tests::NatsServer;
@@ -43,6 +48,45 @@ fn alerts(total: usize) -> Vec<Alert> {
             alert
         })
         .collect()
+}
+
+/// A calibration for `model_dir` under the built-in policy, written to `path`: the labelled
+/// alerts' prescreen scores with one constant model score, so the cutoff it chooses is the
+/// highest that keeps recall certified (`model_sha256` overrides the model's fingerprint).
+fn write_calibration(path: &Path, model_dir: &Path, model_sha256: Option<&str>) -> Calibration {
+    let synthesizer = Synthesizer::default();
+    let mut rng = SeededRng::new(5);
+    let items: Vec<CascadeItem> = (0..1200)
+        .map(|index| {
+            let label = Label::ALL[(index / 3) % 3];
+            let alert = synthesizer
+                .case(&mut rng, Difficulty::ALL[index % 3], label)
+                .alert;
+            CascadeItem {
+                prescreen: Some(aml_prescreen::prescreen_alert(&alert).score),
+                model: Some(0.5),
+                positive: label.is_positive(),
+            }
+        })
+        .collect();
+    let target = CalibrationTarget {
+        recall: 0.99,
+        confidence: 0.95,
+    };
+    let mut calibration = calibrate_cascade(&items, target).expect("calibrated");
+    calibration.sha256 = Fingerprints {
+        model: Some(match model_sha256 {
+            Some(sha256) => sha256.to_owned(),
+            None => aml_storage::fingerprint_dir(model_dir).expect("fingerprint"),
+        }),
+        adapter: None,
+        policy: Some(aml_core::digest::sha256_hex(
+            aml_core::policy::DEFAULT_POLICY.as_bytes(),
+        )),
+        labelled_set: None,
+    };
+    std::fs::write(path, serde_json::to_vec(&calibration).expect("json")).expect("written");
+    calibration
 }
 
 fn config(nats: &NatsServer, storage_dir: &Path, model_dir: &Path) -> AmlConfig {
@@ -124,15 +168,20 @@ async fn results_with_columnar_twin(storage: &Storage, key: &str) -> Vec<ScoreRe
     assert_eq!(twin.len(), results.len(), "{key}: rows in the Arrow file");
     for (arrow, json) in twin.iter().zip(&results) {
         // JSON text may move a float by one ulp; Arrow keeps the bits.
-        assert!(
-            (arrow.score - json.score).abs() < 1e-12,
-            "{key}: {arrow:?} vs {json:?}"
-        );
+        for (a, j) in [
+            (arrow.score, json.score),
+            (arrow.prescreen_score, json.prescreen_score),
+            (arrow.answer_mass, json.answer_mass),
+        ] {
+            assert!((a - j).abs() < 1e-12, "{key}: {arrow:?} vs {json:?}");
+        }
         let same = ScoreResult {
             p_match: json.p_match,
             p_no_match: json.p_no_match,
             p_edge: json.p_edge,
             score: json.score,
+            prescreen_score: json.prescreen_score,
+            answer_mass: json.answer_mass,
             ..arrow.clone()
         };
         assert_eq!(&same, json, "{key}: the Arrow file holds the same results");
@@ -223,7 +272,11 @@ async fn ten_thousand_alerts_from_three_banks_survive_killed_workers_and_poison(
     let storage_dir = dir.path().join("store");
     let model_dir = dir.path().join("model");
     init_tiny(&TinySpec::tiny(Architecture::Llama), &model_dir, 3).expect("tiny model");
-    let config = config(&nats, &storage_dir, &model_dir);
+    let mut config = config(&nats, &storage_dir, &model_dir);
+    let calibration_file = dir.path().join("calibration.json");
+    let calibration = write_calibration(&calibration_file, &model_dir, None);
+    assert!(calibration.prescreen_cutoff > 0.0, "{calibration:?}");
+    config.scoring.calibration_url = calibration_file.display().to_string();
     let storage = Storage::open(&config.storage.url, &Default::default()).expect("storage");
 
     let scheduler = InProcessScheduler::start(&config);
@@ -365,6 +418,22 @@ async fn ten_thousand_alerts_from_three_banks_survive_killed_workers_and_poison(
         .map(|bank| bank.cleared_by_prescreen)
         .sum();
     assert!(cleared > 0 && report.scored + cleared == 10_000);
+    for bank in BANKS {
+        let summary = &report.per_bank[bank];
+        assert_eq!(summary.prescreen_cutoff, calibration.prescreen_cutoff);
+        assert_eq!(summary.tau, calibration.tau);
+        let figures = summary
+            .calibration
+            .as_ref()
+            .expect("the calibration's figures");
+        assert_eq!(figures.recall_lower_bound, calibration.recall_lower_bound);
+        assert_eq!(
+            summary.score_histogram.iter().sum::<u64>(),
+            summary.scored,
+            "every scored alert is in the histogram"
+        );
+        assert!(summary.psi.is_some() && summary.answer_mass_mean > 0.0);
+    }
 
     let done = completions(&topology, "chaos").await;
     assert!(!done.is_empty());
@@ -593,4 +662,57 @@ async fn a_worker_on_the_openai_backend_scores_from_the_servers_log_probabilitie
                 .headers
                 .contains(&("authorization".to_owned(), "Bearer worker-key".to_owned()))
     }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_whose_model_differs_from_the_calibration_is_refused_with_the_reason() {
+    let nats = NatsServer::start().expect("nats-server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model_dir = dir.path().join("model");
+    init_tiny(&TinySpec::tiny(Architecture::Llama), &model_dir, 3).expect("tiny model");
+    let mut config = config(&nats, &dir.path().join("store"), &model_dir);
+    let calibration_file = dir.path().join("calibration.json");
+    write_calibration(&calibration_file, &model_dir, Some("0123abcd"));
+    config.scoring.calibration_url = calibration_file.display().to_string();
+    let storage = Storage::open(&config.storage.url, &Default::default()).expect("storage");
+    let scheduler = InProcessScheduler::start(&config);
+    let topology = Topology::new(nats.connect().await.expect("connect"));
+    topology.ensure_streams().await.expect("streams");
+    let publisher = Publisher::new(topology.jetstream().clone());
+    let few = alerts(30);
+    publisher
+        .publish_all(
+            &subjects::alerts("alpha"),
+            few.iter()
+                .filter(|alert| alert.bank == "alpha")
+                .map(|alert| (alert.alert_id.as_str(), alert)),
+        )
+        .await
+        .expect("published");
+    let report = run_batch(&publisher, &storage, "refused", Duration::from_secs(60)).await;
+    scheduler.stop().await;
+    assert!(
+        report.refused.starts_with(&format!(
+            "bank alpha: the calibration {} does not hold for this batch: model: the calibration holds for sha256 0123abcd, {} has ",
+            calibration_file.display(),
+            model_dir.display()
+        )),
+        "{}",
+        report.refused
+    );
+    assert_eq!(report.scored, 0);
+    assert!(
+        !storage
+            .exists(&layout::manifest("refused"))
+            .await
+            .expect("exists"),
+        "nothing was cut"
+    );
+    let reasons = dlq_reasons(&topology).await;
+    assert!(
+        reasons
+            .iter()
+            .any(|reason| reason.contains("does not hold for this batch")),
+        "{reasons:?}"
+    );
 }

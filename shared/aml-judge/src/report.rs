@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use aml_core::cascade::{Calibration, CalibrationTarget, CascadeItem, calibrate_cascade};
+use aml_core::format::parse_alert_input;
 use aml_core::metrics::{ClassificationMetrics, CurvePoint, ScoredItem, ThresholdMetrics};
 use aml_core::{Difficulty, Label, SampleRecord};
 use serde::{Deserialize, Serialize};
@@ -67,6 +69,10 @@ pub struct JudgeReport {
     pub fpr_at_tau: Option<f64>,
     /// Recall of positives at that tau.
     pub recall_at_tau: Option<f64>,
+    /// The cascade on the judged items, with scores: the prescreen (on each gold input read
+    /// back as its alert) and the model together, cutoff and tau chosen for a certified 99%
+    /// recall at 95% confidence, a cleared positive counting as a miss.
+    pub cascade: Option<Calibration>,
     /// Precision-recall curve over the scores.
     pub pr_curve: Vec<CurvePoint>,
     /// Per-item grades.
@@ -170,6 +176,25 @@ pub async fn evaluate<J: Judge>(pairs: &[(&SampleRecord, &Prediction)], judge: &
             })
         })
         .collect();
+    let cascade_items: Vec<CascadeItem> = pairs
+        .iter()
+        .filter_map(|(gold, prediction)| {
+            prediction.score.map(|score| CascadeItem {
+                prescreen: parse_alert_input(&gold.input)
+                    .map(|alert| aml_prescreen::prescreen_alert(&alert).score),
+                model: Some(score),
+                positive: gold.label.is_positive(),
+            })
+        })
+        .collect();
+    let cascade = calibrate_cascade(
+        &cascade_items,
+        CalibrationTarget {
+            recall: 0.99,
+            confidence: 0.95,
+        },
+    )
+    .ok();
     let (tau, fpr, recall, curve) = if scored.is_empty() {
         (None, None, None, Vec::new())
     } else {
@@ -194,6 +219,7 @@ pub async fn evaluate<J: Judge>(pairs: &[(&SampleRecord, &Prediction)], judge: &
         tau_recall_99: tau,
         fpr_at_tau: fpr,
         recall_at_tau: recall,
+        cascade,
         pr_curve: curve,
         items,
     }
@@ -226,6 +252,16 @@ pub fn render_table(report: &JudgeReport) -> String {
     if let (Some(tau), Some(fpr)) = (report.tau_recall_99, report.fpr_at_tau) {
         rows.push(("tau (recall >= 99%)", format!("{tau:.4}")));
         rows.push(("FPR at tau", format!("{fpr:.3}")));
+    }
+    if let Some(cascade) = &report.cascade {
+        rows.push(("cascade cutoff", format!("{:.4}", cascade.prescreen_cutoff)));
+        rows.push(("cascade tau", format!("{:.4}", cascade.tau)));
+        rows.push(("cascade recall", format!("{:.3}", cascade.recall)));
+        rows.push((
+            "recall lower bound",
+            format!("{:.3}", cascade.recall_lower_bound),
+        ));
+        rows.push(("cascade FPR", format!("{:.3}", cascade.fpr)));
     }
     let mut table = format!("judge: {}\n", report.judge);
     for (name, value) in rows {
@@ -302,6 +338,14 @@ mod tests {
         // Positives a 0.9, e 0.7, b 0.4: tau keeping 99% recall is 0.4 (tie with c, escalated).
         assert_eq!(report.tau_recall_99, Some(0.4));
         assert_eq!(report.fpr_at_tau, Some(1.0));
+        let cascade = report.cascade.as_ref().expect("the cascade's figures");
+        assert_eq!((cascade.positives, cascade.negatives), (3, 2));
+        assert_eq!(
+            cascade.tau, 0.4,
+            "no prescreen score for these inputs: tau as above"
+        );
+        assert!(!cascade.certified, "three positives certify nothing");
+        assert_eq!(cascade.positives_needed, Some(299));
         // Every rationale cites DOB and nationality (sufficiency 1): correct items 1, wrong 1/3.
         assert!((report.rubric_mean - (3.0 * 1.0 + 2.0 / 3.0) / 5.0).abs() < 1e-12);
         assert_eq!(report.judge_error_rate, 0.0);

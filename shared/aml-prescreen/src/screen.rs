@@ -60,7 +60,28 @@ pub fn name_similarity(a: &NameKey, b: &NameKey) -> f64 {
     } else {
         0.0
     };
-    alignment.max(token_set).max(joined).min(1.0)
+    alignment
+        .max(token_set)
+        .max(joined)
+        .max(acronym(short, long))
+        .min(1.0)
+}
+
+/// 0.9 when a token of the shorter name spells the initials of the longer one's tokens
+/// (`PLA` and `People's Liberation Army`), else 0.
+fn acronym(short: &[String], long: &[String]) -> f64 {
+    if long.len() < 2 {
+        return 0.0;
+    }
+    let initials: String = long
+        .iter()
+        .filter_map(|token| token.chars().next())
+        .collect();
+    if short.iter().any(|token| *token == initials) {
+        0.9
+    } else {
+        0.0
+    }
 }
 
 /// The prescreen's findings on one alert.
@@ -204,6 +225,8 @@ mod tests {
             ) > 0.99
         );
         assert!(similarity("John Smith", "Wei Zhang", Schema::Person) < 0.6);
+        assert!(similarity("PLA", "People's Liberation Army", Schema::Company) >= 0.9);
+        assert!(similarity("Brigade Forty-Four", "Brigade 44", Schema::Entity) > 0.99);
         assert_eq!(similarity("", "Wei Zhang", Schema::Person), 0.0);
     }
 

@@ -199,7 +199,11 @@ impl ScoringEngine {
         for chunk in messages.chunks(batch_size.max(1)) {
             let mut prompts = Vec::with_capacity(chunk.len());
             for message in chunk {
-                prompts.push(message_tokens(&self.tokenizer, &prefix.user_close, message)?);
+                prompts.push(message_tokens(
+                    &self.tokenizer,
+                    &prefix.user_close,
+                    message,
+                )?);
             }
             for scores in score_answers(&self.model, Some(&prefix.kv), &prompts, &self.answers)? {
                 out.push(LabelProbabilities::from_log_probs(&scores.log_probs));

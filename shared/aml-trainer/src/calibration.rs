@@ -5,7 +5,9 @@
 //! tau are chosen together for a certified recall, and `calibration.json` names the base
 //! model, adapter, policy and labelled set by their SHA-256.
 
-use aml_core::cascade::{Calibration, CalibrationTarget, CascadeItem, Fingerprints, calibrate_cascade};
+use aml_core::cascade::{
+    Calibration, CalibrationTarget, CascadeItem, Fingerprints, calibrate_cascade,
+};
 use aml_core::digest::{Sha256Stream, sha256_hex};
 use aml_core::format::{alert_user_message, parse_alert_input, user_message};
 use aml_core::labelled::LabelledAlert;
@@ -41,7 +43,8 @@ pub fn calibrate_trained(
     let mut positives = Vec::new();
     for sample in &data.validation_samples {
         messages.push(user_message(&sample.instruction, &sample.input));
-        prescreens.push(parse_alert_input(&sample.input).map(|alert| prescreen_alert(&alert).score));
+        prescreens
+            .push(parse_alert_input(&sample.input).map(|alert| prescreen_alert(&alert).score));
         positives.push(sample.label.is_positive());
     }
     let validation_file = paths.data_dir.join("validation.jsonl");
@@ -76,10 +79,12 @@ pub fn calibrate_trained(
     let mut calibration = calibrate_cascade(&items, target)
         .map_err(|error| TrainError::Calibration(error.to_string()))?;
     let fingerprint = |dir: &std::path::Path| {
-        aml_storage::fingerprint_dir(dir).map_err(|error| TrainError::Calibration(error.to_string()))
+        aml_storage::fingerprint_dir(dir)
+            .map_err(|error| TrainError::Calibration(error.to_string()))
     };
-    calibration.answer_mass_mean =
-        Some(scores.iter().map(|score| score.answer_mass).sum::<f64>() / scores.len().max(1) as f64);
+    calibration.answer_mass_mean = Some(
+        scores.iter().map(|score| score.answer_mass).sum::<f64>() / scores.len().max(1) as f64,
+    );
     calibration.sha256 = Fingerprints {
         model: Some(fingerprint(&paths.base_dir)?),
         adapter: Some(fingerprint(&paths.out.join("adapter"))?),

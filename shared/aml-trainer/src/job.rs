@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 
 use aml_core::Difficulty;
+use aml_core::cascade::Calibration;
 use aml_model::merge::merge_and_save;
 use aml_model::{CausalLm, DeviceMemory, LoadOptions, ModelConfig, TextTokenizer, device_memory};
-use aml_core::cascade::Calibration;
 use aml_scoring::ScoringEngine;
 use tch::Kind;
 
@@ -220,7 +220,10 @@ impl TrainingPlan {
         let file = paths.out.join("calibration.json");
         std::fs::write(&file, text).map_err(|source| TrainError::Io { path: file, source })?;
         if let Some(last) = state.phases.last() {
-            attach_to_report(&paths.out.join(&last.phase).join("eval_report.json"), &calibration)?;
+            attach_to_report(
+                &paths.out.join(&last.phase).join("eval_report.json"),
+                &calibration,
+            )?;
         }
         Ok(Outcome {
             state,
@@ -235,17 +238,18 @@ fn attach_to_report(report: &std::path::Path, calibration: &Calibration) -> Resu
     let Ok(text) = std::fs::read(report) else {
         return Ok(());
     };
-    let mut value: serde_json::Value = serde_json::from_slice(&text).map_err(|error| {
-        TrainError::Checkpoint {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|error| TrainError::Checkpoint {
             path: report.to_owned(),
             reason: error.to_string(),
-        }
-    })?;
+        })?;
     value["calibration"] = serde_json::to_value(calibration).unwrap_or_default();
-    std::fs::write(report, serde_json::to_vec_pretty(&value).unwrap_or_default()).map_err(
-        |source| TrainError::Io {
-            path: report.to_owned(),
-            source,
-        },
+    std::fs::write(
+        report,
+        serde_json::to_vec_pretty(&value).unwrap_or_default(),
     )
+    .map_err(|source| TrainError::Io {
+        path: report.to_owned(),
+        source,
+    })
 }

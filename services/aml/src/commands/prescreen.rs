@@ -1,18 +1,21 @@
-//! `aml prescreen`: score name pairs from a CSV (`name1,name2[,schema]`) to stdout, or
-//! calibrate the prescreen cutoff on labelled alerts.
+//! `aml prescreen`: score name pairs from a CSV (header with `name1`, `name2`, optional
+//! `schema` as FollowTheMoney names it) to stdout, or calibrate the prescreen cutoff on
+//! labelled alerts.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use aml_core::labelled::LabelledAlert;
 use aml_prescreen::calibrate_cutoff;
-use aml_prescreen::pairs::{check_header, parse_pair};
+use aml_prescreen::pairs::read_pairs;
 use anyhow::{Context, bail};
 
 /// Options of `aml prescreen`.
 #[derive(Debug, clap::Args)]
 pub struct PrescreenArgs {
-    /// CSV with a header `name1,name2[,schema]` (schema Person or Company); prints `score`.
+    /// CSV with a header naming `name1` and `name2` (and optionally `schema`: Person,
+    /// Company, Organization, LegalEntity, Vessel, Airplane, ... as FollowTheMoney names them;
+    /// other columns ignored); prints `score` per row, or nothing when a row is bad.
     #[arg(long, conflicts_with = "alerts")]
     pairs: Option<PathBuf>,
     /// Labelled alerts (JSONL of `{"alert": {...}, "label": "match"}`, labels `match`, `no_match`, `edge`): calibrate the cutoff.
@@ -46,26 +49,16 @@ pub fn run(args: &PrescreenArgs) -> anyhow::Result<()> {
     }
 }
 
+/// Prints the score of every row; a bad row stops it before anything is printed.
 fn score_pairs(path: &std::path::Path) -> anyhow::Result<()> {
-    let reader = std::io::BufReader::new(
-        std::fs::File::open(path).with_context(|| format!("failed to open {}", path.display()))?,
-    );
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    writeln!(out, "score")?;
-    for (index, line) in reader.lines().enumerate() {
-        let number = index + 1;
-        let line = line.with_context(|| format!("{}:{number}: unreadable", path.display()))?;
-        if number == 1 {
-            check_header(&line).with_context(|| path.display().to_string())?;
-            continue;
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        let pair = parse_pair(&line, number).with_context(|| path.display().to_string())?;
-        writeln!(out, "{:.6}", pair.score())?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read {}", path.display()))?;
+    let pairs = read_pairs(&text).with_context(|| path.display().to_string())?;
+    let mut out = String::with_capacity(10 * pairs.len() + 8);
+    out.push_str("score\n");
+    for pair in &pairs {
+        out.push_str(&format!("{:.6}\n", pair.score()));
     }
-    out.flush()?;
+    std::io::stdout().write_all(out.as_bytes())?;
     Ok(())
 }

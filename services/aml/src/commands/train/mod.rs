@@ -170,7 +170,11 @@ pub struct TrainArgs {
     #[arg(long = "calibration-file", alias = "calibration_file")]
     calibration_file: Option<PathBuf>,
     /// Recall of MATCH and EDGE the calibration certifies.
-    #[arg(long = "calibration-recall", alias = "calibration_recall", default_value_t = 0.99)]
+    #[arg(
+        long = "calibration-recall",
+        alias = "calibration_recall",
+        default_value_t = 0.99
+    )]
     calibration_recall: f64,
     /// Confidence of the calibration's lower bound on recall.
     #[arg(
