@@ -77,7 +77,7 @@ fn acronym(short: &[String], long: &[String]) -> f64 {
         .iter()
         .filter_map(|token| token.chars().next())
         .collect();
-    if short.iter().any(|token| *token == initials) {
+    if short.contains(&initials) {
         0.9
     } else {
         0.0
