@@ -52,9 +52,41 @@ fn the_users_command_line_works_as_written() {
         "merged/config.json",
         "loss_curve.svg",
         "README.md",
+        "calibration.json",
     ] {
         assert!(root.path().join("out").join(path).exists(), "{path}");
     }
+    let calibration: aml_core::cascade::Calibration = serde_json::from_slice(
+        &std::fs::read(root.path().join("out/calibration.json")).expect("calibration"),
+    )
+    .expect("a calibration");
+    assert_eq!(
+        calibration.sha256.adapter,
+        Some(aml_storage::fingerprint_dir(&root.path().join("out/adapter")).expect("fingerprint")),
+        "it names the adapter it was made with"
+    );
+    assert_eq!(
+        calibration.sha256.model,
+        Some(aml_storage::fingerprint_dir(Path::new(&model)).expect("fingerprint"))
+    );
+    assert!(
+        !calibration.certified && calibration.positives_needed == Some(299),
+        "a validation set this small cannot certify 99%: {calibration:?}"
+    );
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert!(
+        stdout.contains("calibration.json: NOT certified")
+            && stdout.contains("at least 299 positives"),
+        "{stdout}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root.path().join("out/hard/eval_report.json")).expect("report"),
+    )
+    .expect("json");
+    assert_eq!(
+        report["calibration"]["schema"], "aml.calibration/v1",
+        "the judge report shows it"
+    );
     let smoke = aml(&[
         "train",
         "--model-id",

@@ -224,10 +224,105 @@ pub async fn bank_scorings(
 mod tests {
     use super::*;
     use aml_core::cascade::Fingerprints;
+    use aml_runtime::config::BankOverrides;
 
-    #[test]
-    fn mismatches_name_what_differs() {
-        let calibration = Calibration {
+    /// A model folder, a calibration for it under the built-in policy, and storage.
+    fn setup(root: &Path) -> (Storage, ScoringConfig, Calibration) {
+        let model = root.join("model");
+        std::fs::create_dir_all(&model).unwrap();
+        std::fs::write(model.join("config.json"), b"{}").unwrap();
+        std::fs::write(model.join("model.safetensors"), [1u8; 64]).unwrap();
+        let mut calibration = sample_calibration();
+        calibration.sha256 = Fingerprints {
+            model: Some(aml_storage::fingerprint_dir(&model).unwrap()),
+            adapter: None,
+            policy: Some(sha256_hex(DEFAULT_POLICY.as_bytes())),
+            labelled_set: None,
+        };
+        let file = root.join("calibration.json");
+        std::fs::write(&file, serde_json::to_vec(&calibration).unwrap()).unwrap();
+        let storage = Storage::open(
+            &format!("file://{}", root.join("store").display()),
+            &aml_storage::S3Options::default(),
+        )
+        .unwrap();
+        let config = ScoringConfig {
+            model_url: model.display().to_string(),
+            calibration_url: file.display().to_string(),
+            ..ScoringConfig::default()
+        };
+        (storage, config, calibration)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_matching_calibration_sets_the_thresholds_and_banks_override_theirs() {
+        let root = tempfile::tempdir().unwrap();
+        let (storage, mut config, calibration) = setup(root.path());
+        config.per_bank.insert(
+            "bravo".into(),
+            BankOverrides {
+                tau: Some(0.7),
+                calibration_url: Some(String::new()),
+                ..Default::default()
+            },
+        );
+        let banks = ["alpha".to_owned(), "bravo".to_owned()];
+        let fingerprinter = Fingerprinter::default();
+        let scorings = bank_scorings(&storage, &fingerprinter, &config, &banks)
+            .await
+            .unwrap();
+        let (alpha, policy) = &scorings["alpha"];
+        assert_eq!(
+            (alpha.tau, alpha.prescreen_cutoff),
+            (calibration.tau, calibration.prescreen_cutoff)
+        );
+        assert!(alpha.calibration.is_some());
+        assert_eq!(policy, DEFAULT_POLICY);
+        let (bravo, _) = &scorings["bravo"];
+        assert_eq!(
+            (bravo.tau, bravo.prescreen_cutoff),
+            (0.7, 0.0),
+            "bravo: uncalibrated by its override"
+        );
+        assert!(bravo.calibration.is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn another_policy_refuses_unless_uncalibrated_scoring_is_allowed() {
+        let root = tempfile::tempdir().unwrap();
+        let (storage, mut config, _) = setup(root.path());
+        let policy = root.path().join("policy.txt");
+        std::fs::write(&policy, "A bank's own policy.").unwrap();
+        config.policy_url = policy.display().to_string();
+        let banks = ["alpha".to_owned()];
+        let fingerprinter = Fingerprinter::default();
+        let refusal = bank_scorings(&storage, &fingerprinter, &config, &banks)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refusal.starts_with("bank alpha: the calibration"),
+            "{refusal}"
+        );
+        assert!(
+            refusal.contains(&format!(
+                "policy: the calibration holds for sha256 {}",
+                sha256_hex(DEFAULT_POLICY.as_bytes())
+            )),
+            "{refusal}"
+        );
+        config.allow_uncalibrated = true;
+        let scorings = bank_scorings(&storage, &fingerprinter, &config, &banks)
+            .await
+            .unwrap();
+        let (alpha, policy) = &scorings["alpha"];
+        assert!(alpha.calibration.is_none());
+        assert_eq!((alpha.tau, alpha.prescreen_cutoff), (config.tau, 0.0));
+        assert_eq!(policy, "A bank's own policy.");
+    }
+
+    fn sample_calibration() -> Calibration {
+        Calibration {
             schema: CALIBRATION_SCHEMA.to_owned(),
             tau: 0.3,
             prescreen_cutoff: 0.4,
@@ -245,13 +340,21 @@ mod tests {
             positives_needed: None,
             score_histogram: Vec::new(),
             answer_mass_mean: None,
+            sha256: Fingerprints::default(),
+            created_unix_ms: 0,
+        }
+    }
+
+    #[test]
+    fn mismatches_name_what_differs() {
+        let calibration = Calibration {
             sha256: Fingerprints {
                 model: Some("m".into()),
                 adapter: Some("a".into()),
                 policy: Some("p".into()),
                 labelled_set: None,
             },
-            created_unix_ms: 0,
+            ..sample_calibration()
         };
         let urls = ("s3://x/model", "s3://x/adapter", "");
         assert!(mismatches(&calibration, "m", Some("a"), "p", urls).is_empty());

@@ -159,6 +159,14 @@ async fn train_request_announces_every_phase() {
         "the final adapter is uploaded"
     );
     assert!(staging.join("models/run-1/trainer_state.json").exists());
+    let calibration: serde_json::Value = serde_json::from_slice(
+        &storage
+            .get("models/run-1/calibration.json")
+            .await
+            .expect("the run's calibration is uploaded"),
+    )
+    .expect("json");
+    assert_eq!(calibration["schema"], "aml.calibration/v1");
     let (stored, staged) =
         checkpoints::stored_and_staged(&storage, "models/run-1", &staging.join("models/run-1"))
             .await

@@ -77,11 +77,7 @@ fn acronym(short: &[String], long: &[String]) -> f64 {
         .iter()
         .filter_map(|token| token.chars().next())
         .collect();
-    if short.contains(&initials) {
-        0.9
-    } else {
-        0.0
-    }
+    if short.contains(&initials) { 0.9 } else { 0.0 }
 }
 
 /// The prescreen's findings on one alert.
