@@ -8,7 +8,7 @@ use aml_batch::report::refused_report;
 use aml_batch::{BatchManifest, assemble_report, layout};
 use aml_bus::topology::subjects;
 use aml_bus::{Delivery, Handler, HandlerError, Publisher};
-use aml_proto::v1::BatchRequest;
+use aml_proto::v1::{BatchReport, BatchRequest};
 use aml_runtime::ScoringConfig;
 use aml_storage::{Fingerprinter, Storage};
 use async_nats::jetstream;
@@ -43,19 +43,25 @@ impl BatchHandler {
         }
     }
 
+    /// Writes the batch's report (`batches/<id>/report.json`) and announces it.
+    async fn publish_report(&self, batch: &str, report: &BatchReport) -> Result<(), HandlerError> {
+        self.storage
+            .put_json(&layout::report(batch), report)
+            .await
+            .map_err(HandlerError::transient)?;
+        self.publisher
+            .publish(subjects::BATCH_REPORT, report, Some(batch))
+            .await
+            .map_err(HandlerError::transient)?;
+        Ok(())
+    }
+
     /// Writes and announces the report of a refused batch, then sends the request to the
     /// DLQ with the same reason.
     async fn refuse(&self, batch: &str, reason: String) -> Result<(), HandlerError> {
         warn!(batch, %reason, "batch refused");
-        let report = refused_report(batch, &reason);
-        self.storage
-            .put_json(&layout::report(batch), &report)
-            .await
-            .map_err(HandlerError::transient)?;
-        self.publisher
-            .publish(subjects::BATCH_REPORT, &report, Some(batch))
-            .await
-            .map_err(HandlerError::transient)?;
+        self.publish_report(batch, &refused_report(batch, &reason))
+            .await?;
         Err(HandlerError::invalid(reason))
     }
 }
@@ -144,14 +150,7 @@ impl Handler<BatchRequest> for BatchHandler {
             self.config.gpu_price_per_hour,
             outcome.republished,
         );
-        self.storage
-            .put_json(&layout::report(batch), &report)
-            .await
-            .map_err(HandlerError::transient)?;
-        self.publisher
-            .publish(subjects::BATCH_REPORT, &report, Some(batch))
-            .await
-            .map_err(HandlerError::transient)?;
+        self.publish_report(batch, &report).await?;
         info!(
             batch,
             completion = report.completion_rate,

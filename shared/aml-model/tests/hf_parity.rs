@@ -3,33 +3,13 @@
 //! `save_pretrained` output.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use aml_integration_tests::oracle::hf_oracle as oracle;
 use aml_model::tiny::init_tiny;
 use aml_model::{Architecture, CausalLm, LoadOptions, Lora, LoraConfig, LoraInit, TinySpec};
 use tch::{Device, Kind, Tensor};
 
 const IDS: [i64; 12] = [1, 5, 9, 100, 200, 7, 33, 250, 4, 17, 300, 2];
-
-fn oracle(args: &[&str]) -> serde_json::Value {
-    let python = std::env::var("ORACLE_PYTHON")
-        .expect("ORACLE_PYTHON names the python with transformers (make test sets it)");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/oracle/hf_oracle.py");
-    let output = Command::new(python)
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("oracle runs");
-    assert!(
-        output.status.success(),
-        "oracle failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    if output.stdout.is_empty() {
-        return serde_json::Value::Null;
-    }
-    serde_json::from_slice(&output.stdout).expect("oracle prints JSON")
-}
 
 fn oracle_logits(model: &Path, adapter: Option<&Path>) -> Tensor {
     oracle_logits_in(model, adapter, "float32")

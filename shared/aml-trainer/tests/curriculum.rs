@@ -5,10 +5,10 @@
 //! run tells of that phase again.
 
 use std::path::Path;
-use std::process::Command;
 
 use aml_core::Difficulty;
 use aml_dataset::{ValidatorSettings, build};
+use aml_integration_tests::oracle::hf_oracle;
 use aml_model::tiny::init_tiny;
 use aml_model::{Architecture, CausalLm, LoadOptions, Lora, TextTokenizer, TinySpec};
 use aml_synth::{Synthesizer, generate_tier};
@@ -187,28 +187,15 @@ fn three_phases_lower_the_loss_and_the_adapter_loads_in_peft() {
             .expect("forward")
             .squeeze_dim(0)
     };
-    let python = std::env::var("ORACLE_PYTHON").expect("ORACLE_PYTHON (make test sets it)");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/oracle/hf_oracle.py");
-    let ids_arg = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-    let output = Command::new(python)
-        .arg(script)
-        .args([
-            "logits",
-            "--model",
-            &model_dir.display().to_string(),
-            "--adapter",
-            &out.join("adapter").display().to_string(),
-            "--ids",
-            &ids_arg,
-        ])
-        .output()
-        .expect("oracle");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let parsed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let parsed = hf_oracle(&[
+        "logits",
+        "--model",
+        &model_dir.display().to_string(),
+        "--adapter",
+        &out.join("adapter").display().to_string(),
+        "--ids",
+        &ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","),
+    ]);
     let rows: Vec<Vec<f32>> = serde_json::from_value(parsed["logits"].clone()).expect("rows");
     let flat: Vec<f32> = rows.iter().flatten().copied().collect();
     let peft = Tensor::from_slice(&flat).view([rows.len() as i64, -1]);
