@@ -220,6 +220,30 @@ fn a_run_that_cannot_fit_fails_before_loading_with_the_flags_that_would_fit() {
 }
 
 #[test]
+fn a_calibration_file_that_cannot_be_read_fails_before_the_model_loads() {
+    let root = tempfile::tempdir().expect("dir");
+    let (model, data) = prepare(root.path());
+    let labelled = root.path().join("past.jsonl");
+    std::fs::write(
+        &labelled,
+        "{\"alert\": {\"alert_id\": \"a\"}, \"label\": \"match\"}\nnot json\n",
+    )
+    .expect("file");
+    let out = root.path().join("out");
+    let (out_text, labelled_text) = (out.display().to_string(), labelled.display().to_string());
+    let mut args = train_command(&model, &data, &out_text);
+    args.extend(["--calibration_file", &labelled_text]);
+    let result = aml(&args);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success());
+    assert!(
+        stderr.contains(&format!("calibration_file: {}:2:", labelled.display())),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing was trained");
+}
+
+#[test]
 fn a_bad_dataset_fails_before_any_step() {
     let root = tempfile::tempdir().expect("dir");
     let (model, data) = prepare(root.path());

@@ -80,6 +80,7 @@ fn write_calibration(path: &Path, model_dir: &Path, model_sha256: Option<&str>) 
             None => aml_storage::fingerprint_dir(model_dir).expect("fingerprint"),
         }),
         adapter: None,
+        merged: None,
         policy: Some(aml_core::digest::sha256_hex(
             aml_core::policy::DEFAULT_POLICY.as_bytes(),
         )),

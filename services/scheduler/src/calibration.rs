@@ -81,6 +81,8 @@ async fn load(storage: &Storage, url: &str) -> Result<Calibration, CutError> {
 }
 
 /// What differs between a calibration and what the batch would score with, one line each.
+/// A batch whose model is the run's merged folder, with no adapter, matches the model and
+/// adapter the calibration names.
 fn mismatches(
     calibration: &Calibration,
     model: &str,
@@ -109,16 +111,20 @@ fn mismatches(
             "{what}: the calibration holds for sha256 {held}, the batch has none"
         )),
     };
-    differences.extend(describe(
-        "model",
-        held.model.as_deref(),
-        Some(model),
-        model_url,
-    ));
-    if held.adapter.is_some() || adapter.is_some() {
-        let held_adapter = held.adapter.as_deref().or(Some("none"));
-        let now = adapter.or(Some("none"));
-        differences.extend(describe("adapter", held_adapter, now, adapter_url));
+    let the_merged_model =
+        adapter.is_none() && held.merged.is_some() && held.merged.as_deref() == Some(model);
+    if !the_merged_model {
+        differences.extend(describe(
+            "model",
+            held.model.as_deref(),
+            Some(model),
+            model_url,
+        ));
+        if held.adapter.is_some() || adapter.is_some() {
+            let held_adapter = held.adapter.as_deref().or(Some("none"));
+            let now = adapter.or(Some("none"));
+            differences.extend(describe("adapter", held_adapter, now, adapter_url));
+        }
     }
     differences.extend(describe(
         "policy",
@@ -145,7 +151,11 @@ pub async fn bank_scorings(
         fingerprinter
             .folder(&folder)
             .await
-            .map_err(|error| CutError::Refused(format!("cannot fingerprint {url}: {error}")))
+            .map_err(|error| match error {
+                // The store failing is worth retrying; a folder that is not there is not.
+                aml_storage::StorageError::Backend { .. } => CutError::Storage(error),
+                missing => CutError::Refused(format!("cannot fingerprint {url}: {missing}")),
+            })
     };
     let model = if config.calibration_url.is_empty()
         && config
@@ -236,6 +246,7 @@ mod tests {
         calibration.sha256 = Fingerprints {
             model: Some(aml_storage::fingerprint_dir(&model).unwrap()),
             adapter: None,
+            merged: None,
             policy: Some(sha256_hex(DEFAULT_POLICY.as_bytes())),
             labelled_set: None,
         };
@@ -351,6 +362,7 @@ mod tests {
             sha256: Fingerprints {
                 model: Some("m".into()),
                 adapter: Some("a".into()),
+                merged: None,
                 policy: Some("p".into()),
                 labelled_set: None,
             },
@@ -369,6 +381,22 @@ mod tests {
         assert_eq!(
             merged,
             ["adapter: the calibration holds for sha256 a, s3://x/adapter has none"]
+        );
+        let with_merged = Calibration {
+            sha256: Fingerprints {
+                merged: Some("mm".into()),
+                ..calibration.sha256.clone()
+            },
+            ..calibration.clone()
+        };
+        assert!(
+            mismatches(&with_merged, "mm", None, "p", urls).is_empty(),
+            "the run's merged folder stands for base and adapter"
+        );
+        assert_eq!(
+            mismatches(&with_merged, "mm", None, "q", urls).len(),
+            1,
+            "the policy still counts"
         );
     }
 }

@@ -164,9 +164,15 @@ pub struct Fingerprints {
     pub model: Option<String>,
     /// The adapter's folder; `None` for merged weights or none.
     pub adapter: Option<String>,
+    /// The merged model's folder (base and adapter folded together), when the run wrote one:
+    /// a batch may use it as its model with no adapter.
+    #[serde(default)]
+    pub merged: Option<String>,
     /// The policy document: the shared prefix's text.
     pub policy: Option<String>,
-    /// The labelled set the figures were measured on.
+    /// The labelled set the figures were measured on: `aml calibrate`'s gold file; after
+    /// training, the SHA-256 of the lines holding each file's own SHA-256 (the validation
+    /// set, then the calibration file).
     pub labelled_set: Option<String>,
 }
 
@@ -236,7 +242,7 @@ pub struct CalibrationTarget {
 }
 
 /// Why a labelled set cannot be calibrated at all.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CalibrationError {
     /// No MATCH or EDGE in the set: recall cannot be measured.
     #[error("the labelled set holds no MATCH or EDGE: recall cannot be measured")]
@@ -244,6 +250,14 @@ pub enum CalibrationError {
     /// The set is empty.
     #[error("no labelled alert")]
     Empty,
+    /// The recall or the confidence is not strictly between 0 and 1.
+    #[error("recall {recall} and confidence {confidence} must each lie strictly between 0 and 1")]
+    Target {
+        /// The recall asked for.
+        recall: f64,
+        /// The confidence asked for.
+        confidence: f64,
+    },
 }
 
 /// The most misses among `positives` that keep the lower bound on recall at the target, or
@@ -272,6 +286,13 @@ pub fn calibrate_cascade(
     items: &[CascadeItem],
     target: CalibrationTarget,
 ) -> Result<Calibration, CalibrationError> {
+    let inside = |value: f64| value > 0.0 && value < 1.0;
+    if !inside(target.recall) || !inside(target.confidence) {
+        return Err(CalibrationError::Target {
+            recall: target.recall,
+            confidence: target.confidence,
+        });
+    }
     if items.is_empty() {
         return Err(CalibrationError::Empty);
     }
@@ -286,12 +307,16 @@ pub fn calibrate_cascade(
         .filter(|item| item.model.is_none())
         .filter_map(|item| item.prescreen)
         .fold(f64::NEG_INFINITY, f64::max);
+    let just_above_unscored = highest_unscored
+        .is_finite()
+        .then(|| highest_unscored.next_up());
     let mut cutoffs: Vec<f64> = items
         .iter()
         .filter(|item| item.positive)
         .filter_map(|item| item.prescreen)
-        .chain([0.0, highest_unscored.next_up()])
-        .filter(|cutoff| *cutoff > highest_unscored && cutoff.is_finite())
+        .chain(std::iter::once(0.0))
+        .chain(just_above_unscored)
+        .filter(|cutoff| *cutoff > highest_unscored && cutoff.is_finite() && *cutoff >= 0.0)
         .collect();
     cutoffs.sort_by(f64::total_cmp);
     cutoffs.dedup();
@@ -536,6 +561,21 @@ mod tests {
         );
         let [low, high] = chosen.fpr_ci;
         assert!(low <= chosen.fpr && chosen.fpr <= high);
+    }
+
+    #[test]
+    fn a_set_the_prescreen_cannot_help_keeps_cutoff_zero_and_a_bad_target_is_refused() {
+        let items: Vec<CascadeItem> = (0..400)
+            .map(|i| item(0.0, if i % 2 == 0 { 0.9 } else { 0.1 }, i % 2 == 0))
+            .collect();
+        let chosen = calibrate_cascade(&items, TARGET).expect("calibrated");
+        assert_eq!(chosen.prescreen_cutoff, 0.0);
+        for (recall, confidence) in [(0.99, 1.0), (1.0, 0.95), (0.0, 0.95), (0.99, 1.5)] {
+            assert!(matches!(
+                calibrate_cascade(&items, CalibrationTarget { recall, confidence }),
+                Err(CalibrationError::Target { .. })
+            ));
+        }
     }
 
     #[test]

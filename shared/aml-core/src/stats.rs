@@ -138,10 +138,10 @@ pub fn clopper_pearson_interval(successes: u64, trials: u64, confidence: f64) ->
 /// Fewest positives that, all found, certify `recall` at `confidence`:
 /// the smallest `n` with `(1 - confidence)^(1/n) >= recall`.
 pub fn positives_needed(recall: f64, confidence: f64) -> u64 {
-    if recall <= 0.0 {
+    if recall <= 0.0 || confidence <= 0.0 {
         return 1;
     }
-    if recall >= 1.0 {
+    if recall >= 1.0 || confidence >= 1.0 {
         return u64::MAX;
     }
     let needed = ((1.0 - confidence).ln() / recall.ln()).ceil();

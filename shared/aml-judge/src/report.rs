@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use aml_core::cascade::{Calibration, CalibrationTarget, CascadeItem, calibrate_cascade};
-use aml_core::format::parse_alert_input;
 use aml_core::metrics::{ClassificationMetrics, CurvePoint, ScoredItem, ThresholdMetrics};
 use aml_core::{Difficulty, Label, SampleRecord};
 use serde::{Deserialize, Serialize};
@@ -180,8 +179,7 @@ pub async fn evaluate<J: Judge>(pairs: &[(&SampleRecord, &Prediction)], judge: &
         .iter()
         .filter_map(|(gold, prediction)| {
             prediction.score.map(|score| CascadeItem {
-                prescreen: parse_alert_input(&gold.input)
-                    .map(|alert| aml_prescreen::prescreen_alert(&alert).score),
+                prescreen: aml_prescreen::prescreen_text(&gold.input).map(|found| found.score),
                 model: Some(score),
                 positive: gold.label.is_positive(),
             })

@@ -329,21 +329,6 @@ pub fn save_file(
         .map_err(|error| corrupt(path, error.to_string()))
 }
 
-/// Writes tensors as `model-0000i-of-0000n.safetensors` shards of at most `max_shard_bytes`
-/// plus `model.safetensors.index.json`, the layout of `save_pretrained`.
-pub fn save_sharded(dir: &Path, tensors: &[(String, Tensor)], max_shard_bytes: u64) -> Result<()> {
-    let plan: Vec<PlannedTensor> = tensors
-        .iter()
-        .map(|(name, tensor)| PlannedTensor {
-            name: name.clone(),
-            bytes: (tensor.numel() * tensor.kind().elt_size_in_bytes()) as u64,
-        })
-        .collect();
-    save_sharded_with(dir, &plan, max_shard_bytes, |position| {
-        Ok(tensors[position].1.shallow_clone())
-    })
-}
-
 /// A tensor [`save_sharded_with`] will write: its name and size, known before its values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedTensor {
@@ -353,9 +338,10 @@ pub struct PlannedTensor {
     pub bytes: u64,
 }
 
-/// [`save_sharded`] for tensors made one at a time by `produce(position in plan)`: only one
-/// shard's tensors are held in host memory at once (a merged 8B model is written without
-/// holding its 16 GB).
+/// Writes tensors as `model-0000i-of-0000n.safetensors` shards of at most `max_shard_bytes`
+/// plus `model.safetensors.index.json`, the layout of `save_pretrained`. Tensors are made one
+/// at a time by `produce(position in plan)`: only one shard's tensors are held in host memory
+/// at once (a merged 8B model is written without holding its 16 GB).
 pub fn save_sharded_with(
     dir: &Path,
     plan: &[PlannedTensor],
@@ -399,6 +385,19 @@ pub fn save_sharded_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn save_sharded(dir: &Path, tensors: &[(String, Tensor)], max_shard_bytes: u64) -> Result<()> {
+        let plan: Vec<PlannedTensor> = tensors
+            .iter()
+            .map(|(name, tensor)| PlannedTensor {
+                name: name.clone(),
+                bytes: (tensor.numel() * tensor.kind().elt_size_in_bytes()) as u64,
+            })
+            .collect();
+        save_sharded_with(dir, &plan, max_shard_bytes, |position| {
+            Ok(tensors[position].1.shallow_clone())
+        })
+    }
 
     #[test]
     fn sharded_round_trip_keeps_values_and_names() {

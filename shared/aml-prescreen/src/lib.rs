@@ -16,4 +16,4 @@ pub mod screen;
 
 pub use calibrate::{CutoffCalibration, calibrate_cutoff};
 pub use normalize::{NameKey, Schema};
-pub use screen::{Prescreen, Verdict, name_similarity, prescreen_alert};
+pub use screen::{Prescreen, Verdict, name_similarity, prescreen_alert, prescreen_text};

@@ -166,14 +166,15 @@ fn number_at(words: &[&str]) -> (Option<String>, usize) {
 const HONORIFICS: &[&str] = &["mr", "mrs", "ms", "miss", "dr", "prof", "sir", "madam"];
 const COMPANY_STOP_WORDS: &[&str] = &["the", "and", "of", "und", "et"];
 
-/// Legal forms written out in words, and the abbreviation they canonicalise to.
+/// Legal forms written out in words, and the abbreviation they canonicalise to; a phrase
+/// that ends another comes after it.
 const LEGAL_PHRASES: &[(&str, &str)] = &[
     ("gesellschaft mit beschrankter haftung", "gmbh"),
     ("aktiengesellschaft", "ag"),
     ("limited liability company", "llc"),
     ("public limited company", "plc"),
-    ("joint stock company", "jsc"),
     ("open joint stock company", "ojsc"),
+    ("joint stock company", "jsc"),
     ("aktsionernoe obshchestvo", "jsc"),
     ("aktsionernoye obshchestvo", "jsc"),
     ("obshchestvo s ogranichennoi otvetstvennostiu", "ooo"),

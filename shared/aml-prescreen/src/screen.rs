@@ -144,6 +144,12 @@ fn schema_of(kind: i32) -> Schema {
     }
 }
 
+/// The prescreen of an alert given as the text [`aml_core::format::render_alert_input`]
+/// writes (a training sample's input); `None` for text of another layout.
+pub fn prescreen_text(input: &str) -> Option<Prescreen> {
+    aml_core::format::parse_alert_input(input).map(|alert| prescreen_alert(&alert))
+}
+
 /// Names compared per side (the name and up to this many aliases).
 const MAX_NAMES: usize = 8;
 

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use aml_core::digest::{Sha256Stream, sha256_hex, sha256_reader};
 use futures::{StreamExt, TryStreamExt};
@@ -44,15 +44,18 @@ fn combine(mut entries: Vec<Entry>) -> String {
     sha256_hex(lines.as_bytes())
 }
 
+/// A file as a [`Fingerprinter`] remembers it: where it is, its size and its version.
+type FileVersion = (String, u64, String);
+
 /// Hashes files, remembering each one's hash by where it is, its size and its version (mtime
-/// or ETag).
-#[derive(Debug, Default)]
+/// or ETag). Cheap to clone: clones share what they remember.
+#[derive(Debug, Default, Clone)]
 pub struct Fingerprinter {
-    known: Mutex<HashMap<(String, u64, String), String>>,
+    known: Arc<Mutex<HashMap<FileVersion, String>>>,
 }
 
 impl Fingerprinter {
-    fn remembered(&self, key: &(String, u64, String)) -> Option<String> {
+    fn remembered(&self, key: &FileVersion) -> Option<String> {
         self.known
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -60,7 +63,7 @@ impl Fingerprinter {
             .cloned()
     }
 
-    fn remember(&self, key: (String, u64, String), sha256: String) {
+    fn remember(&self, key: FileVersion, sha256: String) {
         self.known
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -173,12 +176,18 @@ impl Fingerprinter {
         Ok(combine(entries))
     }
 
-    /// The fingerprint of a folder named by a URL: local in place, stored by its objects.
+    /// The fingerprint of a folder named by a URL: local in place (hashed on a blocking
+    /// thread), stored by its objects.
     pub async fn folder(&self, folder: &StagedFolder) -> Result<String> {
         match folder {
             StagedFolder::Local(path) => {
-                let path = path.clone();
-                tokio::task::block_in_place(|| self.local(&path))
+                let (path, fingerprinter) = (path.clone(), self.clone());
+                tokio::task::spawn_blocking(move || fingerprinter.local(&path))
+                    .await
+                    .map_err(|error| StorageError::Local {
+                        path: folder.dir().to_owned(),
+                        source: std::io::Error::other(error),
+                    })?
             }
             StagedFolder::Stored { storage, key, .. } => self.stored(storage, key).await,
         }

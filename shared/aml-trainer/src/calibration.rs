@@ -29,32 +29,52 @@ fn io(path: &std::path::Path) -> impl Fn(std::io::Error) -> TrainError + '_ {
     }
 }
 
+/// The labelled alerts of `config.calibration_file` (none without one); a file that cannot
+/// be read or parsed is an error naming it and the line.
+pub fn read_calibration_file(config: &TrainerConfig) -> Result<Vec<LabelledAlert>, TrainError> {
+    match &config.calibration_file {
+        None => Ok(Vec::new()),
+        Some(file) => aml_storage::read_jsonl_file(file)
+            .map_err(|error| TrainError::Calibration(format!("calibration_file: {error}"))),
+    }
+}
+
 /// Scores the validation set and the calibration file with `engine` (the trained model) and
-/// calibrates the cascade on them.
+/// calibrates the cascade on them; `merged` is the merged model's folder when the run wrote
+/// one. A validation sample whose input reads back as an alert is scored with that alert's
+/// user message, exactly as a worker would send it.
 pub fn calibrate_trained(
     engine: &mut ScoringEngine,
     data: &PreparedData,
     config: &TrainerConfig,
     paths: &RunPaths,
+    merged: Option<&std::path::Path>,
 ) -> Result<Calibration, TrainError> {
     let policy = config.system_prompt.as_deref().unwrap_or(DEFAULT_POLICY);
     let mut messages = Vec::new();
     let mut prescreens = Vec::new();
     let mut positives = Vec::new();
     for sample in &data.validation_samples {
-        messages.push(user_message(&sample.instruction, &sample.input));
-        prescreens
-            .push(parse_alert_input(&sample.input).map(|alert| prescreen_alert(&alert).score));
+        let alert = parse_alert_input(&sample.input);
+        messages.push(match &alert {
+            Some(alert) => alert_user_message(alert),
+            None => user_message(&sample.instruction, &sample.input),
+        });
+        prescreens.push(alert.map(|alert| prescreen_alert(&alert).score));
         positives.push(sample.label.is_positive());
     }
-    let validation_file = paths.data_dir.join("validation.jsonl");
+    // The labelled set: one line per file holding that file's SHA-256 (the validation set,
+    // then the calibration file).
     let mut labelled_set = Sha256Stream::default();
-    labelled_set.update(&std::fs::read(&validation_file).map_err(io(&validation_file))?);
+    let mut add_file = |file: &std::path::Path| -> Result<(), TrainError> {
+        let bytes = std::fs::read(file).map_err(io(file))?;
+        labelled_set.update(format!("{}\n", sha256_hex(&bytes)).as_bytes());
+        Ok(())
+    };
+    add_file(&paths.data_dir.join("validation.jsonl"))?;
     if let Some(file) = &config.calibration_file {
-        let labelled: Vec<LabelledAlert> = aml_storage::read_jsonl_file(file)
-            .map_err(|error| TrainError::Calibration(error.to_string()))?;
-        labelled_set.update(&std::fs::read(file).map_err(io(file))?);
-        for item in &labelled {
+        add_file(file)?;
+        for item in read_calibration_file(config)? {
             messages.push(alert_user_message(&item.alert));
             prescreens.push(Some(prescreen_alert(&item.alert).score));
             positives.push(item.label.is_positive());
@@ -88,6 +108,7 @@ pub fn calibrate_trained(
     calibration.sha256 = Fingerprints {
         model: Some(fingerprint(&paths.base_dir)?),
         adapter: Some(fingerprint(&paths.out.join("adapter"))?),
+        merged: merged.map(fingerprint).transpose()?,
         policy: Some(sha256_hex(policy.as_bytes())),
         labelled_set: Some(labelled_set.finish()),
     };

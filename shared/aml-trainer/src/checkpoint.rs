@@ -27,6 +27,9 @@ pub struct Throughput {
 /// Where the run stood when a checkpoint was written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
+    /// The flags that decide the micro-batches and steps (packing, batch size, accumulation,
+    /// evaluation interval, sequence length, seed): a resume under others is refused.
+    pub batch_layout: String,
     /// Phase index (0 easy, 1 medium, 2 hard).
     pub phase_index: usize,
     /// The epoch of that phase the checkpoint fell in, from 1.
@@ -51,6 +54,14 @@ pub struct Progress {
     pub eval_loss: f64,
     /// The log so far.
     pub state: TrainerState,
+}
+
+/// What decides a run's micro-batches and steps: a checkpoint resumes only under the same.
+pub(crate) fn batch_layout(config: &crate::TrainerConfig, max_len: usize) -> String {
+    format!(
+        "packing {}, batch_size {}, grad_accum {}, eval_steps {:?}, max_seq_len {max_len}, seed {}",
+        config.packing, config.batch_size, config.grad_accum, config.eval_steps, config.seed
+    )
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> TrainError + '_ {

@@ -128,6 +128,16 @@ pub fn train_curriculum(
     let mut optimizer = Optimizer::new(config.optimizer, config.weight_decay, &parameters);
     let resumed = checkpoint::resume(out, &mut named, &mut optimizer)?;
     if let Some(progress) = &resumed {
+        let layout = checkpoint::batch_layout(config, data.max_len);
+        if progress.batch_layout != layout {
+            return Err(TrainError::Checkpoint {
+                path: checkpoint::at_step(out, progress.state.global_step),
+                reason: format!(
+                    "written with {}, resumed with {layout}: resume with the same flags, or train into a new output folder",
+                    progress.batch_layout
+                ),
+            });
+        }
         info!(
             phase = progress.phase_index,
             epoch = progress.epoch,

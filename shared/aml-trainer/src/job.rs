@@ -11,7 +11,7 @@ use aml_model::{CausalLm, DeviceMemory, LoadOptions, ModelConfig, TextTokenizer,
 use aml_scoring::ScoringEngine;
 use tch::Kind;
 
-use crate::calibration::calibrate_trained;
+use crate::calibration::{calibrate_trained, read_calibration_file};
 use crate::curriculum::{Observer, RunPaths, smoke_step, train_curriculum};
 use crate::data::PreparedData;
 use crate::memory::{MemoryEstimate, estimate, gib, lora_parameters, suggestions};
@@ -60,8 +60,9 @@ pub struct Outcome {
     pub state: TrainerState,
     /// The merged model's folder and dtype, with `merge_lora`.
     pub merged: Option<(PathBuf, Kind)>,
-    /// The cascade calibrated on the trained model (written as `calibration.json`).
-    pub calibration: Calibration,
+    /// The cascade calibrated on the trained model (written as `calibration.json`), or why
+    /// it could not be: the run's adapters and reports stand either way.
+    pub calibration: Result<Calibration, String>,
 }
 
 impl TrainingJob {
@@ -79,6 +80,7 @@ impl TrainingJob {
             config,
             model.max_position_embeddings as usize,
         )?;
+        read_calibration_file(config)?;
         let lora = config.lora_config(&self.paths.base_name, config.lora_dropout)?;
         let trainable = lora_parameters(&model, &lora);
         let batch_shape = (
@@ -213,23 +215,48 @@ impl TrainingPlan {
         } else {
             None
         };
-        let mut engine = ScoringEngine::new(model, self.tokenizer.clone())
-            .map_err(|error| TrainError::Calibration(error.to_string()))?;
-        let calibration = calibrate_trained(&mut engine, &self.data, &self.job.config, paths)?;
-        let text = serde_json::to_vec_pretty(&calibration).unwrap_or_default();
-        let file = paths.out.join("calibration.json");
-        std::fs::write(&file, text).map_err(|source| TrainError::Io { path: file, source })?;
-        if let Some(last) = state.phases.last() {
-            attach_to_report(
-                &paths.out.join(&last.phase).join("eval_report.json"),
-                &calibration,
-            )?;
+        let calibration =
+            self.calibrate(model, merged.as_ref().map(|(folder, _)| folder.as_path()));
+        match &calibration {
+            Ok(calibration) => {
+                let text = serde_json::to_vec_pretty(calibration).unwrap_or_default();
+                let file = paths.out.join("calibration.json");
+                std::fs::write(&file, text)
+                    .map_err(|source| TrainError::Io { path: file, source })?;
+                if let Some(last) = state.phases.last() {
+                    attach_to_report(
+                        &paths.out.join(&last.phase).join("eval_report.json"),
+                        calibration,
+                    )?;
+                }
+            }
+            Err(reason) => tracing::warn!(%reason, "the trained model could not be calibrated"),
         }
         Ok(Outcome {
             state,
             merged,
             calibration,
         })
+    }
+}
+
+impl TrainingPlan {
+    /// Calibrates the cascade on the trained model; a failure is reported, not fatal.
+    fn calibrate(
+        &self,
+        model: CausalLm,
+        merged: Option<&std::path::Path>,
+    ) -> Result<Calibration, String> {
+        let mut engine =
+            ScoringEngine::new(model, self.tokenizer.clone()).map_err(|error| error.to_string())?;
+        calibrate_trained(
+            &mut engine,
+            &self.data,
+            &self.job.config,
+            &self.job.paths,
+            merged,
+        )
+        .map_err(|error| error.to_string())
     }
 }
 

@@ -61,6 +61,19 @@ pub enum TrainError {
         /// The limit in force (the flag, capped by the model's context).
         max_seq_len: usize,
     },
+    /// A loss came out infinite or NaN (a learning rate too high, an fp16 overflow): the run
+    /// stops before the value reaches a checkpoint.
+    #[error("phase {phase}, step {step}: the {what} is {value}; lower --lr or check the data")]
+    NonFinite {
+        /// The phase.
+        phase: String,
+        /// The run's step.
+        step: i64,
+        /// `training loss` or `validation loss`.
+        what: &'static str,
+        /// The value.
+        value: f64,
+    },
     /// The model runtime failed.
     #[error(transparent)]
     Model(#[from] aml_model::ModelError),

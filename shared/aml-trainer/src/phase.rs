@@ -117,6 +117,14 @@ impl Curriculum<'_> {
                     config.recompute,
                     seed,
                 )?;
+                if !loss.is_finite() {
+                    return Err(TrainError::NonFinite {
+                        phase,
+                        step: self.state.global_step + 1,
+                        what: "training loss",
+                        value: loss,
+                    });
+                }
                 cursor.throughput.tokens += batch_tokens(examples, batch) as u64;
                 cursor.throughput.attention_pairs += attention_pairs(examples, batch);
                 cursor.epoch_loss_sum += loss;
@@ -166,6 +174,14 @@ impl Curriculum<'_> {
                     config.batch_size,
                     self.pad_id,
                 )?;
+                if !eval_loss.is_finite() {
+                    return Err(TrainError::NonFinite {
+                        phase,
+                        step: self.state.global_step,
+                        what: "validation loss",
+                        value: eval_loss,
+                    });
+                }
                 self.state.log_history.push(LogEntry {
                     phase: phase.clone(),
                     epoch,
@@ -236,6 +252,7 @@ impl Curriculum<'_> {
         eval_loss: f64,
     ) -> Result<(), TrainError> {
         let progress = Progress {
+            batch_layout: checkpoint::batch_layout(self.config, self.data.max_len),
             phase_index,
             epoch: cursor.epoch,
             batches_done: cursor.batches_done,

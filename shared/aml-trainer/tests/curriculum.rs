@@ -302,6 +302,19 @@ fn a_phase_the_caller_could_not_take_is_told_again_after_the_resume() {
         "the run stopped before its final adapter"
     );
 
+    let mut other = CausalLm::load(&model_dir, LoadOptions::cpu_f32()).expect("model");
+    let rebatched = TrainerConfig {
+        batch_size: 4,
+        ..config.clone()
+    };
+    let refused = train(&mut other, &tokenizer, folders, &rebatched, &mut observer)
+        .expect_err("other batching flags cannot resume these checkpoints")
+        .to_string();
+    assert!(
+        refused.contains("written with packing false, batch_size 8")
+            && refused.contains("resumed with packing false, batch_size 4"),
+        "{refused}"
+    );
     let mut fresh = CausalLm::load(&model_dir, LoadOptions::cpu_f32()).expect("model");
     let state = train(&mut fresh, &tokenizer, folders, &config, &mut observer)
         .expect("the resumed run ends");
@@ -358,4 +371,38 @@ fn early_stopping_fires_inside_a_two_epoch_phase() {
         "stopped inside the second epoch: {easy:?}, {first_epoch_steps} steps per epoch"
     );
     assert!(out.join("easy/adapter/adapter_model.safetensors").exists());
+}
+
+#[test]
+fn a_loss_that_blows_up_stops_the_run_before_any_checkpoint_holds_it() {
+    let Run {
+        root: _root,
+        model_dir,
+        data_dir,
+        out,
+        tokenizer,
+        mut model,
+    } = Run::prepare(Architecture::Llama);
+    let config = TrainerConfig {
+        lora_r: 4,
+        lr: 1e30,
+        warmup_ratio: 0.0,
+        max_grad_norm: 0.0,
+        batch_size: 4,
+        grad_accum: 1,
+        epochs: [1, 1, 1],
+        max_seq_len: 512,
+        run_judge: false,
+        ..TrainerConfig::default()
+    };
+    let error = train(
+        &mut model,
+        &tokenizer,
+        (&model_dir, &data_dir, &out),
+        &config,
+        &mut (),
+    )
+    .expect_err("a learning rate of 1e30 blows up");
+    assert!(matches!(error, TrainError::NonFinite { .. }), "{error}");
+    assert!(error.to_string().contains("lower --lr"), "{error}");
 }

@@ -107,9 +107,15 @@ fn fingerprints(args: &CalibrateArgs) -> anyhow::Result<Fingerprints> {
     };
     let gold = std::fs::read(&args.gold)
         .with_context(|| format!("failed to read {}", args.gold.display()))?;
+    if args.model.is_none() {
+        eprintln!(
+            "warning: without --model the calibration names no model, and a scheduler refuses it"
+        );
+    }
     Ok(Fingerprints {
         model: folder(&args.model)?,
         adapter: folder(&args.adapter)?,
+        merged: None,
         policy: Some(sha256_hex(policy.as_bytes())),
         labelled_set: Some(sha256_hex(&gold)),
     })

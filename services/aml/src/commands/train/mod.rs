@@ -396,14 +396,19 @@ fn train_locally(
     if let Some((folder, kind)) = &outcome.merged {
         println!("merged weights ({kind:?}) in {}", folder.display());
     }
-    println!(
-        "calibration.json: {}",
-        crate::commands::calibrate::describe(&outcome.calibration)
-    );
-    if let Some(needed) = outcome.calibration.positives_needed {
-        println!(
-            "  to certify it, give --calibration_file with labelled alerts: at least {needed} positives (MATCH or EDGE), all found"
-        );
+    match &outcome.calibration {
+        Ok(calibration) => {
+            println!(
+                "calibration.json: {}",
+                crate::commands::calibrate::describe(calibration)
+            );
+            if let Some(needed) = calibration.positives_needed {
+                println!(
+                    "  to certify it, give --calibration_file with labelled alerts: at least {needed} positives (MATCH or EDGE), all found"
+                );
+            }
+        }
+        Err(reason) => eprintln!("warning: no calibration.json: {reason}"),
     }
     Ok(true)
 }
