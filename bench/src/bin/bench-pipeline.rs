@@ -82,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
                 batch_size: args.batch,
                 model_cache: dir.path().join("cache"),
                 backend: Backend::Local(aml_model::LoadOptions::cpu_f32()),
+                prefix_cache_bytes: config.scoring.prefix_cache_bytes,
             },
         ));
         let runner = Runner::new(

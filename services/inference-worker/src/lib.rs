@@ -35,6 +35,8 @@ pub struct WorkerSettings {
     pub model_cache: PathBuf,
     /// Where the forward passes run.
     pub backend: Backend,
+    /// Bytes the local engine's encoded prefixes may take together.
+    pub prefix_cache_bytes: i64,
 }
 
 /// Where a worker's forward passes run.
@@ -165,8 +167,10 @@ impl ScoreHandler {
                 } else {
                     Some(self.local_dir(&job.adapter_url).await?)
                 };
+                let budget = self.settings.prefix_cache_bytes;
                 let engine = tokio::task::spawn_blocking(move || {
                     ScoringEngine::load(&model_dir, adapter_dir.as_deref(), options)
+                        .map(|engine| engine.with_prefix_budget(budget))
                 })
                 .await
                 .map_err(HandlerError::transient)?
@@ -214,7 +218,11 @@ impl ScoreHandler {
                     .map(|results| (results, scorer.prefix_encodes()))
             }
         }
-        .map_err(HandlerError::transient)?;
+        .map_err(|error| match error {
+            // The same prompt would be too long on every delivery.
+            aml_scoring::ScoringError::TooLong { .. } => HandlerError::invalid(error),
+            other => HandlerError::transient(other),
+        })?;
         Ok((results, prefix_encodes, start.elapsed().as_secs_f64()))
     }
 }

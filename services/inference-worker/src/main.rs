@@ -74,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
         batch_size: scoring.worker_batch_size,
         model_cache: args.model_cache,
         backend,
+        prefix_cache_bytes: scoring.prefix_cache_bytes,
     };
     let handler = Arc::new(ScoreHandler::new(storage, publisher, settings));
     aml_bus::serve::<ScoringJob, _>(

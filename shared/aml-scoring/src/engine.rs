@@ -8,7 +8,7 @@ use aml_model::{CausalLm, LoadOptions, Lora, ModelError, PrefixKv, TextTokenizer
 use aml_proto::v1::Alert;
 use tch::Tensor;
 
-use crate::prompt::{alert_tokens, answer_tokens, message_tokens, split_template};
+use crate::prompt::{alert_tokens, answer_tokens, check_fits, message_tokens, split_template};
 
 /// Why scoring failed.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +19,20 @@ pub enum ScoringError {
     /// The chat template cannot put the policy before the alert as a shared prefix.
     #[error("the chat template does not keep the user message after the system prompt: {0}")]
     Template(String),
+    /// Prefix, alert and answer together are longer than the model's context.
+    #[error(
+        "the prompt does not fit the model's context: prefix {prefix} + alert {alert} + answer {answer} tokens > max_position_embeddings {limit}; shorten the policy document"
+    )]
+    TooLong {
+        /// Tokens of the shared prefix (policy and template).
+        prefix: usize,
+        /// Tokens of the longest alert of the call.
+        alert: usize,
+        /// Tokens of the longest answer.
+        answer: usize,
+        /// The model's context.
+        limit: usize,
+    },
     /// The OpenAI-compatible server could not be reached or answered something unusable.
     #[error("{url}: {reason}")]
     Remote {
@@ -96,9 +110,16 @@ pub struct ScoringEngine {
     model: CausalLm,
     tokenizer: TextTokenizer,
     answers: Vec<Vec<i64>>,
-    prefixes: HashMap<String, EncodedPrefix>,
+    /// Encoded prefixes by policy text, with when each was last used.
+    prefixes: HashMap<String, (EncodedPrefix, u64)>,
     prefix_encodes: u64,
+    /// Bytes the encoded prefixes may take together before the least recently used go.
+    prefix_budget_bytes: i64,
+    uses: u64,
 }
+
+/// The default budget of encoded prefixes: two 30k-token policies at 8B (3.9 GB each).
+pub const DEFAULT_PREFIX_BUDGET_BYTES: i64 = 8 << 30;
 
 impl std::fmt::Debug for ScoringEngine {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -133,7 +154,23 @@ impl ScoringEngine {
             answers,
             prefixes: HashMap::new(),
             prefix_encodes: 0,
+            prefix_budget_bytes: DEFAULT_PREFIX_BUDGET_BYTES,
+            uses: 0,
         })
+    }
+
+    /// Keeps the encoded prefixes under `bytes` together (the one in use always stays).
+    pub fn with_prefix_budget(mut self, bytes: i64) -> Self {
+        self.prefix_budget_bytes = bytes;
+        self
+    }
+
+    /// Bytes the encoded prefixes take now.
+    pub fn prefix_bytes(&self) -> i64 {
+        self.prefixes
+            .values()
+            .map(|(prefix, _)| prefix.kv.bytes())
+            .sum()
     }
 
     /// How many prefixes this engine has encoded (each distinct policy once).
@@ -143,14 +180,46 @@ impl ScoringEngine {
 
     /// The encoded prefix of `policy`: the chat template's opening with the policy as the
     /// system message, up to where the user's content begins. Encoded on first use, then
-    /// kept for every later call with the same policy.
+    /// kept for later calls with the same policy while the prefixes fit their byte budget;
+    /// past it, the least recently used are dropped (and encoded again if they come back).
     pub fn prefix(&mut self, policy: &str) -> Result<&EncodedPrefix, ScoringError> {
-        if !self.prefixes.contains_key(policy) {
+        self.uses += 1;
+        let now = self.uses;
+        if let Some((_, used)) = self.prefixes.get_mut(policy) {
+            *used = now;
+        } else {
             let prefix = self.encode_prefix(policy)?;
             self.prefix_encodes += 1;
-            self.prefixes.insert(policy.to_owned(), prefix);
+            self.prefixes.insert(policy.to_owned(), (prefix, now));
+            while self.prefix_bytes() > self.prefix_budget_bytes && self.prefixes.len() > 1 {
+                let oldest = self
+                    .prefixes
+                    .iter()
+                    .filter(|(text, _)| text.as_str() != policy)
+                    .min_by_key(|(_, (_, used))| *used)
+                    .map(|(text, _)| text.clone());
+                match oldest {
+                    Some(text) => self.prefixes.remove(&text),
+                    None => break,
+                };
+            }
         }
-        Ok(&self.prefixes[policy])
+        Ok(&self.prefixes[policy].0)
+    }
+
+    /// The model's context in tokens.
+    fn context(&self) -> usize {
+        self.model.config.max_position_embeddings.max(0) as usize
+    }
+
+    /// Checks that `prompts` behind `prefix`, with the longest answer, fit the model's context.
+    fn check_prompts(
+        &self,
+        prefix: &EncodedPrefix,
+        prompts: &[Vec<i64>],
+    ) -> Result<(), ScoringError> {
+        let alert = prompts.iter().map(Vec::len).max().unwrap_or(0);
+        check_fits(prefix.tokens, alert, &self.answers, self.context())
     }
 
     fn encode_prefix(&self, policy: &str) -> Result<EncodedPrefix, ScoringError> {
@@ -159,6 +228,7 @@ impl ScoringEngine {
         if ids.is_empty() {
             return Err(ScoringError::Template("the prefix is empty".to_owned()));
         }
+        check_fits(ids.len(), 0, &self.answers, self.context())?;
         let _no_grad = tch::no_grad_guard();
         let kv = self
             .model
@@ -193,7 +263,7 @@ impl ScoringEngine {
         batch_size: usize,
     ) -> Result<Vec<LabelProbabilities>, ScoringError> {
         self.prefix(policy)?;
-        let prefix = &self.prefixes[policy];
+        let prefix = &self.prefixes[policy].0;
         let _no_grad = tch::no_grad_guard();
         let mut out = Vec::with_capacity(messages.len());
         for chunk in messages.chunks(batch_size.max(1)) {
@@ -205,6 +275,7 @@ impl ScoringEngine {
                     message,
                 )?);
             }
+            self.check_prompts(prefix, &prompts)?;
             for scores in score_answers(&self.model, Some(&prefix.kv), &prompts, &self.answers)? {
                 out.push(LabelProbabilities::from_log_probs(&scores.log_probs));
             }
@@ -220,8 +291,9 @@ impl ScoringEngine {
         max_new_tokens: i64,
     ) -> Result<String, ScoringError> {
         self.prefix(policy)?;
-        let prefix = &self.prefixes[policy];
+        let prefix = &self.prefixes[policy].0;
         let prompt = alert_tokens(&self.tokenizer, &prefix.user_close, alert)?;
+        self.check_prompts(prefix, std::slice::from_ref(&prompt))?;
         let config = GenerationConfig {
             max_new_tokens,
             stop_ids: self.tokenizer.eos_ids().to_vec(),

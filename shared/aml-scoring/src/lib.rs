@@ -11,5 +11,7 @@ mod engine;
 mod prompt;
 mod remote;
 
-pub use engine::{EncodedPrefix, LabelProbabilities, ScoringEngine, ScoringError};
+pub use engine::{
+    DEFAULT_PREFIX_BUDGET_BYTES, EncodedPrefix, LabelProbabilities, ScoringEngine, ScoringError,
+};
 pub use remote::{RemoteEndpoint, RemoteScorer};

@@ -73,3 +73,23 @@ pub(crate) fn alert_tokens(
 ) -> Result<Vec<i64>, ScoringError> {
     message_tokens(tokenizer, user_close, &alert_user_message(alert))
 }
+
+/// Checks that a prompt of `alert` tokens behind `prefix` tokens, with the longest of
+/// `answers`, fits a context of `limit` tokens.
+pub(crate) fn check_fits(
+    prefix: usize,
+    alert: usize,
+    answers: &[Vec<i64>],
+    limit: usize,
+) -> Result<(), ScoringError> {
+    let answer = answers.iter().map(Vec::len).max().unwrap_or(0);
+    if prefix + alert + answer > limit {
+        return Err(ScoringError::TooLong {
+            prefix,
+            alert,
+            answer,
+            limit,
+        });
+    }
+    Ok(())
+}

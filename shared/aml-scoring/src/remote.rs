@@ -14,7 +14,7 @@ use aml_proto::v1::Alert;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::prompt::{alert_tokens, answer_tokens, split_template};
+use crate::prompt::{alert_tokens, answer_tokens, check_fits, split_template};
 use crate::{LabelProbabilities, ScoringError};
 
 /// Where the server is and what it serves.
@@ -46,6 +46,8 @@ pub struct RemoteScorer {
     tokenizer: TextTokenizer,
     answers: Vec<Vec<i64>>,
     prefixes: HashMap<String, RemotePrefix>,
+    /// The served model's context (`max_position_embeddings` of its config.json).
+    context: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,6 +74,9 @@ impl RemoteScorer {
     pub fn new(tokenizer_dir: &Path, endpoint: RemoteEndpoint) -> Result<Self, ScoringError> {
         let tokenizer = TextTokenizer::load(tokenizer_dir)?;
         let answers = answer_tokens(&tokenizer)?;
+        let context = aml_model::ModelConfig::from_dir(tokenizer_dir)?
+            .max_position_embeddings
+            .max(0) as usize;
         let url = format!("{}/v1/completions", endpoint.base_url.trim_end_matches('/'));
         let client = reqwest::Client::builder()
             .timeout(endpoint.timeout)
@@ -87,6 +92,7 @@ impl RemoteScorer {
             tokenizer,
             answers,
             prefixes: HashMap::new(),
+            context,
         })
     }
 
@@ -153,7 +159,9 @@ impl RemoteScorer {
             let mut context_lengths = Vec::with_capacity(prompts.capacity());
             for alert in chunk {
                 let mut context = prefix.ids.clone();
-                context.extend(alert_tokens(&self.tokenizer, &prefix.user_close, alert)?);
+                let own = alert_tokens(&self.tokenizer, &prefix.user_close, alert)?;
+                check_fits(prefix.ids.len(), own.len(), &self.answers, self.context)?;
+                context.extend(own);
                 for answer in &self.answers {
                     context_lengths.push(context.len());
                     prompts.push([context.as_slice(), answer].concat());
@@ -233,7 +241,9 @@ impl RemoteScorer {
         self.prefix(policy)?;
         let prefix = &self.prefixes[policy];
         let mut prompt = prefix.ids.clone();
-        prompt.extend(alert_tokens(&self.tokenizer, &prefix.user_close, alert)?);
+        let own = alert_tokens(&self.tokenizer, &prefix.user_close, alert)?;
+        check_fits(prefix.ids.len(), own.len(), &self.answers, self.context)?;
+        prompt.extend(own);
         let choices = self
             .complete(json!({
                 "model": self.endpoint.model,

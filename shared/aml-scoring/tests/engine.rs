@@ -50,3 +50,42 @@ fn batched_scores_equal_one_by_one_and_the_prefix_is_encoded_once() {
     let rationale = engine.rationale(policy, &alerts[0], 8).unwrap();
     assert!(rationale.len() < 8 * 64, "at most 8 tokens: {rationale:?}");
 }
+
+#[test]
+fn prefixes_past_the_byte_budget_go_least_recently_used_first() {
+    let dir = tempfile::tempdir().unwrap();
+    init_tiny(&TinySpec::tiny(Architecture::Llama), dir.path(), 11).unwrap();
+    let mut engine = ScoringEngine::load(dir.path(), None, LoadOptions::cpu_f32()).unwrap();
+    engine.prefix("Policy A.").unwrap();
+    let one = engine.prefix_bytes();
+    let mut engine = engine.with_prefix_budget(2 * one + one / 2);
+    engine.prefix("Policy B.").unwrap();
+    engine.prefix("Policy A.").unwrap();
+    engine.prefix("Policy C.").unwrap();
+    assert_eq!(engine.prefix_encodes(), 3);
+    assert!(
+        engine.prefix_bytes() <= 2 * one + one / 2,
+        "B, least recently used, went"
+    );
+    engine.prefix("Policy A.").unwrap();
+    assert_eq!(engine.prefix_encodes(), 3, "A stayed");
+    engine.prefix("Policy B.").unwrap();
+    assert_eq!(engine.prefix_encodes(), 4, "B is encoded again");
+}
+
+#[test]
+fn a_prompt_longer_than_the_context_is_refused_with_its_lengths() {
+    let dir = tempfile::tempdir().unwrap();
+    init_tiny(&TinySpec::tiny(Architecture::Llama), dir.path(), 11).unwrap();
+    let mut engine = ScoringEngine::load(dir.path(), None, LoadOptions::cpu_f32()).unwrap();
+    let policy = "Screening policy: cite the fields that decide it. ".repeat(300);
+    let error = engine
+        .score(&policy, &alerts(2), 2)
+        .expect_err("a policy longer than the 4096-token context")
+        .to_string();
+    assert!(
+        error.starts_with("the prompt does not fit the model's context: prefix ")
+            && error.contains("> max_position_embeddings 4096"),
+        "{error}"
+    );
+}

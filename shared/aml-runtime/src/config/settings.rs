@@ -70,6 +70,9 @@ pub struct ScoringConfig {
     pub device: DeviceChoice,
     /// The local backend's compute dtype: `auto` (bf16 on CUDA, f32 on the CPU), `f32`, `bf16`.
     pub dtype: DtypeChoice,
+    /// Bytes a worker's encoded prefixes (the policies' keys and values) may take together;
+    /// past it the least recently used is dropped. 8 GiB keeps two 30k-token policies at 8B.
+    pub prefix_cache_bytes: i64,
     /// USD per GPU-hour, for the report's cost estimate.
     pub gpu_price_per_hour: f64,
     /// Where the workers' forward passes run.
@@ -130,6 +133,7 @@ impl Default for ScoringConfig {
             worker_batch_size: 16,
             device: DeviceChoice::Auto,
             dtype: DtypeChoice::Auto,
+            prefix_cache_bytes: 8 << 30,
             gpu_price_per_hour: 1.10,
             backend: ScoringBackend::Local,
             openai_url: String::new(),
