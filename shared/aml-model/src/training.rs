@@ -89,7 +89,9 @@ impl TrainBatch {
     }
 }
 
-fn loss_from_logits(logits: &Tensor, labels: &Tensor) -> Tensor {
+/// Mean cross-entropy of `logits` (`[batch, seq, vocab]`) predicting each next token of
+/// `labels`, skipping [`IGNORE_INDEX`].
+pub fn loss_from_logits(logits: &Tensor, labels: &Tensor) -> Tensor {
     let (batch, seq, vocab) = logits.size3().unwrap_or((1, 1, 1));
     let predicted = logits
         .narrow(1, 0, seq - 1)

@@ -22,13 +22,6 @@ use crate::{TrainError, TrainerConfig};
 /// Alerts scored per forward pass.
 const BATCH: usize = 16;
 
-fn io(path: &std::path::Path) -> impl Fn(std::io::Error) -> TrainError + '_ {
-    move |source| TrainError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
-
 /// The labelled alerts of `config.calibration_file` (none without one); a file that cannot
 /// be read or parsed is an error naming it and the line.
 pub fn read_calibration_file(config: &TrainerConfig) -> Result<Vec<LabelledAlert>, TrainError> {
@@ -39,13 +32,14 @@ pub fn read_calibration_file(config: &TrainerConfig) -> Result<Vec<LabelledAlert
     }
 }
 
-/// Scores the validation set and the calibration file with `engine` (the trained model) and
-/// calibrates the cascade on them; `merged` is the merged model's folder when the run wrote
+/// Scores the validation set and the calibration file's `alerts` with `engine` (the trained
+/// model) and calibrates the cascade on them; `merged` is the merged model's folder when the run wrote
 /// one. A validation sample whose input reads back as an alert is scored with that alert's
 /// user message, exactly as a worker would send it.
 pub fn calibrate_trained(
     engine: &mut ScoringEngine,
     data: &PreparedData,
+    alerts: &[LabelledAlert],
     config: &TrainerConfig,
     paths: &RunPaths,
     merged: Option<&std::path::Path>,
@@ -67,14 +61,14 @@ pub fn calibrate_trained(
     // then the calibration file).
     let mut labelled_set = Sha256Stream::default();
     let mut add_file = |file: &std::path::Path| -> Result<(), TrainError> {
-        let bytes = std::fs::read(file).map_err(io(file))?;
+        let bytes = std::fs::read(file).map_err(TrainError::io(file))?;
         labelled_set.update(format!("{}\n", sha256_hex(&bytes)).as_bytes());
         Ok(())
     };
     add_file(&paths.data_dir.join("validation.jsonl"))?;
     if let Some(file) = &config.calibration_file {
         add_file(file)?;
-        for item in read_calibration_file(config)? {
+        for item in alerts {
             messages.push(alert_user_message(&item.alert));
             prescreens.push(Some(prescreen_alert(&item.alert).score));
             positives.push(item.label.is_positive());

@@ -64,13 +64,6 @@ pub(crate) fn batch_layout(config: &crate::TrainerConfig, max_len: usize) -> Str
     )
 }
 
-fn io(path: &Path) -> impl Fn(std::io::Error) -> TrainError + '_ {
-    move |source| TrainError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
-
 fn folder(out: &Path) -> PathBuf {
     out.join("checkpoints")
 }
@@ -88,10 +81,10 @@ pub fn save(
     progress: &Progress,
 ) -> Result<PathBuf, TrainError> {
     let dir = at_step(out, progress.state.global_step);
-    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    std::fs::create_dir_all(&dir).map_err(TrainError::io(&dir))?;
     let marker = dir.join("progress.json");
     if marker.exists() {
-        std::fs::remove_file(&marker).map_err(io(&marker))?;
+        std::fs::remove_file(&marker).map_err(TrainError::io(&marker))?;
     }
     let mut tensors: Vec<(String, Tensor)> = Vec::new();
     for (index, (name, tensor)) in parameters.iter().enumerate() {
@@ -111,7 +104,7 @@ pub fn save(
     tensors.push(("step".to_owned(), Tensor::from_slice(&[optimizer.step])));
     save_file(&dir.join("state.safetensors"), &tensors, None)?;
     let text = serde_json::to_vec_pretty(progress).unwrap_or_default();
-    std::fs::write(dir.join("progress.json"), text).map_err(io(&dir))?;
+    std::fs::write(dir.join("progress.json"), text).map_err(TrainError::io(&dir))?;
     Ok(dir)
 }
 
@@ -140,7 +133,7 @@ pub fn resume(
         return Ok(None);
     };
     let progress_path = dir.join("progress.json");
-    let text = std::fs::read_to_string(&progress_path).map_err(io(&progress_path))?;
+    let text = std::fs::read_to_string(&progress_path).map_err(TrainError::io(&progress_path))?;
     let progress: Progress =
         serde_json::from_str(&text).map_err(|error| TrainError::Checkpoint {
             path: progress_path.clone(),
@@ -218,7 +211,7 @@ pub fn rotate(out: &Path, keep_last: usize) -> Result<Vec<PathBuf>, TrainError> 
         if position >= first_kept || a_best {
             kept.push(dir.clone());
         } else {
-            std::fs::remove_dir_all(dir).map_err(io(dir))?;
+            std::fs::remove_dir_all(dir).map_err(TrainError::io(dir))?;
         }
     }
     Ok(kept)

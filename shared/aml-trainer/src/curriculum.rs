@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use aml_judge::AnyJudge;
 use aml_model::merge::copy_tokenizer_files;
-use aml_model::training::loss_and_backward;
+use aml_model::training::{loss_and_backward, loss_from_logits};
 use aml_model::{CausalLm, Lora, LoraInit, TextTokenizer};
 use tch::Tensor;
 use tracing::info;
@@ -208,20 +208,8 @@ pub(crate) fn evaluation_loss(
     let batches = buckets(examples, batch_size);
     for batch in &batches {
         let train_batch = collate(examples, batch, pad_id, false).to_device(model.device);
-        let (ids, labels) = (train_batch.ids, train_batch.labels);
-        let logits = model.forward(&ids)?;
-        let (rows, seq, vocab) = logits.size3()?;
-        let loss = logits
-            .narrow(1, 0, seq - 1)
-            .reshape([rows * (seq - 1), vocab])
-            .cross_entropy_loss::<Tensor>(
-                &labels.narrow(1, 1, seq - 1).reshape([rows * (seq - 1)]),
-                None,
-                tch::Reduction::Mean,
-                aml_model::training::IGNORE_INDEX,
-                0.0,
-            );
-        total += loss.double_value(&[]);
+        let logits = model.forward(&train_batch.ids)?;
+        total += loss_from_logits(&logits, &train_batch.labels).double_value(&[]);
     }
     Ok(total / batches.len().max(1) as f64)
 }
@@ -259,8 +247,5 @@ pub fn smoke_step(
 
 /// Writes `bytes` to `path`, naming the path on failure.
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    std::fs::write(path, bytes).map_err(|source| TrainError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::write(path, bytes).map_err(TrainError::io(path))
 }

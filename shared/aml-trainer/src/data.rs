@@ -75,10 +75,7 @@ pub fn read_tier(dir: &Path, tier: Difficulty) -> Result<Vec<SampleRecord>, Trai
 
 /// Reads a JSONL file of samples; it must hold at least one.
 pub fn read_file(path: &Path) -> Result<Vec<SampleRecord>, TrainError> {
-    let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(TrainError::io(path))?;
     let samples = parse_candidates(path, &text)?;
     if samples.is_empty() {
         return Err(TrainError::EmptyFile(path.to_owned()));

@@ -6,13 +6,14 @@ use std::path::PathBuf;
 
 use aml_core::Difficulty;
 use aml_core::cascade::Calibration;
+use aml_core::labelled::LabelledAlert;
 use aml_model::merge::merge_and_save;
 use aml_model::{CausalLm, DeviceMemory, LoadOptions, ModelConfig, TextTokenizer, device_memory};
 use aml_scoring::ScoringEngine;
 use tch::Kind;
 
 use crate::calibration::{calibrate_trained, read_calibration_file};
-use crate::curriculum::{Observer, RunPaths, smoke_step, train_curriculum};
+use crate::curriculum::{Observer, RunPaths, smoke_step, train_curriculum, write_file};
 use crate::data::PreparedData;
 use crate::memory::{MemoryEstimate, estimate, gib, lora_parameters, suggestions};
 use crate::state::{PhaseSummary, TrainerState};
@@ -51,6 +52,8 @@ pub struct TrainingPlan {
     pub memory: Option<DeviceMemory>,
     /// Rows per micro-batch and tokens per row the estimate assumes.
     pub batch_shape: (usize, usize),
+    /// The labelled alerts of `--calibration_file` (none without one).
+    pub calibration_alerts: Vec<LabelledAlert>,
 }
 
 /// What a finished run leaves besides its files.
@@ -80,7 +83,7 @@ impl TrainingJob {
             config,
             model.max_position_embeddings as usize,
         )?;
-        read_calibration_file(config)?;
+        let calibration_alerts = read_calibration_file(config)?;
         let lora = config.lora_config(&self.paths.base_name, config.lora_dropout)?;
         let trainable = lora_parameters(&model, &lora);
         let batch_shape = (
@@ -120,6 +123,7 @@ impl TrainingJob {
             estimate,
             memory,
             batch_shape,
+            calibration_alerts,
         })
     }
 }
@@ -221,8 +225,7 @@ impl TrainingPlan {
             Ok(calibration) => {
                 let text = serde_json::to_vec_pretty(calibration).unwrap_or_default();
                 let file = paths.out.join("calibration.json");
-                std::fs::write(&file, text)
-                    .map_err(|source| TrainError::Io { path: file, source })?;
+                write_file(&file, &text)?;
                 if let Some(last) = state.phases.last() {
                     attach_to_report(
                         &paths.out.join(&last.phase).join("eval_report.json"),
@@ -252,6 +255,7 @@ impl TrainingPlan {
         calibrate_trained(
             &mut engine,
             &self.data,
+            &self.calibration_alerts,
             &self.job.config,
             &self.job.paths,
             merged,
@@ -271,12 +275,8 @@ fn attach_to_report(report: &std::path::Path, calibration: &Calibration) -> Resu
             reason: error.to_string(),
         })?;
     value["calibration"] = serde_json::to_value(calibration).unwrap_or_default();
-    std::fs::write(
+    write_file(
         report,
-        serde_json::to_vec_pretty(&value).unwrap_or_default(),
+        &serde_json::to_vec_pretty(&value).unwrap_or_default(),
     )
-    .map_err(|source| TrainError::Io {
-        path: report.to_owned(),
-        source,
-    })
 }

@@ -136,3 +136,13 @@ pub enum TrainError {
         reason: String,
     },
 }
+
+impl TrainError {
+    /// Maps an I/O error on `path` to [`TrainError::Io`] naming it.
+    pub(crate) fn io(path: &std::path::Path) -> impl Fn(std::io::Error) -> Self + '_ {
+        move |source| Self::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
