@@ -48,7 +48,7 @@ fn write_dataset(dir: &Path) {
 
 /// A tiny model, a small offline dataset and an output folder in a temporary directory.
 struct Run {
-    root: tempfile::TempDir,
+    _root: tempfile::TempDir,
     model_dir: std::path::PathBuf,
     data_dir: std::path::PathBuf,
     out: std::path::PathBuf,
@@ -70,7 +70,7 @@ impl Run {
         let tokenizer = TextTokenizer::load(&model_dir).expect("tokenizer");
         let model = CausalLm::load(&model_dir, LoadOptions::cpu_f32()).expect("model");
         Run {
-            root,
+            _root: root,
             model_dir,
             data_dir,
             out,
@@ -78,36 +78,40 @@ impl Run {
             model,
         }
     }
-}
 
-/// Runs the curriculum of `config` on the prepared folders, telling `observer`.
-fn train(
-    model: &mut CausalLm,
-    tokenizer: &TextTokenizer,
-    (model_dir, data_dir, out): (&Path, &Path, &Path),
-    config: &TrainerConfig,
-    observer: &mut dyn Observer,
-) -> Result<TrainerState, TrainError> {
-    let data = PreparedData::load(tokenizer, data_dir, config, 4096)?;
-    let paths = RunPaths {
-        base_dir: model_dir.to_owned(),
-        base_name: "tiny".to_owned(),
-        data_dir: data_dir.to_owned(),
-        out: out.to_owned(),
-    };
-    train_curriculum(model, tokenizer, &data, config, &paths, observer)
+    /// Runs the curriculum of `config` on the prepared folders with `self.model`, telling
+    /// `observer`.
+    fn train(
+        &mut self,
+        config: &TrainerConfig,
+        observer: &mut dyn Observer,
+    ) -> Result<TrainerState, TrainError> {
+        let data = PreparedData::load(&self.tokenizer, &self.data_dir, config, 4096)?;
+        let paths = RunPaths {
+            base_dir: self.model_dir.clone(),
+            base_name: "tiny".to_owned(),
+            data_dir: self.data_dir.clone(),
+            out: self.out.clone(),
+        };
+        train_curriculum(
+            &mut self.model,
+            &self.tokenizer,
+            &data,
+            config,
+            &paths,
+            observer,
+        )
+    }
+
+    /// Loads the base model afresh, as a new process would.
+    fn reload(&mut self) {
+        self.model = CausalLm::load(&self.model_dir, LoadOptions::cpu_f32()).expect("model");
+    }
 }
 
 #[test]
 fn three_phases_lower_the_loss_and_the_adapter_loads_in_peft() {
-    let Run {
-        root: _root,
-        model_dir,
-        data_dir,
-        out,
-        tokenizer,
-        mut model,
-    } = Run::prepare(Architecture::Llama);
+    let mut run = Run::prepare(Architecture::Llama);
     let config = TrainerConfig {
         lora_r: 8,
         lora_alpha: 16.0,
@@ -120,24 +124,18 @@ fn three_phases_lower_the_loss_and_the_adapter_loads_in_peft() {
         judge_max_new_tokens: 16,
         ..TrainerConfig::default()
     };
-    let state = train(
-        &mut model,
-        &tokenizer,
-        (&model_dir, &data_dir, &out),
-        &config,
-        &mut (),
-    )
-    .expect("training");
+    let state = run.train(&config, &mut ()).expect("training");
     assert_eq!(state.phases.len(), 3);
     for phase in &state.phases {
         assert!(phase.last_epoch_loss < phase.first_epoch_loss, "{phase:?}");
         assert!(phase.padding_share < 0.1, "{phase:?}");
         assert!(
-            out.join(&phase.phase)
+            run.out
+                .join(&phase.phase)
                 .join("adapter/adapter_model.safetensors")
                 .exists()
         );
-        let report_path = out.join(&phase.phase).join("eval_report.json");
+        let report_path = run.out.join(&phase.phase).join("eval_report.json");
         let report: serde_json::Value =
             serde_json::from_slice(&std::fs::read(report_path).expect("eval report"))
                 .expect("json");
@@ -148,10 +146,11 @@ fn three_phases_lower_the_loss_and_the_adapter_loads_in_peft() {
         );
     }
     assert!(state.phases[1].learning_rate < state.phases[0].learning_rate);
-    assert!(out.join("trainer_state.json").exists());
+    assert!(run.out.join("trainer_state.json").exists());
     for phase in &state.phases {
         let exported = Tensor::read_safetensors(
-            out.join(&phase.phase)
+            run.out
+                .join(&phase.phase)
                 .join("adapter/adapter_model.safetensors"),
         )
         .expect("phase adapter");
@@ -168,10 +167,12 @@ fn three_phases_lower_the_loss_and_the_adapter_loads_in_peft() {
         );
         assert!(!exported.is_empty());
         assert!(
-            out.join(&phase.phase)
+            run.out
+                .join(&phase.phase)
                 .join("adapter/tokenizer.json")
                 .exists()
-                && out
+                && run
+                    .out
                     .join(&phase.phase)
                     .join("adapter/tokenizer_config.json")
                     .exists(),
@@ -181,8 +182,8 @@ fn three_phases_lower_the_loss_and_the_adapter_loads_in_peft() {
 
     let ids: Vec<i64> = (1..40).collect();
     let ours = {
-        let mut fresh = CausalLm::load(&model_dir, LoadOptions::cpu_f32()).expect("model");
-        Lora::load(&mut fresh, &out.join("adapter")).expect("adapter");
+        let mut fresh = CausalLm::load(&run.model_dir, LoadOptions::cpu_f32()).expect("model");
+        Lora::load(&mut fresh, &run.out.join("adapter")).expect("adapter");
         tch::no_grad(|| fresh.forward(&Tensor::from_slice(&ids).view([1, -1])))
             .expect("forward")
             .squeeze_dim(0)
@@ -190,9 +191,9 @@ fn three_phases_lower_the_loss_and_the_adapter_loads_in_peft() {
     let parsed = hf_oracle(&[
         "logits",
         "--model",
-        &model_dir.display().to_string(),
+        &run.model_dir.display().to_string(),
         "--adapter",
-        &out.join("adapter").display().to_string(),
+        &run.out.join("adapter").display().to_string(),
         "--ids",
         &ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","),
     ]);
@@ -205,14 +206,7 @@ fn three_phases_lower_the_loss_and_the_adapter_loads_in_peft() {
 
 #[test]
 fn a_failed_gate_stops_the_curriculum_with_a_clear_report() {
-    let Run {
-        root: _root,
-        model_dir,
-        data_dir,
-        out,
-        tokenizer,
-        mut model,
-    } = Run::prepare(Architecture::Qwen2);
+    let mut run = Run::prepare(Architecture::Qwen2);
     let config = TrainerConfig {
         lora_r: 4,
         lr: 1e-3,
@@ -228,23 +222,18 @@ fn a_failed_gate_stops_the_curriculum_with_a_clear_report() {
         },
         ..TrainerConfig::default()
     };
-    let error = train(
-        &mut model,
-        &tokenizer,
-        (&model_dir, &data_dir, &out),
-        &config,
-        &mut (),
-    )
-    .expect_err("the gate cannot pass");
+    let error = run
+        .train(&config, &mut ())
+        .expect_err("the gate cannot pass");
     let message = error.to_string();
     assert!(
         message.starts_with("phase easy failed the gate: accuracy"),
         "{message}"
     );
     assert!(message.contains("eval_report.json"), "{message}");
-    assert!(out.join("easy/eval_report.json").exists());
+    assert!(run.out.join("easy/eval_report.json").exists());
     assert!(
-        !out.join("medium").exists(),
+        !run.out.join("medium").exists(),
         "the curriculum stopped after easy"
     );
 }
@@ -271,14 +260,7 @@ impl Observer for Announcements {
 
 #[test]
 fn a_phase_the_caller_could_not_take_is_told_again_after_the_resume() {
-    let Run {
-        root: _root,
-        model_dir,
-        data_dir,
-        out,
-        tokenizer,
-        mut model,
-    } = Run::prepare(Architecture::Llama);
+    let mut run = Run::prepare(Architecture::Llama);
     let config = TrainerConfig {
         lora_r: 4,
         batch_size: 8,
@@ -292,22 +274,23 @@ fn a_phase_the_caller_could_not_take_is_told_again_after_the_resume() {
         heard: Vec::new(),
         refuse: Some("hard"),
     };
-    let folders = (model_dir.as_path(), data_dir.as_path(), out.as_path());
-    let error = train(&mut model, &tokenizer, folders, &config, &mut observer)
+    let error = run
+        .train(&config, &mut observer)
         .expect_err("the caller stops the run");
     assert_eq!(error.to_string(), "stopped after phase hard: upload failed");
     assert_eq!(observer.heard, ["easy", "medium"]);
     assert!(
-        !out.join("adapter").exists(),
+        !run.out.join("adapter").exists(),
         "the run stopped before its final adapter"
     );
 
-    let mut other = CausalLm::load(&model_dir, LoadOptions::cpu_f32()).expect("model");
+    run.reload();
     let rebatched = TrainerConfig {
         batch_size: 4,
         ..config.clone()
     };
-    let refused = train(&mut other, &tokenizer, folders, &rebatched, &mut observer)
+    let refused = run
+        .train(&rebatched, &mut observer)
         .expect_err("other batching flags cannot resume these checkpoints")
         .to_string();
     assert!(
@@ -315,8 +298,9 @@ fn a_phase_the_caller_could_not_take_is_told_again_after_the_resume() {
             && refused.contains("resumed with packing false, batch_size 4"),
         "{refused}"
     );
-    let mut fresh = CausalLm::load(&model_dir, LoadOptions::cpu_f32()).expect("model");
-    let state = train(&mut fresh, &tokenizer, folders, &config, &mut observer)
+    run.reload();
+    let state = run
+        .train(&config, &mut observer)
         .expect("the resumed run ends");
     assert_eq!(
         observer.heard,
@@ -324,19 +308,12 @@ fn a_phase_the_caller_could_not_take_is_told_again_after_the_resume() {
         "the resume tells of hard, which its checkpoint ended"
     );
     assert_eq!(state.phases.len(), 3);
-    assert!(out.join("adapter/adapter_model.safetensors").exists());
+    assert!(run.out.join("adapter/adapter_model.safetensors").exists());
 }
 
 #[test]
 fn early_stopping_fires_inside_a_two_epoch_phase() {
-    let Run {
-        root: _root,
-        model_dir,
-        data_dir,
-        out,
-        tokenizer,
-        mut model,
-    } = Run::prepare(Architecture::Llama);
+    let mut run = Run::prepare(Architecture::Llama);
     // With no learning the validation loss stands still: the fourth evaluation (patience 3)
     // sees less than 5% improvement, in the second of the phase's two epochs.
     let config = TrainerConfig {
@@ -349,14 +326,7 @@ fn early_stopping_fires_inside_a_two_epoch_phase() {
         run_judge: false,
         ..TrainerConfig::default()
     };
-    let state = train(
-        &mut model,
-        &tokenizer,
-        (&model_dir, &data_dir, &out),
-        &config,
-        &mut (),
-    )
-    .expect("training");
+    let state = run.train(&config, &mut ()).expect("training");
     let easy = &state.phases[0];
     assert!(easy.early_stopped, "{easy:?}");
     assert_eq!(easy.evaluations, 4, "{easy:?}");
@@ -370,19 +340,16 @@ fn early_stopping_fires_inside_a_two_epoch_phase() {
         first_epoch_steps < easy.steps && easy.steps < 2 * first_epoch_steps,
         "stopped inside the second epoch: {easy:?}, {first_epoch_steps} steps per epoch"
     );
-    assert!(out.join("easy/adapter/adapter_model.safetensors").exists());
+    assert!(
+        run.out
+            .join("easy/adapter/adapter_model.safetensors")
+            .exists()
+    );
 }
 
 #[test]
 fn a_loss_that_blows_up_stops_the_run_before_any_checkpoint_holds_it() {
-    let Run {
-        root: _root,
-        model_dir,
-        data_dir,
-        out,
-        tokenizer,
-        mut model,
-    } = Run::prepare(Architecture::Llama);
+    let mut run = Run::prepare(Architecture::Llama);
     let config = TrainerConfig {
         lora_r: 4,
         lr: 1e30,
@@ -395,14 +362,9 @@ fn a_loss_that_blows_up_stops_the_run_before_any_checkpoint_holds_it() {
         run_judge: false,
         ..TrainerConfig::default()
     };
-    let error = train(
-        &mut model,
-        &tokenizer,
-        (&model_dir, &data_dir, &out),
-        &config,
-        &mut (),
-    )
-    .expect_err("a learning rate of 1e30 blows up");
+    let error = run
+        .train(&config, &mut ())
+        .expect_err("a learning rate of 1e30 blows up");
     assert!(matches!(error, TrainError::NonFinite { .. }), "{error}");
     assert!(error.to_string().contains("lower --lr"), "{error}");
 }
