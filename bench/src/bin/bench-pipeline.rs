@@ -4,7 +4,9 @@
 //! goes to the model (prescreen off) so the figure is the pipeline's. Reports alerts/s from
 //! the BatchRequest to the report, and the share of that wall time spent outside the scoring
 //! engine (broker, storage, serialisation, scheduling): target < 5%. Median of 3 batches.
-//! Writes `target/bench/pipeline.json` with `alerts_per_s` and `overhead_share`.
+//! Then the same with rationales for the escalated alerts (96 tokens at most, generated in
+//! batches behind the shared prefix). Writes `target/bench/pipeline.json` with
+//! `alerts_per_s`, `overhead_share` and the same under `rationales`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -46,6 +48,14 @@ struct Args {
     out: PathBuf,
 }
 
+/// What the timed batches of one mode gave.
+struct Measured {
+    rates: Vec<f64>,
+    shares: Vec<f64>,
+    model_seconds: Vec<f64>,
+    escalated: Vec<u64>,
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -54,13 +64,81 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let model_dir = dir.path().join("model");
     init_tiny(&small_llama(), &model_dir, 5)?;
+    let off = measure(&args, &nats, dir.path(), false).await?;
+    let on = measure(&args, &nats, dir.path(), true).await?;
+    let overhead_share = median(&off.shares);
+    println!(
+        "{:<44} | {:>10} | {:>10}",
+        "pipeline (CPU, small model, 1 worker)", "no rationale", "rationales"
+    );
+    println!("{:-<44}-+-{:->12}-+-{:->10}", "", "", "");
+    println!(
+        "{:<44} | {:>12.1} | {:>10.1}",
+        "alerts/s, BatchRequest to report",
+        median(&off.rates),
+        median(&on.rates)
+    );
+    println!(
+        "{:<44} | {:>11.2}% | {:>9.2}%",
+        "wall time outside the model",
+        overhead_share * 100.0,
+        median(&on.shares) * 100.0
+    );
+    println!(
+        "{:<44} | {:>12} | {:>10}",
+        "escalated alerts per batch (median)",
+        median_u64(&off.escalated),
+        median_u64(&on.escalated)
+    );
+    println!(
+        "target overhead < 5% (no rationale): {}",
+        if overhead_share < 0.05 {
+            "met"
+        } else {
+            "missed"
+        }
+    );
+    write_json(
+        &args.out,
+        &json!({
+            "alerts_per_s": median(&off.rates), "overhead_share": overhead_share,
+            "runs_alerts_per_s": off.rates, "runs_overhead_share": off.shares,
+            "runs_model_seconds": off.model_seconds,
+            "rationales": {
+                "alerts_per_s": median(&on.rates), "overhead_share": median(&on.shares),
+                "runs_alerts_per_s": on.rates, "runs_model_seconds": on.model_seconds,
+                "runs_escalated": on.escalated, "rationale_tokens": 96,
+            },
+            "alerts": args.alerts,
+            "shard_size": args.shard_size, "batch": args.batch, "threads": 2,
+            "model": "llama, 4 layers, hidden 256, GQA 8/2, vocab 2048",
+            "first_batch_untimed": true,
+        }),
+    )
+}
+
+fn median_u64(values: &[u64]) -> u64 {
+    let floats: Vec<f64> = values.iter().map(|&value| value as f64).collect();
+    median(&floats) as u64
+}
+
+/// Runs a scheduler and a worker on their own store, and times `args.runs` batches after an
+/// untimed first one, with or without rationales for the escalated alerts.
+async fn measure(
+    args: &Args,
+    nats: &NatsServer,
+    dir: &std::path::Path,
+    rationale: bool,
+) -> anyhow::Result<Measured> {
+    let mode = if rationale { "rationales" } else { "scores" };
     let mut config = AmlConfig::default();
     config.nats.url = nats.url();
-    config.storage.url = format!("file://{}", dir.path().join("store").display());
+    config.storage.url = format!("file://{}", dir.join(mode).display());
     config.scoring.schedule = String::new();
     config.scoring.shard_size = args.shard_size;
-    config.scoring.model_url = model_dir.display().to_string();
+    config.scoring.model_url = dir.join("model").display().to_string();
     config.scoring.worker_batch_size = args.batch;
+    config.scoring.rationale = rationale;
     config.bus.concurrency = 1;
     let storage = Storage::open(&config.storage.url, &Default::default())?;
 
@@ -80,9 +158,10 @@ async fn main() -> anyhow::Result<()> {
             WorkerSettings {
                 worker_id: "bench".into(),
                 batch_size: args.batch,
-                model_cache: dir.path().join("cache"),
+                model_cache: dir.join("cache"),
                 backend: Backend::Local(aml_model::LoadOptions::cpu_f32()),
                 prefix_cache_bytes: config.scoring.prefix_cache_bytes,
+                progress_interval: Duration::from_secs(1),
             },
         ));
         let runner = Runner::new(
@@ -96,9 +175,12 @@ async fn main() -> anyhow::Result<()> {
 
     let synthesizer = Synthesizer::default();
     let mut rng = SeededRng::new(3);
-    let mut rates = Vec::new();
-    let mut shares = Vec::new();
-    let mut model_seconds = Vec::new();
+    let mut measured = Measured {
+        rates: Vec::new(),
+        shares: Vec::new(),
+        model_seconds: Vec::new(),
+        escalated: Vec::new(),
+    };
     for run in 0..args.runs.max(1) + 1 {
         let alerts: Vec<Alert> = (0..args.alerts)
             .map(|index| {
@@ -106,7 +188,7 @@ async fn main() -> anyhow::Result<()> {
                     .case(&mut rng, Difficulty::ALL[index % 3], Label::ALL[index % 3])
                     .alert;
                 alert.bank = ["north", "south"][index % 2].to_owned();
-                alert.alert_id = format!("r{run}-{index}");
+                alert.alert_id = format!("{mode}-r{run}-{index}");
                 alert
             })
             .collect();
@@ -119,7 +201,7 @@ async fn main() -> anyhow::Result<()> {
                 )
                 .await?;
         }
-        let batch_id = format!("bench-{run}");
+        let batch_id = format!("bench-{mode}-{run}");
         let start = Instant::now();
         publisher
             .publish(
@@ -141,46 +223,13 @@ async fn main() -> anyhow::Result<()> {
         if run == 0 {
             continue;
         }
-        rates.push(args.alerts as f64 / wall);
-        shares.push(1.0 - report.gpu_seconds / wall);
-        model_seconds.push(report.gpu_seconds);
+        measured.rates.push(args.alerts as f64 / wall);
+        measured.shares.push(1.0 - report.gpu_seconds / wall);
+        measured.model_seconds.push(report.gpu_seconds);
+        measured.escalated.push(report.escalated);
     }
     shutdown.cancel();
     scheduler.await??;
     worker.await??;
-    let alerts_per_s = median(&rates);
-    let overhead_share = median(&shares);
-    println!(
-        "{:<44} | {:>10}",
-        "pipeline (CPU, small model, 1 worker)", "value"
-    );
-    println!("{:-<44}-+-{:->10}", "", "");
-    println!(
-        "{:<44} | {:>10.1}",
-        "alerts/s, BatchRequest to report", alerts_per_s
-    );
-    println!(
-        "{:<44} | {:>9.2}%",
-        "wall time outside the scoring engine",
-        overhead_share * 100.0
-    );
-    println!(
-        "target overhead < 5%: {}",
-        if overhead_share < 0.05 {
-            "met"
-        } else {
-            "missed"
-        }
-    );
-    write_json(
-        &args.out,
-        &json!({
-            "alerts_per_s": alerts_per_s, "overhead_share": overhead_share,
-            "runs_alerts_per_s": rates, "runs_overhead_share": shares,
-            "runs_model_seconds": model_seconds, "alerts": args.alerts,
-            "shard_size": args.shard_size, "batch": args.batch, "threads": 2,
-            "model": "llama, 4 layers, hidden 256, GQA 8/2, vocab 2048",
-            "first_batch_untimed": true,
-        }),
-    )
+    Ok(measured)
 }

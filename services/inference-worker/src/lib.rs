@@ -1,25 +1,29 @@
 //! The inference worker's handler. For each ScoringJob: load the model once (base + adapter,
-//! cached by URL), encode the job's shared prefix once per (model, prefix), score the shard's
-//! alerts in batches, escalate those with P(match) + P(edge) >= tau (with a rationale when
-//! asked), write the results under the bank's keys, then announce ShardCompleted. The runner
-//! acks only after that, so a worker killed mid-shard leaves the job to be redelivered, and a
-//! redelivered shard overwrites its own results object.
+//! cached by URL; a folder whose training record says it answers reasoning-first is refused
+//! and the job goes to the DLQ), score the shard through the one score-then-rationale loop
+//! ([`aml_scoring::score_shard`]) with rationales for escalated alerts in batches when asked,
+//! publish ShardProgress as the batches finish (so the scheduler does not publish the shard
+//! again while it is held), write the results under the bank's keys, then announce
+//! ShardCompleted. The runner acks only after that, so a worker killed mid-shard leaves the
+//! job to be redelivered, and a redelivered shard overwrites its own results object.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aml_batch::{decode_shard, put_results};
 use aml_bus::topology::subjects;
 use aml_bus::{Delivery, Handler, HandlerError, Publisher};
-use aml_core::Label;
 use aml_model::LoadOptions;
 use aml_proto::v1::{Alert, ScoreResult, ScoringJob, ShardCompleted};
-use aml_scoring::{LabelProbabilities, RemoteEndpoint, RemoteScorer, ScoringEngine};
+use aml_scoring::{
+    EngineHandle, EngineSource, RemoteEndpoint, RemoteScorer, Scorer, ScoringError,
+    ShardProgress, ShardSettings, score_shard,
+};
 use aml_storage::Storage;
-use tokio::sync::Mutex;
-use tracing::info;
+use tokio::sync::{Mutex, watch};
+use tracing::{info, warn};
 
 /// Longest rationale generated for an escalated alert, in tokens.
 const RATIONALE_TOKENS: i64 = 96;
@@ -29,7 +33,7 @@ const RATIONALE_TOKENS: i64 = 96;
 pub struct WorkerSettings {
     /// Its name in ShardCompleted.
     pub worker_id: String,
-    /// Alerts per forward pass.
+    /// Alerts per forward pass, request or batch of rationales.
     pub batch_size: usize,
     /// Where models named by object-store URLs are downloaded.
     pub model_cache: PathBuf,
@@ -37,6 +41,8 @@ pub struct WorkerSettings {
     pub backend: Backend,
     /// Bytes the local engine's encoded prefixes may take together.
     pub prefix_cache_bytes: i64,
+    /// Least time between two ShardProgress events of a shard.
+    pub progress_interval: Duration,
 }
 
 /// Where a worker's forward passes run.
@@ -53,8 +59,8 @@ pub enum Backend {
 /// A loaded engine, shared by the jobs of one model.
 #[derive(Clone)]
 enum Engine {
-    Local(SharedEngine),
-    Remote(Arc<Mutex<RemoteScorer>>),
+    Local(EngineHandle),
+    Remote(Arc<RemoteScorer>),
 }
 
 /// Handles ScoringJobs.
@@ -74,37 +80,19 @@ struct WorkerCounters {
     model_micros: AtomicU64,
 }
 
-/// The engine is not `Sync` (tensors are not); one blocking task at a time uses it.
-type SharedEngine = Arc<std::sync::Mutex<ScoringEngine>>;
-
-fn lock(engine: &SharedEngine) -> std::sync::MutexGuard<'_, ScoringEngine> {
-    engine
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// A failed scoring call as the runner should treat it: a prompt too long for the model
+/// would be too long on every delivery, so it goes to the DLQ; the rest is retried.
+fn handler_error(error: ScoringError) -> HandlerError {
+    match error {
+        ScoringError::TooLong { .. } => HandlerError::invalid(error),
+        other => HandlerError::transient(other),
+    }
 }
 
-/// The result of one alert the model scored (it passed the prescreen, whose score is kept
-/// beside the model's).
-pub fn score_result(alert: &Alert, probabilities: &LabelProbabilities, tau: f64) -> ScoreResult {
-    let label = match probabilities.label() {
-        Label::Match => aml_proto::v1::Label::Match,
-        Label::NoMatch => aml_proto::v1::Label::NoMatch,
-        Label::Edge => aml_proto::v1::Label::Edge,
-    };
-    ScoreResult {
-        alert_id: alert.alert_id.clone(),
-        bank: alert.bank.clone(),
-        p_match: probabilities.p_match,
-        p_no_match: probabilities.p_no_match,
-        p_edge: probabilities.p_edge,
-        score: probabilities.score(),
-        escalated: probabilities.score() >= tau,
-        label: label as i32,
-        rationale: String::new(),
-        cleared_reason: String::new(),
-        prescreen_score: aml_prescreen::prescreen_alert(alert).score,
-        answer_mass: probabilities.answer_mass,
-    }
+/// A model that cannot be loaded (a missing file, a CoT adapter) fails the same way on every
+/// delivery: the job goes to the DLQ with the reason.
+fn load_error(error: ScoringError) -> HandlerError {
+    HandlerError::invalid(format!("cannot load the model: {error}"))
 }
 
 impl ScoreHandler {
@@ -153,99 +141,97 @@ impl ScoreHandler {
             return Ok(engine.clone());
         }
         let model_dir = self.local_dir(&job.model_url).await?;
+        let adapter_dir = if job.adapter_url.is_empty() {
+            None
+        } else {
+            Some(self.local_dir(&job.adapter_url).await?)
+        };
         let engine = match &self.settings.backend {
-            Backend::Remote(endpoint) => {
-                let scorer = RemoteScorer::new(&model_dir, endpoint.clone()).map_err(|error| {
-                    HandlerError::invalid(format!("cannot load the tokenizer: {error}"))
-                })?;
-                Engine::Remote(Arc::new(Mutex::new(scorer)))
-            }
-            Backend::Local(options) => {
-                let options = *options;
-                let adapter_dir = if job.adapter_url.is_empty() {
-                    None
-                } else {
-                    Some(self.local_dir(&job.adapter_url).await?)
-                };
-                let budget = self.settings.prefix_cache_bytes;
-                let engine = tokio::task::spawn_blocking(move || {
-                    ScoringEngine::load(&model_dir, adapter_dir.as_deref(), options)
-                        .map(|engine| engine.with_prefix_budget(budget))
+            Backend::Remote(endpoint) => Engine::Remote(Arc::new(
+                RemoteScorer::new(&model_dir, adapter_dir.as_deref(), endpoint.clone())
+                    .map_err(load_error)?,
+            )),
+            Backend::Local(options) => Engine::Local(
+                EngineHandle::load(EngineSource {
+                    model_dir,
+                    adapter_dir,
+                    options: *options,
+                    prefix_budget_bytes: self.settings.prefix_cache_bytes,
                 })
                 .await
-                .map_err(HandlerError::transient)?
-                .map_err(|error| {
-                    HandlerError::invalid(format!("cannot load the model: {error}"))
-                })?;
-                Engine::Local(Arc::new(std::sync::Mutex::new(engine)))
-            }
+                .map_err(load_error)?,
+            ),
         };
         info!(model = %job.model_url, adapter = %job.adapter_url, "model loaded");
         *slot = Some((wanted, engine.clone()));
         Ok(engine)
     }
 
+    /// Scores the shard on `scorer`, publishing ShardProgress as its batches finish.
+    async fn score_on<S: Scorer>(
+        &self,
+        scorer: &S,
+        job: &ScoringJob,
+        alerts: &[Alert],
+        policy: &str,
+    ) -> Result<(Vec<ScoreResult>, u64), ScoringError> {
+        let settings = ShardSettings {
+            batch_size: self.settings.batch_size,
+            tau: job.tau,
+            rationale_tokens: job.rationale.then_some(RATIONALE_TOKENS),
+        };
+        let (progress, mut watched) = watch::channel(ShardProgress::default());
+        let scoring = score_shard(scorer, policy, alerts, &settings, &progress);
+        let reporting = async {
+            loop {
+                let now = *watched.borrow_and_update();
+                self.publish_progress(job, alerts.len(), now).await;
+                tokio::time::sleep(self.settings.progress_interval).await;
+                if watched.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        let results = tokio::select! {
+            results = scoring => results?,
+            () = reporting => unreachable!("reporting runs until scoring ends"),
+        };
+        Ok((results, scorer.prefix_encodes().await?))
+    }
+
+    async fn publish_progress(&self, job: &ScoringJob, alerts: usize, now: ShardProgress) {
+        let event = aml_proto::v1::ShardProgress {
+            batch_id: job.batch_id.clone(),
+            shard: job.shard,
+            worker_id: self.settings.worker_id.clone(),
+            alerts: alerts as u64,
+            scored: now.scored,
+            rationales: now.rationales,
+        };
+        if let Err(error) = self
+            .publisher
+            .publish(&subjects::shard_progress(&job.batch_id), &event, None)
+            .await
+        {
+            warn!(batch = %job.batch_id, shard = job.shard, %error, "shard progress not published");
+        }
+    }
+
     async fn results_of(
         &self,
         job: &ScoringJob,
-        alerts: Vec<Alert>,
+        alerts: &[Alert],
         engine: Engine,
-        policy: String,
+        policy: &str,
     ) -> Result<(Vec<ScoreResult>, u64, f64), HandlerError> {
-        let batch_size = self.settings.batch_size;
-        let (tau, rationale) = (job.tau, job.rationale);
         let start = Instant::now();
-        let (results, prefix_encodes) = match engine {
-            Engine::Local(engine) => tokio::task::spawn_blocking(move || {
-                let mut engine = lock(&engine);
-                let probabilities = engine.score(&policy, &alerts, batch_size)?;
-                let mut results = Vec::with_capacity(alerts.len());
-                for (alert, p) in alerts.iter().zip(&probabilities) {
-                    let mut result = score_result(alert, p, tau);
-                    if rationale && result.escalated {
-                        result.rationale = engine.rationale(&policy, alert, RATIONALE_TOKENS)?;
-                    }
-                    results.push(result);
-                }
-                Ok::<_, aml_scoring::ScoringError>((results, engine.prefix_encodes()))
-            })
-            .await
-            .map_err(HandlerError::transient)?,
-            Engine::Remote(scorer) => {
-                let mut scorer = scorer.lock().await;
-                remote_results(&mut scorer, &policy, &alerts, batch_size, tau, rationale)
-                    .await
-                    .map(|results| (results, scorer.prefix_encodes()))
-            }
+        let (results, prefix_encodes) = match &engine {
+            Engine::Local(handle) => self.score_on(handle, job, alerts, policy).await,
+            Engine::Remote(scorer) => self.score_on(scorer.as_ref(), job, alerts, policy).await,
         }
-        .map_err(|error| match error {
-            // The same prompt would be too long on every delivery.
-            aml_scoring::ScoringError::TooLong { .. } => HandlerError::invalid(error),
-            other => HandlerError::transient(other),
-        })?;
+        .map_err(handler_error)?;
         Ok((results, prefix_encodes, start.elapsed().as_secs_f64()))
     }
-}
-
-/// Scores `alerts` on the OpenAI-compatible server, with rationales for escalated ones when asked.
-async fn remote_results(
-    scorer: &mut RemoteScorer,
-    policy: &str,
-    alerts: &[Alert],
-    batch_size: usize,
-    tau: f64,
-    rationale: bool,
-) -> Result<Vec<ScoreResult>, aml_scoring::ScoringError> {
-    let probabilities = scorer.score(policy, alerts, batch_size).await?;
-    let mut results = Vec::with_capacity(alerts.len());
-    for (alert, p) in alerts.iter().zip(&probabilities) {
-        let mut result = score_result(alert, p, tau);
-        if rationale && result.escalated {
-            result.rationale = scorer.rationale(policy, alert, RATIONALE_TOKENS).await?;
-        }
-        results.push(result);
-    }
-    Ok(results)
 }
 
 /// Reads a shard's alerts from its object.
@@ -268,7 +254,7 @@ impl Handler<ScoringJob> for ScoreHandler {
             .map_err(|_| HandlerError::invalid(format!("{prefix_key} is not UTF-8")))?;
         let alerts = read_shard(&self.storage, self.key(&job.shard_url, "shard")?).await?;
         let (results, prefix_encodes, model_seconds) =
-            self.results_of(&job, alerts, engine, policy).await?;
+            self.results_of(&job, &alerts, engine, &policy).await?;
         let results_key = self.key(&job.results_url, "results")?;
         put_results(&self.storage, results_key, &results)
             .await

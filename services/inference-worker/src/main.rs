@@ -66,6 +66,7 @@ async fn main() -> anyhow::Result<()> {
                     .as_ref()
                     .map(|key| key.expose().to_owned()),
                 timeout: Duration::from_secs(args.request_timeout_secs),
+                top_logprobs: scoring.openai_top_logprobs,
             })
         }
     };
@@ -75,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
         model_cache: args.model_cache,
         backend,
         prefix_cache_bytes: scoring.prefix_cache_bytes,
+        progress_interval: Duration::from_secs(1),
     };
     let handler = Arc::new(ScoreHandler::new(storage, publisher, settings));
     aml_bus::serve::<ScoringJob, _>(

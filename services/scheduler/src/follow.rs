@@ -1,6 +1,8 @@
 //! Following a batch: publish a ScoringJob for every shard not completed yet, collect the
 //! ShardCompleted events (the first per shard counts), publish again a shard whose job has
 //! gone unanswered for the shard timeout, until every shard is done or the batch times out.
+//! A ShardProgress from the worker holding a shard restarts its timeout: a long shard is not
+//! published again while it is being worked on.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -8,7 +10,7 @@ use std::time::{Duration, Instant};
 use aml_batch::BatchManifest;
 use aml_bus::Publisher;
 use aml_bus::topology::{EVENTS_STREAM, subjects};
-use aml_proto::v1::{ScoringJob, ShardCompleted};
+use aml_proto::v1::{ScoringJob, ShardCompleted, ShardProgress};
 use aml_storage::Storage;
 use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull::OrderedConfig};
 use futures::StreamExt;
@@ -65,7 +67,10 @@ pub async fn follow_batch(
         .map_err(|e| e.to_string())?;
     let consumer = stream
         .create_consumer(OrderedConfig {
-            filter_subject: subjects::shard_completed(batch),
+            filter_subjects: vec![
+                subjects::shard_completed(batch),
+                subjects::shard_progress(batch),
+            ],
             deliver_policy: DeliverPolicy::All,
             ..Default::default()
         })
@@ -107,7 +112,18 @@ pub async fn follow_batch(
         } else {
             Duration::from_millis(300)
         };
+        let progress_subject = subjects::shard_progress(batch);
         match tokio::time::timeout(wait, events.next()).await {
+            Ok(Some(Ok(message))) if message.subject.as_str() == progress_subject => {
+                match ShardProgress::decode(message.payload.clone()) {
+                    Ok(progress) => {
+                        if let Some((at, _)) = published.get_mut(&progress.shard) {
+                            *at = Instant::now();
+                        }
+                    }
+                    Err(error) => warn!(batch = %batch, %error, "undecodable ShardProgress"),
+                }
+            }
             Ok(Some(Ok(message))) => match ShardCompleted::decode(message.payload.clone()) {
                 Ok(done) if (done.shard as usize) < manifest.shards.len() => {
                     outcome.completions.entry(done.shard).or_insert(done);

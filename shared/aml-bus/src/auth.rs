@@ -55,6 +55,7 @@ pub fn server_config(users: &Users) -> String {
             "$JS.API.STREAM.INFO.>",
             "$JS.ACK.JOBS.inference-worker.>",
             "aml.events.shard_completed.>",
+            "aml.events.shard_progress.>",
             "aml.dlq.>"
         ])
     );

@@ -56,6 +56,11 @@ pub mod subjects {
         format!("aml.events.shard_completed.{batch}")
     }
 
+    /// ShardProgress of one batch: a worker still holds the shard.
+    pub fn shard_progress(batch: &str) -> String {
+        format!("aml.events.shard_progress.{batch}")
+    }
+
     /// The subject a bank publishes its alerts on.
     pub fn alerts(bank: &str) -> String {
         format!("aml.alerts.{bank}")

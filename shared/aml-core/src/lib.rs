@@ -11,6 +11,7 @@ pub mod labelled;
 pub mod metrics;
 pub mod placement;
 pub mod policy;
+pub mod record;
 pub mod rng;
 pub mod sample;
 pub mod stats;

@@ -173,6 +173,11 @@ impl TextTokenizer {
         self.tokenizer.get_vocab_size(true)
     }
 
+    /// The chat template, when the model has one.
+    pub fn chat_template(&self) -> Option<&str> {
+        self.chat_template.as_deref()
+    }
+
     /// Renders messages with the model's chat template; with `add_generation_prompt` the text
     /// ends where the assistant's answer begins.
     pub fn render_chat(

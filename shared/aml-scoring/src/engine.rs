@@ -2,13 +2,14 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use aml_core::Label;
+use aml_core::record::TrainingRecord;
 use aml_model::generate::{GenerationConfig, generate};
 use aml_model::scoring::score_answers;
 use aml_model::{CausalLm, LoadOptions, Lora, ModelError, PrefixKv, TextTokenizer};
 use aml_proto::v1::Alert;
 use tch::Tensor;
 
-use crate::prompt::{alert_tokens, answer_tokens, check_fits, message_tokens, split_template};
+use crate::prompt::{AnswerShape, alert_tokens, check_fits, message_tokens, split_template};
 
 /// Why scoring failed.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,25 @@ pub enum ScoringError {
         /// The model's context.
         limit: usize,
     },
+    /// The folder's training record says it cannot score (a CoT adapter), or is unreadable.
+    #[error("{folder} cannot score alerts: {reason}")]
+    NotAScorer {
+        /// The adapter or model folder.
+        folder: String,
+        /// Why.
+        reason: String,
+    },
+    /// A backend returned fewer or more results than alerts.
+    #[error("the backend returned {got} results for {expected} alerts")]
+    Incomplete {
+        /// Alerts sent.
+        expected: usize,
+        /// Results returned.
+        got: usize,
+    },
+    /// The engine's owner thread is gone.
+    #[error("the scoring engine stopped: {0}")]
+    EngineStopped(String),
     /// The OpenAI-compatible server could not be reached or answered something unusable.
     #[error("{url}: {reason}")]
     Remote {
@@ -110,6 +130,10 @@ pub struct ScoringEngine {
     model: CausalLm,
     tokenizer: TextTokenizer,
     answers: Vec<Vec<i64>>,
+    /// How the loaded weights were trained, when their folder says.
+    record: Option<TrainingRecord>,
+    /// Calls of the generator (one per batch of rationales).
+    generate_calls: u64,
     /// Encoded prefixes by policy text, with when each was last used.
     prefixes: HashMap<String, (EncodedPrefix, u64)>,
     prefix_encodes: u64,
@@ -138,20 +162,25 @@ impl ScoringEngine {
         adapter_dir: Option<&Path>,
         options: LoadOptions,
     ) -> Result<Self, ScoringError> {
+        let record = scoring_record(model_dir, adapter_dir)?;
         let mut model = CausalLm::load(model_dir, options)?;
         if let Some(adapter) = adapter_dir {
             Lora::load(&mut model, adapter)?;
         }
-        Self::new(model, TextTokenizer::load(model_dir)?)
+        let mut engine = Self::new(model, TextTokenizer::load(model_dir)?)?;
+        engine.record = record;
+        Ok(engine)
     }
 
     /// An engine around a model already in memory (e.g. one just trained).
     pub fn new(model: CausalLm, tokenizer: TextTokenizer) -> Result<Self, ScoringError> {
-        let answers = answer_tokens(&tokenizer)?;
+        let answers = AnswerShape::of(&tokenizer)?.scored();
         Ok(ScoringEngine {
             model,
             tokenizer,
             answers,
+            record: None,
+            generate_calls: 0,
             prefixes: HashMap::new(),
             prefix_encodes: 0,
             prefix_budget_bytes: DEFAULT_PREFIX_BUDGET_BYTES,
@@ -173,6 +202,11 @@ impl ScoringEngine {
             .sum()
     }
 
+    /// Calls of the generator so far: one per batch of rationales.
+    pub fn generate_calls(&self) -> u64 {
+        self.generate_calls
+    }
+
     /// How many prefixes this engine has encoded (each distinct policy once).
     pub fn prefix_encodes(&self) -> u64 {
         self.prefix_encodes
@@ -188,6 +222,13 @@ impl ScoringEngine {
         if let Some((_, used)) = self.prefixes.get_mut(policy) {
             *used = now;
         } else {
+            if let Some(difference) = self
+                .record
+                .as_ref()
+                .and_then(|record| record.policy_difference(policy))
+            {
+                tracing::warn!("{difference}");
+            }
             let prefix = self.encode_prefix(policy)?;
             self.prefix_encodes += 1;
             self.prefixes.insert(policy.to_owned(), (prefix, now));
@@ -283,27 +324,62 @@ impl ScoringEngine {
         Ok(out)
     }
 
-    /// A generated rationale for one alert behind `policy` (greedy, at most `max_new_tokens` tokens).
-    pub fn rationale(
+    /// Generated rationales for `alerts` behind `policy`, all in one batched generation
+    /// (greedy, at most `max_new_tokens` tokens each).
+    pub fn rationales(
         &mut self,
         policy: &str,
-        alert: &Alert,
+        alerts: &[Alert],
         max_new_tokens: i64,
-    ) -> Result<String, ScoringError> {
+    ) -> Result<Vec<String>, ScoringError> {
+        if alerts.is_empty() {
+            return Ok(Vec::new());
+        }
         self.prefix(policy)?;
         let prefix = &self.prefixes[policy].0;
-        let prompt = alert_tokens(&self.tokenizer, &prefix.user_close, alert)?;
-        self.check_prompts(prefix, std::slice::from_ref(&prompt))?;
+        let prompts = alerts
+            .iter()
+            .map(|alert| alert_tokens(&self.tokenizer, &prefix.user_close, alert))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.check_prompts(prefix, &prompts)?;
         let config = GenerationConfig {
             max_new_tokens,
             stop_ids: self.tokenizer.eos_ids().to_vec(),
             ..GenerationConfig::default()
         };
-        let generated = generate(&self.model, Some(&prefix.kv), &[prompt], &config)?;
-        Ok(self
-            .tokenizer
-            .decode(generated.first().map_or(&[][..], Vec::as_slice))?
-            .trim()
-            .to_owned())
+        let generated = generate(&self.model, Some(&prefix.kv), &prompts, &config)?;
+        self.generate_calls += 1;
+        generated
+            .iter()
+            .map(|ids| Ok(self.tokenizer.decode(ids)?.trim().to_owned()))
+            .collect()
     }
+}
+
+/// The training record that governs scoring with `model_dir` (and `adapter_dir`): the
+/// adapter's when there is one, else the model folder's (a merged model); a record that
+/// says the weights cannot score is an error naming the folder.
+pub(crate) fn scoring_record(
+    model_dir: &Path,
+    adapter_dir: Option<&Path>,
+) -> Result<Option<TrainingRecord>, ScoringError> {
+    let folder = adapter_dir.unwrap_or(model_dir);
+    let not_a_scorer = |reason: String| ScoringError::NotAScorer {
+        folder: folder.display().to_string(),
+        reason,
+    };
+    let record = TrainingRecord::read(folder).map_err(not_a_scorer)?;
+    match &record {
+        Some(record) => {
+            if let Some(reason) = record.refusal() {
+                return Err(not_a_scorer(reason));
+            }
+        }
+        None => tracing::warn!(
+            folder = %folder.display(),
+            "no {} in the folder: cannot check that it was trained to answer with the decision first",
+            aml_core::record::RECORD_FILE
+        ),
+    }
+    Ok(record)
 }

@@ -1,17 +1,24 @@
 //! Scoring alerts on the model runtime. A [`ScoringEngine`] holds one model (base + adapter,
 //! or merged) and its tokenizer, encodes each distinct shared prefix (the policy document,
 //! rendered with the model's chat template) once and keeps its KV, and scores alerts in
-//! batches from the probabilities of MATCH / NO_MATCH / EDGE behind that prefix. Escalated
-//! alerts can get a generated rationale. A [`RemoteScorer`] computes the same probabilities
-//! on an OpenAI-compatible server (vLLM with prefix caching) from prompt log-probabilities.
+//! batches from the probabilities of MATCH / NO_MATCH / EDGE behind that prefix; escalated
+//! alerts get generated rationales, a batch at a time. An [`EngineHandle`] serves an engine
+//! from its own thread. A [`RemoteScorer`] computes the same probabilities on an
+//! OpenAI-compatible server (vLLM with prefix caching). [`score_shard`] is the one
+//! score-then-rationale loop over either. A folder whose training record says it answers
+//! with its reasoning first is refused.
 
 #![forbid(unsafe_code)]
 
+mod actor;
 mod engine;
 mod prompt;
 mod remote;
+mod shard;
 
+pub use actor::{EngineCounters, EngineHandle, EngineSource};
 pub use engine::{
     DEFAULT_PREFIX_BUDGET_BYTES, EncodedPrefix, LabelProbabilities, ScoringEngine, ScoringError,
 };
 pub use remote::{RemoteEndpoint, RemoteScorer};
+pub use shard::{ShardProgress, ShardSettings, Scorer, score_result, score_shard};

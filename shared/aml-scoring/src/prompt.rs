@@ -57,12 +57,47 @@ pub(crate) fn message_tokens(
     Ok(tokenizer.encode(&format!("{message}{user_close}"), false)?)
 }
 
-/// The token sequences of the three answers, in [`aml_core::Label::ALL`] order.
-pub(crate) fn answer_tokens(tokenizer: &TextTokenizer) -> Result<Vec<Vec<i64>>, ScoringError> {
-    aml_core::Label::ALL
-        .iter()
-        .map(|label| Ok(tokenizer.encode(label.decision_word(), false)?))
-        .collect()
+/// What is scored of the three answers, in [`aml_core::Label::ALL`] order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AnswerShape {
+    /// The answers start with three different tokens: P(label) is the probability of its
+    /// first token, one position per alert on every backend (a server returns it as the
+    /// top log-probabilities of one generated token, behind its prefix cache).
+    FirstTokens([i64; 3]),
+    /// Two answers share their first token (a SentencePiece tokenizer that splits off the
+    /// word-start marker): P(label) is the probability of its whole token sequence.
+    Sequences(Vec<Vec<i64>>),
+}
+
+impl AnswerShape {
+    /// The shape of `tokenizer`'s answers.
+    pub(crate) fn of(tokenizer: &TextTokenizer) -> Result<Self, ScoringError> {
+        let sequences = aml_core::Label::ALL
+            .iter()
+            .map(|label| Ok(tokenizer.encode(label.decision_word(), false)?))
+            .collect::<Result<Vec<Vec<i64>>, ScoringError>>()?;
+        if sequences.iter().any(Vec::is_empty) {
+            return Err(ScoringError::Template(
+                "an answer encodes to no token".to_owned(),
+            ));
+        }
+        let firsts = [sequences[0][0], sequences[1][0], sequences[2][0]];
+        Ok(
+            if firsts[0] != firsts[1] && firsts[0] != firsts[2] && firsts[1] != firsts[2] {
+                AnswerShape::FirstTokens(firsts)
+            } else {
+                AnswerShape::Sequences(sequences)
+            },
+        )
+    }
+
+    /// The token sequences scored after each prompt.
+    pub(crate) fn scored(&self) -> Vec<Vec<i64>> {
+        match self {
+            AnswerShape::FirstTokens(firsts) => firsts.iter().map(|&id| vec![id]).collect(),
+            AnswerShape::Sequences(sequences) => sequences.clone(),
+        }
+    }
 }
 
 /// The tokens of `alert`'s user message behind a prefix closed by `user_close`.
@@ -75,7 +110,7 @@ pub(crate) fn alert_tokens(
 }
 
 /// Checks that a prompt of `alert` tokens behind `prefix` tokens, with the longest of
-/// `answers`, fits a context of `limit` tokens.
+/// the scored `answers`, fits a context of `limit` tokens.
 pub(crate) fn check_fits(
     prefix: usize,
     alert: usize,

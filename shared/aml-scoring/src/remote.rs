@@ -1,20 +1,29 @@
 //! Scoring through an OpenAI-compatible completions server (vLLM and the like) instead of
-//! in process. The worker keeps only the tokenizer: it sends token ids, the same ones the
-//! local engine would run, as `prompt` with `echo` and `logprobs`, and sums the echoed
-//! log-probabilities of each answer's tokens, which is exactly what the local engine
-//! computes. Every prompt starts with the same policy tokens, so a server with prefix
-//! caching (vLLM `--enable-prefix-caching`) encodes the policy once.
+//! in process. The worker keeps only the tokenizer and sends token ids, the same ones the
+//! local engine runs: the policy prefix, then the alert, one prompt per alert.
+//!
+//! When the three answers start with different tokens (Llama 3, Mistral and the tiny test
+//! tokenizer with the default answers), a request asks for one generated token with its top
+//! log-probabilities (`max_tokens: 1`, `logprobs: 20` by default, token ids as keys through vLLM's
+//! `return_tokens_as_token_ids`) and no echo: the server's prefix cache serves the policy, so
+//! each alert costs its own tokens. Otherwise the answers' full sequences are scored from
+//! echoed prompt log-probabilities (three prompts per alert), which vLLM's V1 engine computes
+//! without its prefix cache: every alert then recomputes the policy three times, and the
+//! scorer says so when it is built.
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aml_core::record::TrainingRecord;
 use aml_model::TextTokenizer;
 use aml_proto::v1::Alert;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::prompt::{alert_tokens, answer_tokens, check_fits, split_template};
+use crate::engine::scoring_record;
+use crate::prompt::{AnswerShape, alert_tokens, check_fits, split_template};
 use crate::{LabelProbabilities, ScoringError};
 
 /// Where the server is and what it serves.
@@ -28,6 +37,9 @@ pub struct RemoteEndpoint {
     pub api_key: Option<String>,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// Top log-probabilities asked per alert: 20 is vLLM's most unless the server is started
+    /// with a larger `--max-logprobs`.
+    pub top_logprobs: usize,
 }
 
 /// The policy's tokens and the template text closing the user's turn.
@@ -37,15 +49,19 @@ struct RemotePrefix {
     user_close: String,
 }
 
-/// Scores alerts on an OpenAI-compatible server from prompt log-probabilities.
+/// Scores alerts on an OpenAI-compatible server. Calls share it by reference: shards of
+/// several jobs send their requests at once.
 #[derive(Debug)]
 pub struct RemoteScorer {
     client: reqwest::Client,
     endpoint: RemoteEndpoint,
     url: String,
     tokenizer: TextTokenizer,
-    answers: Vec<Vec<i64>>,
-    prefixes: HashMap<String, RemotePrefix>,
+    shape: AnswerShape,
+    /// The token text of each answer's first token, for servers that key top log-probs by text.
+    first_texts: Vec<String>,
+    prefixes: Mutex<HashMap<String, Arc<RemotePrefix>>>,
+    record: Option<TrainingRecord>,
     /// The served model's context (`max_position_embeddings` of its config.json).
     context: usize,
 }
@@ -65,15 +81,37 @@ struct Choice {
 
 #[derive(Debug, Deserialize)]
 struct Logprobs {
+    #[serde(default)]
     token_logprobs: Vec<Option<f64>>,
+    #[serde(default)]
+    top_logprobs: Option<Vec<Option<HashMap<String, f64>>>>,
 }
 
 impl RemoteScorer {
     /// A scorer using the tokenizer and chat template in `tokenizer_dir` (the served model's
-    /// `config.json`, `tokenizer.json` and `tokenizer_config.json`; no weights).
-    pub fn new(tokenizer_dir: &Path, endpoint: RemoteEndpoint) -> Result<Self, ScoringError> {
+    /// `config.json`, `tokenizer.json` and `tokenizer_config.json`; no weights), checking the
+    /// training record of `adapter_dir` when given (the adapter the server serves), else of
+    /// `tokenizer_dir`.
+    pub fn new(
+        tokenizer_dir: &Path,
+        adapter_dir: Option<&Path>,
+        endpoint: RemoteEndpoint,
+    ) -> Result<Self, ScoringError> {
+        let record = scoring_record(tokenizer_dir, adapter_dir)?;
         let tokenizer = TextTokenizer::load(tokenizer_dir)?;
-        let answers = answer_tokens(&tokenizer)?;
+        let shape = AnswerShape::of(&tokenizer)?;
+        let first_texts = match &shape {
+            AnswerShape::FirstTokens(firsts) => firsts
+                .iter()
+                .map(|&id| tokenizer.decode(&[id]))
+                .collect::<Result<_, _>>()?,
+            AnswerShape::Sequences(_) => {
+                tracing::warn!(
+                    "two answers share their first token with this tokenizer: each alert is scored from echoed prompt log-probabilities, three prompts per alert, which vLLM computes without its prefix cache (about three times the policy's tokens per alert)"
+                );
+                Vec::new()
+            }
+        };
         let context = aml_model::ModelConfig::from_dir(tokenizer_dir)?
             .max_position_embeddings
             .max(0) as usize;
@@ -90,27 +128,65 @@ impl RemoteScorer {
             endpoint,
             url,
             tokenizer,
-            answers,
-            prefixes: HashMap::new(),
+            shape,
+            first_texts,
+            prefixes: Mutex::new(HashMap::new()),
+            record,
             context,
         })
     }
 
-    /// How many distinct policies were tokenised; the server caches their keys and values.
-    pub fn prefix_encodes(&self) -> u64 {
-        self.prefixes.len() as u64
+    /// Whether each alert is one prompt scored from its first generated token (the shape
+    /// that keeps the server's prefix cache), rather than three echoed prompts.
+    pub fn first_token_requests(&self) -> bool {
+        matches!(self.shape, AnswerShape::FirstTokens(_))
     }
 
-    fn prefix(&mut self, policy: &str) -> Result<&RemotePrefix, ScoringError> {
-        if !self.prefixes.contains_key(policy) {
-            let template = split_template(&self.tokenizer, policy)?;
-            let prefix = RemotePrefix {
-                ids: self.tokenizer.encode(&template.opening, false)?,
-                user_close: template.user_close,
-            };
-            self.prefixes.insert(policy.to_owned(), prefix);
+    /// How many distinct policies were tokenised; the server caches their keys and values.
+    pub fn prefix_encodes(&self) -> u64 {
+        self.prefixes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len() as u64
+    }
+
+    fn prefix(&self, policy: &str) -> Result<Arc<RemotePrefix>, ScoringError> {
+        let mut prefixes = self
+            .prefixes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(prefix) = prefixes.get(policy) {
+            return Ok(Arc::clone(prefix));
         }
-        Ok(&self.prefixes[policy])
+        if let Some(difference) = self
+            .record
+            .as_ref()
+            .and_then(|record| record.policy_difference(policy))
+        {
+            tracing::warn!("{difference}");
+        }
+        let template = split_template(&self.tokenizer, policy)?;
+        let prefix = Arc::new(RemotePrefix {
+            ids: self.tokenizer.encode(&template.opening, false)?,
+            user_close: template.user_close,
+        });
+        prefixes.insert(policy.to_owned(), Arc::clone(&prefix));
+        Ok(prefix)
+    }
+
+    /// The prompt of each alert: the policy's tokens, then the alert's, checked against the
+    /// model's context.
+    fn prompts(&self, policy: &str, alerts: &[Alert]) -> Result<Vec<Vec<i64>>, ScoringError> {
+        let prefix = self.prefix(policy)?;
+        let answers = self.shape.scored();
+        alerts
+            .iter()
+            .map(|alert| {
+                let own = alert_tokens(&self.tokenizer, &prefix.user_close, alert)?;
+                check_fits(prefix.ids.len(), own.len(), &answers, self.context)?;
+                Ok([prefix.ids.as_slice(), &own].concat())
+            })
+            .collect()
     }
 
     fn failure(&self, reason: impl Into<String>) -> ScoringError {
@@ -120,7 +196,11 @@ impl RemoteScorer {
         }
     }
 
-    async fn complete(&self, body: serde_json::Value) -> Result<Vec<Choice>, ScoringError> {
+    async fn complete(
+        &self,
+        body: serde_json::Value,
+        expected: usize,
+    ) -> Result<Vec<Choice>, ScoringError> {
         let mut request = self.client.post(&self.url).json(&body);
         if let Some(key) = &self.endpoint.api_key {
             request = request.bearer_auth(key);
@@ -140,59 +220,127 @@ impl RemoteScorer {
         }
         let mut parsed: CompletionResponse = serde_json::from_str(&text)
             .map_err(|error| self.failure(format!("not a completions response: {error}")))?;
+        if parsed.choices.len() != expected {
+            return Err(self.failure(format!(
+                "{} choices for {expected} prompts",
+                parsed.choices.len()
+            )));
+        }
         parsed.choices.sort_by_key(|choice| choice.index);
         Ok(parsed.choices)
     }
 
-    /// Label probabilities of each alert behind `policy`, `batch_size` alerts per request.
+    /// Label probabilities of `alerts` behind `policy`, in one request.
     pub async fn score(
-        &mut self,
+        &self,
         policy: &str,
         alerts: &[Alert],
-        batch_size: usize,
     ) -> Result<Vec<LabelProbabilities>, ScoringError> {
-        self.prefix(policy)?;
-        let prefix = &self.prefixes[policy];
-        let mut out = Vec::with_capacity(alerts.len());
-        for chunk in alerts.chunks(batch_size.max(1)) {
-            let mut prompts = Vec::with_capacity(chunk.len() * self.answers.len());
-            let mut context_lengths = Vec::with_capacity(prompts.capacity());
-            for alert in chunk {
-                let mut context = prefix.ids.clone();
-                let own = alert_tokens(&self.tokenizer, &prefix.user_close, alert)?;
-                check_fits(prefix.ids.len(), own.len(), &self.answers, self.context)?;
-                context.extend(own);
-                for answer in &self.answers {
-                    context_lengths.push(context.len());
-                    prompts.push([context.as_slice(), answer].concat());
-                }
-            }
-            let choices = self
-                .complete(json!({
+        if alerts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prompts = self.prompts(policy, alerts)?;
+        match &self.shape {
+            AnswerShape::FirstTokens(firsts) => self.score_first_tokens(prompts, firsts).await,
+            AnswerShape::Sequences(answers) => self.score_echoed(prompts, answers).await,
+        }
+    }
+
+    /// One prompt per alert, one generated token, its top log-probabilities.
+    async fn score_first_tokens(
+        &self,
+        prompts: Vec<Vec<i64>>,
+        firsts: &[i64; 3],
+    ) -> Result<Vec<LabelProbabilities>, ScoringError> {
+        let expected = prompts.len();
+        let choices = self
+            .complete(
+                json!({
                     "model": self.endpoint.model,
                     "prompt": prompts,
                     "max_tokens": 1,
                     "temperature": 0.0,
-                    "echo": true,
-                    "logprobs": 1,
-                }))
-                .await?;
-            if choices.len() != prompts.len() {
-                return Err(self.failure(format!(
-                    "{} choices for {} prompts",
-                    choices.len(),
-                    prompts.len()
-                )));
-            }
-            let mut sums = Vec::with_capacity(choices.len());
-            for ((choice, prompt), start) in choices.iter().zip(&prompts).zip(&context_lengths) {
-                sums.push(self.answer_log_prob(choice, prompt.len(), *start)?);
-            }
-            for row in sums.chunks(self.answers.len()) {
-                out.push(LabelProbabilities::from_log_probs(row));
+                    "logprobs": self.endpoint.top_logprobs,
+                    "return_tokens_as_token_ids": true,
+                }),
+                expected,
+            )
+            .await?;
+        choices
+            .iter()
+            .map(|choice| {
+                let top = choice
+                    .logprobs
+                    .as_ref()
+                    .and_then(|logprobs| logprobs.top_logprobs.as_ref())
+                    .and_then(|positions| positions.first().cloned().flatten())
+                    .ok_or_else(|| {
+                        self.failure(format!(
+                            "choice {} has no top_logprobs: the server must support logprobs",
+                            choice.index
+                        ))
+                    })?;
+                Ok(LabelProbabilities::from_log_probs(
+                    &self.first_token_log_probs(&top, firsts),
+                ))
+            })
+            .collect()
+    }
+
+    /// The log-probability of each answer's first token among the `top` returned, keyed by
+    /// `token_id:N` (vLLM with `return_tokens_as_token_ids`) or by the token's text. An
+    /// answer outside the top is given the lowest listed value, an upper bound on its own,
+    /// so that a MATCH the server ranks low is never scored lower than it can be.
+    fn first_token_log_probs(&self, top: &HashMap<String, f64>, firsts: &[i64; 3]) -> Vec<f64> {
+        let floor = top.values().copied().fold(f64::INFINITY, f64::min);
+        firsts
+            .iter()
+            .zip(&self.first_texts)
+            .map(|(id, text)| {
+                top.get(&format!("token_id:{id}"))
+                    .or_else(|| top.get(text))
+                    .copied()
+                    .unwrap_or(floor)
+            })
+            .collect()
+    }
+
+    /// Three echoed prompts per alert (alert + each answer); each answer's log-probability is
+    /// the sum of its echoed tokens'.
+    async fn score_echoed(
+        &self,
+        prompts: Vec<Vec<i64>>,
+        answers: &[Vec<i64>],
+    ) -> Result<Vec<LabelProbabilities>, ScoringError> {
+        let mut full = Vec::with_capacity(prompts.len() * answers.len());
+        let mut starts = Vec::with_capacity(full.capacity());
+        for prompt in &prompts {
+            for answer in answers {
+                starts.push(prompt.len());
+                full.push([prompt.as_slice(), answer].concat());
             }
         }
-        Ok(out)
+        let choices = self
+            .complete(
+                json!({
+                    "model": self.endpoint.model,
+                    "prompt": full,
+                    "max_tokens": 1,
+                    "temperature": 0.0,
+                    "echo": true,
+                    "logprobs": 1,
+                }),
+                full.len(),
+            )
+            .await?;
+        let mut sums = Vec::with_capacity(choices.len());
+        for ((choice, prompt), start) in choices.iter().zip(&full).zip(&starts) {
+            sums.push(self.answer_log_prob(choice, prompt.len(), *start)?);
+        }
+        Ok(sums
+            .chunks(answers.len())
+            .map(LabelProbabilities::from_log_probs)
+            .collect())
     }
 
     /// The summed log-probability of the prompt's tokens from `start` to `end`.
@@ -231,31 +379,33 @@ impl RemoteScorer {
             .sum()
     }
 
-    /// A rationale for one alert behind `policy` (greedy, at most `max_new_tokens` tokens).
-    pub async fn rationale(
-        &mut self,
+    /// Rationales of `alerts` behind `policy` (greedy, at most `max_new_tokens` tokens each),
+    /// in one request.
+    pub async fn rationales(
+        &self,
         policy: &str,
-        alert: &Alert,
+        alerts: &[Alert],
         max_new_tokens: i64,
-    ) -> Result<String, ScoringError> {
-        self.prefix(policy)?;
-        let prefix = &self.prefixes[policy];
-        let mut prompt = prefix.ids.clone();
-        let own = alert_tokens(&self.tokenizer, &prefix.user_close, alert)?;
-        check_fits(prefix.ids.len(), own.len(), &self.answers, self.context)?;
-        prompt.extend(own);
+    ) -> Result<Vec<String>, ScoringError> {
+        if alerts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prompts = self.prompts(policy, alerts)?;
+        let expected = prompts.len();
         let choices = self
-            .complete(json!({
-                "model": self.endpoint.model,
-                "prompt": prompt,
-                "max_tokens": max_new_tokens,
-                "temperature": 0.0,
-            }))
+            .complete(
+                json!({
+                    "model": self.endpoint.model,
+                    "prompt": prompts,
+                    "max_tokens": max_new_tokens,
+                    "temperature": 0.0,
+                }),
+                expected,
+            )
             .await?;
-        let choice = choices
+        Ok(choices
             .into_iter()
-            .next()
-            .ok_or_else(|| self.failure("no choices"))?;
-        Ok(choice.text.trim().to_owned())
+            .map(|choice| choice.text.trim().to_owned())
+            .collect())
     }
 }

@@ -2,6 +2,7 @@
 //! encoded once per policy, rationales come out as text.
 
 use aml_core::Difficulty;
+use aml_core::record::{AnswerFormat, RECORD_FILE, RECORD_VERSION, TrainingRecord};
 use aml_core::rng::SeededRng;
 use aml_model::tiny::init_tiny;
 use aml_model::{Architecture, LoadOptions, TinySpec};
@@ -47,8 +48,42 @@ fn batched_scores_equal_one_by_one_and_the_prefix_is_encoded_once() {
     }
     engine.prefix("Another policy.").unwrap();
     assert_eq!(engine.prefix_encodes(), 2);
-    let rationale = engine.rationale(policy, &alerts[0], 8).unwrap();
-    assert!(rationale.len() < 8 * 64, "at most 8 tokens: {rationale:?}");
+    let rationales = engine.rationales(policy, &alerts[..5], 8).unwrap();
+    assert_eq!(rationales.len(), 5);
+    assert_eq!(engine.generate_calls(), 1, "five rationales, one generation");
+    assert!(
+        rationales.iter().all(|text| text.len() < 8 * 64),
+        "at most 8 tokens each: {rationales:?}"
+    );
+    let alone = engine.rationales(policy, &alerts[2..3], 8).unwrap();
+    assert_eq!(alone[0], rationales[2], "batching never changes a greedy rationale");
+}
+
+#[test]
+fn a_folder_trained_reasoning_first_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    init_tiny(&TinySpec::tiny(Architecture::Llama), dir.path(), 11).unwrap();
+    let record = TrainingRecord {
+        version: RECORD_VERSION,
+        answer_format: AnswerFormat::ReasoningFirst,
+        cot: true,
+        distilled_from: None,
+        base_model: "tiny".into(),
+        system_prompt_sha256: None,
+        chat_template_sha256: None,
+    };
+    std::fs::write(
+        dir.path().join(RECORD_FILE),
+        serde_json::to_vec(&record).unwrap(),
+    )
+    .unwrap();
+    let error = ScoringEngine::load(dir.path(), None, LoadOptions::cpu_f32())
+        .expect_err("a CoT model cannot score")
+        .to_string();
+    assert!(
+        error.contains(&dir.path().display().to_string()) && error.contains("--cot true"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use aml_core::record::{AnswerFormat, RECORD_FILE, RECORD_VERSION, TrainingRecord};
 use aml_judge::AnyJudge;
 use aml_model::merge::copy_tokenizer_files;
 use aml_model::training::{loss_and_backward, loss_from_logits};
@@ -12,7 +13,7 @@ use tracing::info;
 
 use crate::batching::{Batch, buckets, collate};
 use crate::checkpoint::{self, Progress};
-use crate::data::{Example, PreparedData};
+use crate::data::{Example, PreparedData, Target};
 use crate::optim::{Optimizer, clip_gradients, zero_gradients};
 use crate::state::{PhaseSummary, TrainerState};
 use crate::{TrainError, TrainerConfig};
@@ -80,6 +81,8 @@ pub(crate) struct Curriculum<'a> {
     pub(crate) optimizer: Optimizer,
     pub(crate) state: TrainerState,
     pub(crate) pad_id: i64,
+    /// How the run trains, written beside every adapter.
+    pub(crate) record: TrainingRecord,
 }
 
 impl Curriculum<'_> {
@@ -88,8 +91,39 @@ impl Curriculum<'_> {
     pub(crate) fn save_adapter(&self, dir: &Path) -> Result<(), TrainError> {
         self.lora.save(dir)?;
         copy_tokenizer_files(&self.paths.base_dir, dir)?;
-        Ok(())
+        write_record(dir, &self.record)
     }
+}
+
+/// How a run on `data` under `config` trains: what its model answers first, the base, and
+/// the digests of the system prompt and chat template its examples were rendered with.
+pub fn training_record(
+    config: &TrainerConfig,
+    base_name: &str,
+    tokenizer: &TextTokenizer,
+    data: &PreparedData,
+) -> TrainingRecord {
+    let sha = |text: &str| aml_core::digest::sha256_hex(text.as_bytes());
+    TrainingRecord {
+        version: RECORD_VERSION,
+        answer_format: match config.target() {
+            Target::CotThenOutput => AnswerFormat::ReasoningFirst,
+            Target::OutputOnly => AnswerFormat::DecisionFirst,
+        },
+        cot: config.cot,
+        distilled_from: data.distilled_from.clone(),
+        base_model: base_name.to_owned(),
+        system_prompt_sha256: config.system_prompt.as_deref().map(sha),
+        chat_template_sha256: tokenizer.chat_template().map(sha),
+    }
+}
+
+/// Writes `record` as `dir`'s `aml_training.json`.
+pub(crate) fn write_record(dir: &Path, record: &TrainingRecord) -> Result<(), TrainError> {
+    write_file(
+        &dir.join(RECORD_FILE),
+        &serde_json::to_vec_pretty(record).unwrap_or_default(),
+    )
 }
 
 /// Trains easy -> medium -> hard on `data`, saving each phase's adapter under
@@ -162,6 +196,7 @@ pub fn train_curriculum(
             .map(|progress| progress.state.clone())
             .unwrap_or_default(),
         pad_id: tokenizer.eos_ids().first().copied().unwrap_or(0),
+        record: training_record(config, &paths.base_name, tokenizer, data),
     };
     if let Some(progress) = resumed.as_ref().filter(|progress| progress.phase_over)
         && let Some(summary) = progress.state.phases.last()

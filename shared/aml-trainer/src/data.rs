@@ -124,6 +124,8 @@ pub struct PreparedData {
     pub validation_samples: Vec<SampleRecord>,
     /// The longest example kept, in tokens (`max_seq_len` capped by the model's context).
     pub max_len: usize,
+    /// The teacher, for a scorer's data distilled from a CoT run's label distribution.
+    pub distilled_from: Option<String>,
 }
 
 impl PreparedData {
@@ -165,6 +167,7 @@ impl PreparedData {
             validation,
             validation_samples,
             max_len,
+            distilled_from: None,
         })
     }
 

@@ -13,7 +13,9 @@ use aml_scoring::ScoringEngine;
 use tch::Kind;
 
 use crate::calibration::{calibrate_trained, read_calibration_file};
-use crate::curriculum::{Observer, RunPaths, smoke_step, train_curriculum, write_file};
+use crate::curriculum::{
+    Observer, RunPaths, smoke_step, train_curriculum, training_record, write_file, write_record,
+};
 use crate::data::PreparedData;
 use crate::memory::{MemoryEstimate, estimate, gib, lora_parameters, suggestions};
 use crate::state::{PhaseSummary, TrainerState};
@@ -215,6 +217,10 @@ impl TrainingPlan {
         let merged = if self.job.config.merge_lora {
             let folder = paths.out.join("merged");
             let kind = merge_and_save(&model, &paths.base_dir, &folder, MERGED_SHARD_BYTES)?;
+            write_record(
+                &folder,
+                &training_record(&self.job.config, &paths.base_name, &self.tokenizer, &self.data),
+            )?;
             Some((folder, kind))
         } else {
             None

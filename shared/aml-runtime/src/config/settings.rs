@@ -84,6 +84,9 @@ pub struct ScoringConfig {
     pub openai_model: String,
     /// Bearer token for the OpenAI-compatible server.
     pub openai_api_key: Option<Secret>,
+    /// Top log-probabilities asked of the server per alert (vLLM allows 20 unless started
+    /// with a larger `--max-logprobs`); an answer outside them is scored at the lowest listed.
+    pub openai_top_logprobs: usize,
 }
 
 /// What one bank sets apart from the scoring defaults; unset fields take the defaults.
@@ -139,6 +142,7 @@ impl Default for ScoringConfig {
             openai_url: String::new(),
             openai_model: String::new(),
             openai_api_key: None,
+            openai_top_logprobs: 20,
         }
     }
 }
