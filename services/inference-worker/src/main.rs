@@ -76,7 +76,8 @@ async fn main() -> anyhow::Result<()> {
         model_cache: args.model_cache,
         backend,
         prefix_cache_bytes: scoring.prefix_cache_bytes,
-        progress_interval: Duration::from_secs(1),
+        progress_interval: (Duration::from_secs(scoring.shard_timeout_secs.max(1)) / 4)
+            .min(Duration::from_secs(1)),
     };
     let handler = Arc::new(ScoreHandler::new(storage, publisher, settings));
     aml_bus::serve::<ScoringJob, _>(

@@ -107,7 +107,6 @@ fn config(nats: &NatsServer, storage_dir: &Path, model_dir: &Path) -> AmlConfig 
 
 fn spawn_worker(config: &AmlConfig, id: &str, extra_env: &[(&str, &str)]) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_inference-worker"));
-    command.envs(extra_env.iter().copied());
     let s3 = &config.storage.s3;
     if let Some(endpoint) = &s3.endpoint {
         command
@@ -126,6 +125,7 @@ fn spawn_worker(config: &AmlConfig, id: &str, extra_env: &[(&str, &str)]) -> Chi
         )
         .env("AML_BUS__CONCURRENCY", "1")
         .env("AML_SCORING__WORKER_BATCH_SIZE", "32")
+        .envs(extra_env.iter().copied())
         .args(["--worker-id", id])
         .arg("--model-cache")
         .arg(std::env::temp_dir().join(format!("aml-model-cache-{}-{id}", std::process::id())))
@@ -544,25 +544,32 @@ async fn a_batch_on_s3_storage_loads_the_model_from_the_bucket_and_partitions_re
     assert_eq!(count, alerts.len());
 }
 
-/// Answers like vLLM with `echo` and `logprobs`: every prompt token gets log-probability
-/// -0.5 (none for the first), so an answer of n tokens has log-probability -0.5 n.
-fn uniform_logprob_server(request: &Seen) -> Reply {
-    let body = &request.body;
-    if body["echo"] != json!(true) {
-        let reply = json!({"choices": [{"index": 0, "text": " Identifiers agree. "}]});
-        return (200, Vec::new(), reply.to_string());
+/// The log-probabilities [`first_token_server`] gives the first tokens of MATCH, NO_MATCH
+/// and EDGE.
+const FIRST_TOKEN_LOGPROBS: [f64; 3] = [-1.0, -0.5, -2.0];
+
+/// Answers like vLLM: a scoring request (`max_tokens: 1`, `logprobs`, token ids as keys)
+/// gets the answers' first tokens among its top log-probabilities, a rationale request a
+/// sentence per prompt.
+fn first_token_server(firsts: Vec<i64>) -> impl Fn(&Seen) -> Reply + Send + Sync {
+    move |request: &Seen| {
+        let body = &request.body;
+        let prompts: Vec<Vec<i64>> = serde_json::from_value(body["prompt"].clone()).expect("ids");
+        let choices: Vec<serde_json::Value> = (0..prompts.len())
+            .map(|index| {
+                if body["max_tokens"] != json!(1) {
+                    return json!({"index": index, "text": " Identifiers agree. "});
+                }
+                let mut top = serde_json::Map::new();
+                for (id, value) in firsts.iter().zip(FIRST_TOKEN_LOGPROBS) {
+                    top.insert(format!("token_id:{id}"), json!(value));
+                }
+                top.insert("token_id:3".to_owned(), json!(-3.0));
+                json!({"index": index, "text": "x", "logprobs": {"top_logprobs": [top]}})
+            })
+            .collect();
+        (200, Vec::new(), json!({ "choices": choices }).to_string())
     }
-    let prompts: Vec<Vec<i64>> = serde_json::from_value(body["prompt"].clone()).expect("ids");
-    let choices: Vec<serde_json::Value> = prompts
-        .iter()
-        .enumerate()
-        .map(|(index, prompt)| {
-            let mut logprobs = vec![serde_json::Value::Null];
-            logprobs.extend(std::iter::repeat_n(json!(-0.5), prompt.len()));
-            json!({"index": index, "text": "", "logprobs": {"token_logprobs": logprobs}})
-        })
-        .collect();
-    (200, Vec::new(), json!({ "choices": choices }).to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -580,7 +587,12 @@ async fn a_worker_on_the_openai_backend_scores_from_the_servers_log_probabilitie
     config.scoring.shard_size = 40;
     config.scoring.rationale = true;
     let storage = Storage::open(&config.storage.url, &Default::default()).expect("storage");
-    let server = MockServer::start_with(Arc::new(uniform_logprob_server)).await;
+    let tokenizer = TextTokenizer::load(&tokenizer_dir).expect("tokenizer");
+    let firsts: Vec<i64> = Label::ALL
+        .iter()
+        .map(|label| tokenizer.encode(label.decision_word(), false).expect("ids")[0])
+        .collect();
+    let server = MockServer::start_with(Arc::new(first_token_server(firsts))).await;
 
     let scheduler = InProcessScheduler::start(&config);
     let topology = Topology::new(nats.connect().await.expect("connect"));
@@ -615,18 +627,7 @@ async fn a_worker_on_the_openai_backend_scores_from_the_servers_log_probabilitie
     assert_eq!(report.scored as usize, alerts.len());
     assert_eq!(report.shards, 3);
 
-    let tokenizer = TextTokenizer::load(&tokenizer_dir).expect("tokenizer");
-    let lengths: Vec<f64> = Label::ALL
-        .iter()
-        .map(|label| {
-            tokenizer
-                .encode(label.decision_word(), false)
-                .expect("ids")
-                .len() as f64
-        })
-        .collect();
-    let expected =
-        aml_model::scoring::renormalise(&lengths.iter().map(|n| -0.5 * n).collect::<Vec<_>>());
+    let expected = aml_model::scoring::renormalise(&FIRST_TOKEN_LOGPROBS);
     let mut scored = 0;
     for key in storage
         .list(&layout::results_prefix("alpha", "remote"))
@@ -651,7 +652,7 @@ async fn a_worker_on_the_openai_backend_scores_from_the_servers_log_probabilitie
     let seen = server.seen();
     let scoring_requests = seen
         .iter()
-        .filter(|request| request.body["echo"] == json!(true));
+        .filter(|request| request.body["max_tokens"] == json!(1) && request.body["echo"].is_null());
     assert_eq!(
         scoring_requests.count(),
         2 + 2 + 1,
@@ -716,4 +717,104 @@ async fn a_batch_whose_model_differs_from_the_calibration_is_refused_with_the_re
             .any(|reason| reason.contains("does not hold for this batch")),
         "{reasons:?}"
     );
+}
+
+/// A copy of `model_dir` whose training record says it was trained reasoning-first.
+fn cot_model(model_dir: &Path, out: &Path) {
+    std::fs::create_dir_all(out).expect("dir");
+    for entry in std::fs::read_dir(model_dir).expect("model") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), out.join(entry.file_name())).expect("copied");
+    }
+    let record = aml_core::record::TrainingRecord {
+        version: aml_core::record::RECORD_VERSION,
+        answer_format: aml_core::record::AnswerFormat::ReasoningFirst,
+        cot: true,
+        distilled_from: None,
+        base_model: "tiny".into(),
+        system_prompt_sha256: None,
+        chat_template_sha256: None,
+    };
+    std::fs::write(
+        out.join(aml_core::record::RECORD_FILE),
+        serde_json::to_vec(&record).expect("json"),
+    )
+    .expect("record");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cot_model_is_refused_and_a_slow_shard_is_not_published_again() {
+    let nats = NatsServer::start().expect("nats-server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model_dir = dir.path().join("model");
+    init_tiny(&TinySpec::tiny(Architecture::Llama), &model_dir, 5).expect("tiny model");
+    let cot_dir = dir.path().join("cot");
+    cot_model(&model_dir, &cot_dir);
+
+    // The CoT model: every delivery of its job is refused, to the DLQ with the reason.
+    let mut config = config(&nats, &dir.path().join("store"), &cot_dir);
+    config.scoring.shard_timeout_secs = 2;
+    config.scoring.batch_timeout_secs = 8;
+    let storage = Storage::open(&config.storage.url, &Default::default()).expect("storage");
+    let scheduler = InProcessScheduler::start(&config);
+    let topology = Topology::new(nats.connect().await.expect("connect"));
+    topology.ensure_streams().await.expect("streams");
+    let publisher = Publisher::new(topology.jetstream().clone());
+    let push = |prefix: &'static str, count: usize| {
+        let publisher = publisher.clone();
+        async move {
+            let alerts: Vec<Alert> = alerts(count * 3)
+                .into_iter()
+                .filter(|alert| alert.bank == "alpha")
+                .map(|mut alert| {
+                    alert.alert_id = format!("{prefix}-{}", alert.alert_id);
+                    alert
+                })
+                .collect();
+            publisher
+                .publish_all(
+                    &subjects::alerts("alpha"),
+                    alerts.iter().map(|alert| (alert.alert_id.as_str(), alert)),
+                )
+                .await
+                .expect("published");
+        }
+    };
+    push("cot", 10).await;
+    let mut worker = spawn_worker(&config, "cot", &[]);
+    let report = run_batch(&publisher, &storage, "cot", Duration::from_secs(60)).await;
+    worker.kill().ok();
+    worker.wait().ok();
+    scheduler.stop().await;
+    assert_eq!(report.scored, 0, "{report:?}");
+    let reasons = dlq_reasons(&topology).await;
+    assert!(
+        reasons.iter().any(|reason| reason.contains(&cot_dir.display().to_string())
+            && reason.contains("trained with --cot true")),
+        "{reasons:?}"
+    );
+
+    // A shard that takes several shard timeouts (a rationale for every alert, one alert per
+    // batch) reports progress and is never published again.
+    let mut config = config.clone();
+    config.scoring.model_url = model_dir.display().to_string();
+    config.scoring.tau = 0.0;
+    config.scoring.rationale = true;
+    config.scoring.batch_timeout_secs = 300;
+    let scheduler = InProcessScheduler::start(&config);
+    config.scoring.shard_timeout_secs = 1;
+    push("slow", 90).await;
+    let mut worker = spawn_worker(&config, "slow", &[("AML_SCORING__WORKER_BATCH_SIZE", "1")]);
+    let report = run_batch(&publisher, &storage, "slow", Duration::from_secs(300)).await;
+    worker.kill().ok();
+    worker.wait().ok();
+    scheduler.stop().await;
+    assert_eq!(report.completion_rate, 1.0, "{report:?}");
+    assert_eq!(report.escalated, 90, "tau 0 escalates every alert");
+    let done = completions(&topology, "slow").await;
+    let seconds: f64 = done.iter().map(|shard| shard.gpu_seconds).sum();
+    println!("slow shard: {seconds:.1} s of model time, shard timeout 1 s");
+    assert!(seconds > 3.0, "the shard outlasted three shard timeouts: {seconds:.1} s");
+    assert_eq!(report.shards_republished, 0, "{report:?}");
+    assert_eq!(done.len(), 1, "one completion: the shard was scored once");
 }
