@@ -178,6 +178,8 @@ fn varied_examples(args: &Args, vocab: i64) -> Vec<Example> {
                     .map(|i| 5 + ((index * 7919 + i * 31) as i64) % (vocab - 5))
                     .collect(),
                 target_start: len / 2,
+                weight: 1.0,
+                soft_target: Vec::new(),
             }
         })
         .collect()

@@ -18,8 +18,8 @@ use aml_bus::{Delivery, Handler, HandlerError, Publisher};
 use aml_model::LoadOptions;
 use aml_proto::v1::{Alert, ScoreResult, ScoringJob, ShardCompleted};
 use aml_scoring::{
-    EngineHandle, EngineSource, RemoteEndpoint, RemoteScorer, Scorer, ScoringError,
-    ShardProgress, ShardSettings, score_shard,
+    EngineHandle, EngineSource, RemoteEndpoint, RemoteScorer, Scorer, ScoringError, ShardProgress,
+    ShardSettings, score_shard,
 };
 use aml_storage::Storage;
 use tokio::sync::{Mutex, watch};

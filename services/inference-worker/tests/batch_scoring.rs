@@ -789,8 +789,10 @@ async fn a_cot_model_is_refused_and_a_slow_shard_is_not_published_again() {
     assert_eq!(report.scored, 0, "{report:?}");
     let reasons = dlq_reasons(&topology).await;
     assert!(
-        reasons.iter().any(|reason| reason.contains(&cot_dir.display().to_string())
-            && reason.contains("trained with --cot true")),
+        reasons
+            .iter()
+            .any(|reason| reason.contains(&cot_dir.display().to_string())
+                && reason.contains("trained with --cot true")),
         "{reasons:?}"
     );
 
@@ -814,7 +816,10 @@ async fn a_cot_model_is_refused_and_a_slow_shard_is_not_published_again() {
     let done = completions(&topology, "slow").await;
     let seconds: f64 = done.iter().map(|shard| shard.gpu_seconds).sum();
     println!("slow shard: {seconds:.1} s of model time, shard timeout 1 s");
-    assert!(seconds > 3.0, "the shard outlasted three shard timeouts: {seconds:.1} s");
+    assert!(
+        seconds > 3.0,
+        "the shard outlasted three shard timeouts: {seconds:.1} s"
+    );
     assert_eq!(report.shards_republished, 0, "{report:?}");
     assert_eq!(done.len(), 1, "one completion: the shard was scored once");
 }

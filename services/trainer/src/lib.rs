@@ -119,7 +119,9 @@ impl TrainHandler {
         summary: &PhaseSummary,
         gate_passed: bool,
     ) -> Result<(), HandlerError> {
-        let phase: Difficulty = summary.phase.parse().unwrap_or(Difficulty::Easy);
+        // A distilling run's teacher phases are `teacher/<tier>`.
+        let tier = summary.phase.rsplit('/').next().unwrap_or_default();
+        let phase: Difficulty = tier.parse().unwrap_or(Difficulty::Easy);
         let event = PhaseCompleted {
             run_id: run_id.to_owned(),
             phase: v1::Difficulty::from(phase) as i32,

@@ -86,7 +86,9 @@ impl EngineHandle {
                     }
                 }
             })
-            .map_err(|error| ScoringError::EngineStopped(format!("cannot start its thread: {error}")))?;
+            .map_err(|error| {
+                ScoringError::EngineStopped(format!("cannot start its thread: {error}"))
+            })?;
         loading.await.map_err(|_| gone())??;
         Ok(EngineHandle { commands })
     }
@@ -97,7 +99,9 @@ impl EngineHandle {
         std::thread::Builder::new()
             .name("scoring-engine".to_owned())
             .spawn(move || serve(engine, queue))
-            .map_err(|error| ScoringError::EngineStopped(format!("cannot start its thread: {error}")))?;
+            .map_err(|error| {
+                ScoringError::EngineStopped(format!("cannot start its thread: {error}"))
+            })?;
         Ok(EngineHandle { commands })
     }
 

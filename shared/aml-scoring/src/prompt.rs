@@ -69,6 +69,13 @@ pub(crate) enum AnswerShape {
     Sequences(Vec<Vec<i64>>),
 }
 
+/// The token sequences whose probabilities, renormalised, are the label probabilities
+/// under `tokenizer`, in [`aml_core::Label::ALL`] order: each answer's first token when the
+/// three differ, else each answer's whole sequence. Training and calibration score these too.
+pub fn scored_answers(tokenizer: &TextTokenizer) -> Result<Vec<Vec<i64>>, ScoringError> {
+    Ok(AnswerShape::of(tokenizer)?.scored())
+}
+
 impl AnswerShape {
     /// The shape of `tokenizer`'s answers.
     pub(crate) fn of(tokenizer: &TextTokenizer) -> Result<Self, ScoringError> {

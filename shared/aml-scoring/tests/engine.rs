@@ -50,13 +50,20 @@ fn batched_scores_equal_one_by_one_and_the_prefix_is_encoded_once() {
     assert_eq!(engine.prefix_encodes(), 2);
     let rationales = engine.rationales(policy, &alerts[..5], 8).unwrap();
     assert_eq!(rationales.len(), 5);
-    assert_eq!(engine.generate_calls(), 1, "five rationales, one generation");
+    assert_eq!(
+        engine.generate_calls(),
+        1,
+        "five rationales, one generation"
+    );
     assert!(
         rationales.iter().all(|text| text.len() < 8 * 64),
         "at most 8 tokens each: {rationales:?}"
     );
     let alone = engine.rationales(policy, &alerts[2..3], 8).unwrap();
-    assert_eq!(alone[0], rationales[2], "batching never changes a greedy rationale");
+    assert_eq!(
+        alone[0], rationales[2],
+        "batching never changes a greedy rationale"
+    );
 }
 
 #[test]

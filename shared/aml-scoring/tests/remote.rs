@@ -63,7 +63,7 @@ impl Vllm {
     /// log-probabilities are asked for (V1 skips its prefix cache then), else those past the
     /// longest cached run of full blocks (at least the last token); full blocks are cached.
     fn account(&self, prompt: &[i64], prompt_logprobs: bool) {
-        let mut cache = self.cache.lock().unwrap();
+        let mut cache = self.cache.lock().expect("cache");
         let computed = if prompt_logprobs {
             prompt.len()
         } else {
@@ -83,7 +83,7 @@ impl Vllm {
 
     fn log_probs(&self, prompt: &[i64]) -> Tensor {
         let _no_grad = tch::no_grad_guard();
-        let model = self.model.lock().unwrap();
+        let model = self.model.lock().expect("model");
         let ids = Tensor::from_slice(prompt).view([1, prompt.len() as i64]);
         model
             .forward(&ids)
@@ -121,22 +121,22 @@ impl Vllm {
                 let key = if as_ids {
                     format!("token_id:{id}")
                 } else {
-                    self.tokenizer.decode(&[id]).unwrap()
+                    self.tokenizer.decode(&[id]).expect("token")
                 };
                 top.insert(key, json!(values.double_value(&[rank])));
             }
             let first = ids.int64_value(&[0]);
-            return json!({"index": index, "text": self.tokenizer.decode(&[first]).unwrap(),
+            return json!({"index": index, "text": self.tokenizer.decode(&[first]).expect("token"),
                 "finish_reason": "length", "logprobs": {"top_logprobs": [top]}});
         }
-        let model = self.model.lock().unwrap();
+        let model = self.model.lock().expect("model");
         let config = GenerationConfig {
             max_new_tokens: max_tokens,
             stop_ids: self.tokenizer.eos_ids().to_vec(),
             ..GenerationConfig::default()
         };
-        let generated = generate(&model, None, &[prompt.to_vec()], &config).unwrap();
-        json!({"index": index, "text": self.tokenizer.decode(&generated[0]).unwrap(),
+        let generated = generate(&model, None, &[prompt.to_vec()], &config).expect("generated");
+        json!({"index": index, "text": self.tokenizer.decode(&generated[0]).expect("text"),
             "finish_reason": "length"})
     }
 
@@ -166,13 +166,14 @@ impl Vllm {
 async fn vllm(dir: &Path, latency: Duration) -> (MockServer, Arc<Counters>) {
     let counters = Arc::new(Counters::default());
     let server = Vllm {
-        model: Mutex::new(CausalLm::load(dir, LoadOptions::cpu_f32()).unwrap()),
-        tokenizer: TextTokenizer::load(dir).unwrap(),
+        model: Mutex::new(CausalLm::load(dir, LoadOptions::cpu_f32()).expect("model")),
+        tokenizer: TextTokenizer::load(dir).expect("tokenizer"),
         cache: Mutex::new(HashSet::new()),
         counters: Arc::clone(&counters),
         latency,
     };
-    let server = MockServer::start_with(Arc::new(move |request: &Seen| server.reply(request))).await;
+    let server =
+        MockServer::start_with(Arc::new(move |request: &Seen| server.reply(request))).await;
     (server, counters)
 }
 
@@ -189,7 +190,10 @@ fn endpoint(url: &str) -> RemoteEndpoint {
 /// The tiny model's vocabulary: with every log-probability listed, none is a floor.
 const TINY_VOCAB: usize = 512;
 
-fn assert_close(remote: &[aml_scoring::LabelProbabilities], local: &[aml_scoring::LabelProbabilities]) {
+fn assert_close(
+    remote: &[aml_scoring::LabelProbabilities],
+    local: &[aml_scoring::LabelProbabilities],
+) {
     assert_eq!(remote.len(), local.len());
     for (index, (a, b)) in remote.iter().zip(local).enumerate() {
         for (x, y) in [
@@ -198,20 +202,23 @@ fn assert_close(remote: &[aml_scoring::LabelProbabilities], local: &[aml_scoring
             (a.p_edge, b.p_edge),
             (a.answer_mass, b.answer_mass),
         ] {
-            assert!((x - y).abs() < 1e-5, "alert {index}: remote {x} vs local {y}");
+            assert!(
+                (x - y).abs() < 1e-5,
+                "alert {index}: remote {x} vs local {y}"
+            );
         }
     }
 }
 
 /// Tokens of each alert's own part of the prompt (user message and template close).
 fn own_tokens(dir: &Path, alerts: &[Alert]) -> Vec<usize> {
-    let tokenizer = TextTokenizer::load(dir).unwrap();
+    let tokenizer = TextTokenizer::load(dir).expect("tokenizer");
     alerts
         .iter()
         .map(|alert| {
             tokenizer
                 .encode(&aml_core::format::alert_user_message(alert), false)
-                .unwrap()
+                .expect("ids")
                 .len()
         })
         .collect()
@@ -236,10 +243,16 @@ async fn one_prompt_per_alert_scores_as_the_engine_and_computes_only_the_alert()
         },
     )
     .unwrap();
-    assert!(remote.first_token_requests(), "MATCH, NO_MATCH and EDGE start differently");
+    assert!(
+        remote.first_token_requests(),
+        "MATCH, NO_MATCH and EDGE start differently"
+    );
     let mut scored = remote.score(DEFAULT_POLICY, &alerts[..1]).await.unwrap();
     let first_request = counters.computed.swap(0, Ordering::SeqCst);
-    assert!(first_request as usize >= prefix_tokens, "the first request computes the policy");
+    assert!(
+        first_request as usize >= prefix_tokens,
+        "the first request computes the policy"
+    );
     scored.extend(remote.score(DEFAULT_POLICY, &alerts[1..4]).await.unwrap());
     scored.extend(remote.score(DEFAULT_POLICY, &alerts[4..]).await.unwrap());
     assert_close(&scored, &local);
@@ -248,12 +261,17 @@ async fn one_prompt_per_alert_scores_as_the_engine_and_computes_only_the_alert()
     let computed = counters.computed.load(Ordering::SeqCst) as f64 / 6.0;
     let own = own_tokens(dir.path(), &alerts[1..]);
     let own_mean = own.iter().sum::<usize>() as f64 / own.len() as f64;
-    println!("prefix {prefix_tokens} tokens, alert {own_mean:.0}, computed per alert {computed:.0}");
+    println!(
+        "prefix {prefix_tokens} tokens, alert {own_mean:.0}, computed per alert {computed:.0}"
+    );
     assert!(
         computed <= own_mean + BLOCK as f64 + 8.0,
         "per alert the server computes about the alert's own tokens ({own_mean:.0}), not the policy's {prefix_tokens}: {computed:.0}"
     );
-    assert!(prefix_tokens as f64 > 2.0 * computed, "the policy dominates a prompt");
+    assert!(
+        prefix_tokens as f64 > 2.0 * computed,
+        "the policy dominates a prompt"
+    );
 
     let seen = server.seen();
     assert_eq!(seen.len(), 3, "one request per batch");
@@ -261,7 +279,10 @@ async fn one_prompt_per_alert_scores_as_the_engine_and_computes_only_the_alert()
     assert_eq!(request["max_tokens"], 1);
     assert_eq!(request["logprobs"], TINY_VOCAB);
     assert_eq!(request["return_tokens_as_token_ids"], true);
-    assert!(request.get("echo").is_none(), "no echo: it would bypass the cache");
+    assert!(
+        request.get("echo").is_none(),
+        "no echo: it would bypass the cache"
+    );
     let prompts: Vec<Vec<i64>> = serde_json::from_value(request["prompt"].clone()).unwrap();
     assert_eq!(prompts.len(), 3, "one prompt per alert");
     assert!(
@@ -270,14 +291,20 @@ async fn one_prompt_per_alert_scores_as_the_engine_and_computes_only_the_alert()
             .contains(&("authorization".to_owned(), "Bearer vllm-key".to_owned()))
     );
 
-    let rationales = remote.rationales(DEFAULT_POLICY, &alerts[..3], 6).await.unwrap();
+    let rationales = remote
+        .rationales(DEFAULT_POLICY, &alerts[..3], 6)
+        .await
+        .unwrap();
     assert_eq!(rationales.len(), 3);
     let last = server.seen().pop().unwrap();
     assert_eq!(last.body["max_tokens"], 6);
     let prompts: Vec<Vec<i64>> = serde_json::from_value(last.body["prompt"].clone()).unwrap();
     assert_eq!(prompts.len(), 3, "three rationales, one request");
     let local_rationales = engine.rationales(DEFAULT_POLICY, &alerts[..3], 6).unwrap();
-    assert_eq!(rationales, local_rationales, "greedy text as the engine writes it");
+    assert_eq!(
+        rationales, local_rationales,
+        "greedy text as the engine writes it"
+    );
 
     // vLLM's default of 20: this random model ranks no answer that high, so each is scored at
     // the lowest listed value, an upper bound on its own: never a lower escalation score.
@@ -360,7 +387,13 @@ async fn server_failures_name_the_endpoint_and_the_cause() {
     let alerts = alerts(1);
     let mut errors = Vec::new();
     for _ in 0..4 {
-        errors.push(remote.score(DEFAULT_POLICY, &alerts).await.unwrap_err().to_string());
+        errors.push(
+            remote
+                .score(DEFAULT_POLICY, &alerts)
+                .await
+                .unwrap_err()
+                .to_string(),
+        );
     }
     assert!(
         errors[0].contains(&format!("{}/v1/completions", server.url))
@@ -370,6 +403,14 @@ async fn server_failures_name_the_endpoint_and_the_cause() {
         errors[0]
     );
     assert!(errors[1].contains("no top_logprobs"), "{}", errors[1]);
-    assert!(errors[2].contains("not a completions response"), "{}", errors[2]);
-    assert!(errors[3].contains("2 choices for 1 prompts"), "{}", errors[3]);
+    assert!(
+        errors[2].contains("not a completions response"),
+        "{}",
+        errors[2]
+    );
+    assert!(
+        errors[3].contains("2 choices for 1 prompts"),
+        "{}",
+        errors[3]
+    );
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use tch::Tensor;
 
-use aml_model::training::{IGNORE_INDEX, Packing, TrainBatch};
+use aml_model::training::{IGNORE_INDEX, Packing, SoftTargets, TrainBatch};
 
 use crate::data::Example;
 
@@ -84,7 +84,9 @@ pub fn padding_share(examples: &[Example], batches: &[Batch]) -> f64 {
 
 /// Right-padded ids and labels of a batch; labels are `IGNORE_INDEX` on prompts and padding.
 /// With `packed`, each token also carries its example's number in the row and its position
-/// within that example (padding counts as one more example).
+/// within that example (padding counts as one more example). When an example weighs other
+/// than 1 or has a soft target (distillation), its tokens carry its weight, and its soft
+/// target replaces the label of its last token.
 pub fn collate(examples: &[Example], batch: &Batch, pad_id: i64, packed: bool) -> TrainBatch {
     let width = batch
         .iter()
@@ -95,18 +97,32 @@ pub fn collate(examples: &[Example], batch: &Batch, pad_id: i64, packed: bool) -
     let cells = batch.len() * width;
     let (mut ids, mut labels) = (Vec::with_capacity(cells), Vec::with_capacity(cells));
     let (mut segments, mut positions) = (Vec::with_capacity(cells), Vec::with_capacity(cells));
+    let mut weights = Vec::with_capacity(cells);
+    let mut soft = SoftRows::default();
+    let weighted = batch
+        .iter()
+        .flatten()
+        .any(|&index| examples[index].weight != 1.0 || !examples[index].soft_target.is_empty());
     for row in batch {
         for (segment, &index) in row.iter().enumerate() {
             let example = &examples[index];
             for (position, &token) in example.ids.iter().enumerate() {
+                let last = position + 1 == example.ids.len();
                 ids.push(token);
-                labels.push(if position >= example.target_start {
-                    token
-                } else {
-                    IGNORE_INDEX
-                });
+                labels.push(
+                    if position < example.target_start || (last && !example.soft_target.is_empty())
+                    {
+                        IGNORE_INDEX
+                    } else {
+                        token
+                    },
+                );
+                if last && !example.soft_target.is_empty() {
+                    soft.push(labels.len() - 1, example);
+                }
                 segments.push(segment as i64);
                 positions.push(position as i64);
+                weights.push(example.weight);
             }
         }
         for position in 0..width - row_len(examples, row) {
@@ -114,6 +130,7 @@ pub fn collate(examples: &[Example], batch: &Batch, pad_id: i64, packed: bool) -
             labels.push(IGNORE_INDEX);
             segments.push(row.len() as i64);
             positions.push(position as i64);
+            weights.push(0.0);
         }
     }
     let shape = [batch.len() as i64, width as i64];
@@ -121,10 +138,55 @@ pub fn collate(examples: &[Example], batch: &Batch, pad_id: i64, packed: bool) -
     TrainBatch {
         ids: tensor(&ids),
         labels: tensor(&labels),
+        weights: weighted.then(|| Tensor::from_slice(&weights).view(shape)),
+        soft: soft.targets(),
         packing: packed.then(|| Packing {
             segments: tensor(&segments),
             positions: tensor(&positions),
         }),
+    }
+}
+
+/// The soft targets of a batch as they are collected.
+#[derive(Default)]
+struct SoftRows {
+    at: Vec<i64>,
+    tokens: Vec<Vec<i64>>,
+    probabilities: Vec<Vec<f32>>,
+    weights: Vec<f32>,
+}
+
+impl SoftRows {
+    fn push(&mut self, at: usize, example: &Example) {
+        self.at.push(at as i64);
+        self.tokens.push(
+            example
+                .soft_target
+                .iter()
+                .map(|&(token, _)| token)
+                .collect(),
+        );
+        self.probabilities
+            .push(example.soft_target.iter().map(|&(_, p)| p).collect());
+        self.weights.push(example.weight);
+    }
+
+    /// The targets as tensors, distributions padded to the widest with probability 0.
+    fn targets(mut self) -> Option<SoftTargets> {
+        let width = self.tokens.iter().map(Vec::len).max()?;
+        for (tokens, probabilities) in self.tokens.iter_mut().zip(&mut self.probabilities) {
+            tokens.resize(width, 0);
+            probabilities.resize(width, 0.0);
+        }
+        let rows = self.at.len() as i64;
+        let flat_tokens: Vec<i64> = self.tokens.concat();
+        let flat_probabilities: Vec<f32> = self.probabilities.concat();
+        Some(SoftTargets {
+            at: Tensor::from_slice(&self.at),
+            tokens: Tensor::from_slice(&flat_tokens).view([rows, width as i64]),
+            probabilities: Tensor::from_slice(&flat_probabilities).view([rows, width as i64]),
+            weights: Tensor::from_slice(&self.weights),
+        })
     }
 }
 
@@ -141,7 +203,32 @@ mod tests {
         Example {
             ids: (0..len as i64).collect(),
             target_start: len / 2,
+            weight: 1.0,
+            soft_target: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_soft_target_replaces_the_label_of_its_examples_last_token() {
+        let mut soft = example(6);
+        soft.ids[5] = 99;
+        soft.weight = 0.5;
+        soft.soft_target = vec![(7, 0.25), (8, 0.75)];
+        let examples = vec![example(4), soft];
+        let batch = collate(&examples, &vec![vec![0], vec![1]], 0, false);
+        let targets = batch.soft.expect("soft targets");
+        let at = targets.at.int64_value(&[0]);
+        assert_eq!(at, 6 + 5, "row 1 of width 6, position 5");
+        assert_eq!(batch.ids.view([-1]).int64_value(&[at]), 99);
+        assert_eq!(batch.labels.view([-1]).int64_value(&[at]), IGNORE_INDEX);
+        assert_eq!(
+            batch.labels.view([-1]).int64_value(&[at - 1]),
+            4,
+            "its other targets stay"
+        );
+        assert_eq!(targets.tokens.size(), [1, 2]);
+        assert!((targets.probabilities.double_value(&[0, 1]) - 0.75).abs() < 1e-6);
+        assert!((targets.weights.double_value(&[0]) - 0.5).abs() < 1e-6);
     }
 
     #[test]

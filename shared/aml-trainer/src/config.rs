@@ -41,8 +41,16 @@ pub struct TrainerConfig {
     pub max_grad_norm: f64,
     /// AdamW or Lion.
     pub optimizer: OptimizerKind,
-    /// Train on `cot` + `output` (true) or `output` alone (the non-CoT distillation variant).
+    /// Train on `cot` + `output` (true) or `output` alone (a decision-first scorer).
     pub cot: bool,
+    /// With `cot`: train the CoT model as the teacher (under `teacher/`), then a decision-first
+    /// scorer (the run's top-level `adapter/`, the one workers score with) on the teacher's
+    /// label distribution after its own reasoning, mixed with the gold label.
+    pub distill: bool,
+    /// The gold label's share of the scorer's target; the teacher's distribution has the rest.
+    pub distill_gold_weight: f64,
+    /// Most tokens of reasoning the teacher writes per training input.
+    pub distill_max_new_tokens: i64,
     /// Recompute activations layer by layer in the backward pass.
     pub recompute: bool,
     /// Where the model trains: `auto` (the first CUDA device, else the CPU), `cpu`, `cuda:N`.
@@ -119,6 +127,9 @@ impl Default for TrainerConfig {
             max_grad_norm: 1.0,
             optimizer: OptimizerKind::Adamw,
             cot: true,
+            distill: true,
+            distill_gold_weight: 0.5,
+            distill_max_new_tokens: 256,
             recompute: false,
             device: DeviceChoice::Auto,
             dtype: DtypeChoice::Auto,
@@ -146,6 +157,11 @@ impl Default for TrainerConfig {
 }
 
 impl TrainerConfig {
+    /// Whether the run trains a CoT teacher and then a scorer distilled from it.
+    pub fn distills(&self) -> bool {
+        self.cot && self.distill
+    }
+
     /// What the model learns to write: `cot` + `output`, or `output` alone.
     pub fn target(&self) -> Target {
         if self.cot {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use aml_core::record::{AnswerFormat, RECORD_FILE, RECORD_VERSION, TrainingRecord};
 use aml_judge::AnyJudge;
 use aml_model::merge::copy_tokenizer_files;
-use aml_model::training::{loss_and_backward, loss_from_logits};
+use aml_model::training::loss_and_backward;
 use aml_model::{CausalLm, Lora, LoraInit, TextTokenizer};
 use tch::Tensor;
 use tracing::info;
@@ -244,7 +244,7 @@ pub(crate) fn evaluation_loss(
     for batch in &batches {
         let train_batch = collate(examples, batch, pad_id, false).to_device(model.device);
         let logits = model.forward(&train_batch.ids)?;
-        total += loss_from_logits(&logits, &train_batch.labels).double_value(&[]);
+        total += train_batch.loss(&logits).double_value(&[]);
     }
     Ok(total / batches.len().max(1) as f64)
 }

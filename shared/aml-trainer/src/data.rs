@@ -10,12 +10,18 @@ use aml_model::{ChatMessage, TextTokenizer};
 use crate::{TrainError, TrainerConfig};
 
 /// One tokenised example.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Example {
     /// Prompt and target tokens.
     pub ids: Vec<i64>,
     /// Tokens before this index (the prompt) carry no loss.
     pub target_start: usize,
+    /// The weight of the example's target tokens in the loss: 1 for a gold answer, the
+    /// teacher's share for a distillation target.
+    pub weight: f32,
+    /// A distribution over tokens (token, probability) that replaces the label of the
+    /// example's last token: the teacher's label distribution over the answers' first tokens.
+    pub soft_target: Vec<(i64, f32)>,
 }
 
 /// What the model learns to write.
@@ -49,6 +55,17 @@ pub fn target_text(sample: &SampleRecord, target: Target) -> String {
     }
 }
 
+/// The tokens of a sample's prompt: its chat messages rendered with the model's template,
+/// up to where the assistant's answer begins.
+pub fn prompt_ids(
+    tokenizer: &TextTokenizer,
+    sample: &SampleRecord,
+    system: Option<&str>,
+) -> Result<Vec<i64>, TrainError> {
+    let prompt = tokenizer.render_chat(&prompt_messages(sample, system), true)?;
+    Ok(tokenizer.encode(&prompt, false)?)
+}
+
 /// Tokenises a sample with the model's chat template, truncated to `max_len` tokens.
 pub fn encode(
     tokenizer: &TextTokenizer,
@@ -57,15 +74,19 @@ pub fn encode(
     max_len: usize,
     system: Option<&str>,
 ) -> Result<Example, TrainError> {
-    let prompt = tokenizer.render_chat(&prompt_messages(sample, system), true)?;
-    let mut ids = tokenizer.encode(&prompt, false)?;
+    let mut ids = prompt_ids(tokenizer, sample, system)?;
     let target_start = ids.len();
     ids.extend(tokenizer.encode(&target_text(sample, target), false)?);
     if let Some(&eos) = tokenizer.eos_ids().first() {
         ids.push(eos);
     }
     ids.truncate(max_len);
-    Ok(Example { ids, target_start })
+    Ok(Example {
+        ids,
+        target_start,
+        weight: 1.0,
+        soft_target: Vec::new(),
+    })
 }
 
 /// Reads one tier's JSONL; a bad line or an empty tier is an error naming the file.

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use aml_core::Difficulty;
 use aml_core::cascade::Calibration;
 use aml_core::labelled::LabelledAlert;
+use aml_core::record::TrainingRecord;
 use aml_model::merge::merge_and_save;
 use aml_model::{CausalLm, DeviceMemory, LoadOptions, ModelConfig, TextTokenizer, device_memory};
 use aml_scoring::ScoringEngine;
@@ -17,6 +18,9 @@ use crate::curriculum::{
     Observer, RunPaths, smoke_step, train_curriculum, training_record, write_file, write_record,
 };
 use crate::data::PreparedData;
+use crate::distill::{
+    DistillationReport, TEACHER_DIR, agreement, distillation_data, teacher_labels, tier_samples,
+};
 use crate::memory::{MemoryEstimate, estimate, gib, lora_parameters, suggestions};
 use crate::state::{PhaseSummary, TrainerState};
 use crate::{TrainError, TrainerConfig};
@@ -68,6 +72,8 @@ pub struct Outcome {
     /// The cascade calibrated on the trained model (written as `calibration.json`), or why
     /// it could not be: the run's adapters and reports stand either way.
     pub calibration: Result<Calibration, String>,
+    /// How the distilled scorer agrees with its CoT teacher, with `distill`.
+    pub distillation: Option<DistillationReport>,
 }
 
 impl TrainingJob {
@@ -200,33 +206,44 @@ impl TrainingPlan {
     }
 
     /// Loads the model, trains the curriculum (resuming from a checkpoint in the output
-    /// folder), with `merge_lora` writes the merged model to `merged/` in the base
-    /// checkpoint's dtype, then calibrates the cascade on the trained model and writes
-    /// `calibration.json` beside the final adapter (and into the last judge report).
+    /// folder; with `distill`, the CoT teacher under `teacher/` and then the scorer distilled
+    /// from it at the top level), with `merge_lora` writes the merged model to `merged/` in
+    /// the base checkpoint's dtype, then calibrates the cascade on the trained model and
+    /// writes `calibration.json` beside the final adapter (and into the last judge report).
     pub fn train(&self, observer: &mut dyn Observer) -> Result<Outcome, TrainError> {
         let mut model = self.load_model()?;
         let paths = &self.job.paths;
-        let state = train_curriculum(
-            &mut model,
-            &self.tokenizer,
-            &self.data,
-            &self.job.config,
-            paths,
-            observer,
-        )?;
+        let (state, record, distillation) = if self.job.config.distills() {
+            self.train_distilled(&mut model, observer)?
+        } else {
+            let state = train_curriculum(
+                &mut model,
+                &self.tokenizer,
+                &self.data,
+                &self.job.config,
+                paths,
+                observer,
+            )?;
+            let record = training_record(
+                &self.job.config,
+                &paths.base_name,
+                &self.tokenizer,
+                &self.data,
+            );
+            (state, record, None)
+        };
         let merged = if self.job.config.merge_lora {
             let folder = paths.out.join("merged");
             let kind = merge_and_save(&model, &paths.base_dir, &folder, MERGED_SHARD_BYTES)?;
-            write_record(
-                &folder,
-                &training_record(&self.job.config, &paths.base_name, &self.tokenizer, &self.data),
-            )?;
+            write_record(&folder, &record)?;
             Some((folder, kind))
         } else {
             None
         };
-        let calibration =
-            self.calibrate(model, merged.as_ref().map(|(folder, _)| folder.as_path()));
+        let calibration = match record.refusal() {
+            Some(reason) => Err(format!("the trained model cannot score: {reason}")),
+            None => self.calibrate(model, merged.as_ref().map(|(folder, _)| folder.as_path())),
+        };
         match &calibration {
             Ok(calibration) => {
                 let text = serde_json::to_vec_pretty(calibration).unwrap_or_default();
@@ -245,6 +262,115 @@ impl TrainingPlan {
             state,
             merged,
             calibration,
+            distillation,
+        })
+    }
+
+    /// Trains the CoT teacher under `teacher/`, writes its reasoning and label distribution
+    /// for every training and validation input (`teacher/labels.jsonl`), then trains the
+    /// scorer from the base on them (the run's top-level folders) and reports how the two
+    /// agree (`distillation.json`). `model` ends as the scorer.
+    fn train_distilled(
+        &self,
+        model: &mut CausalLm,
+        observer: &mut dyn Observer,
+    ) -> Result<(TrainerState, TrainingRecord, Option<DistillationReport>), TrainError> {
+        let config = &self.job.config;
+        let paths = &self.job.paths;
+        let teacher_paths = RunPaths {
+            out: paths.out.join(TEACHER_DIR),
+            ..paths.clone()
+        };
+        train_curriculum(
+            model,
+            &self.tokenizer,
+            &self.data,
+            config,
+            &teacher_paths,
+            &mut TeacherObserver { inner: observer },
+        )?;
+        let context = self.model.max_position_embeddings.max(0) as usize;
+        let samples = tier_samples(&paths.data_dir)?;
+        let mut teacher = Vec::with_capacity(samples.len());
+        for tier in &samples {
+            teacher.push(teacher_labels(
+                model,
+                &self.tokenizer,
+                tier,
+                config,
+                context,
+            )?);
+        }
+        let validation = teacher_labels(
+            model,
+            &self.tokenizer,
+            &self.data.validation_samples,
+            config,
+            context,
+        )?;
+        let mut lines = String::new();
+        for (tier, labels) in Difficulty::ALL.iter().zip(&teacher) {
+            for label in labels {
+                lines.push_str(
+                    &serde_json::json!({"tier": tier.as_str(), "label": label}).to_string(),
+                );
+                lines.push('\n');
+            }
+        }
+        for label in &validation {
+            lines.push_str(&serde_json::json!({"tier": "validation", "label": label}).to_string());
+            lines.push('\n');
+        }
+        write_file(&teacher_paths.out.join("labels.jsonl"), lines.as_bytes())?;
+
+        *model = self.load_model()?;
+        let scorer_config = TrainerConfig {
+            cot: false,
+            ..config.clone()
+        };
+        let gold = PreparedData::load(&self.tokenizer, &paths.data_dir, &scorer_config, context)?;
+        let data = distillation_data(&self.tokenizer, gold, &samples, &teacher, &scorer_config)?;
+        let state = train_curriculum(
+            model,
+            &self.tokenizer,
+            &data,
+            &scorer_config,
+            paths,
+            observer,
+        )?;
+        let report = agreement(
+            model,
+            &self.tokenizer,
+            &self.data.validation_samples,
+            &validation,
+            &scorer_config,
+        )?;
+        write_file(
+            &paths.out.join("distillation.json"),
+            &serde_json::to_vec_pretty(&report).unwrap_or_default(),
+        )?;
+        let record = training_record(&scorer_config, &paths.base_name, &self.tokenizer, &data);
+        Ok((state, record, Some(report)))
+    }
+}
+
+/// Tells an observer of the teacher's steps and phases as `teacher/<phase>`.
+struct TeacherObserver<'a> {
+    inner: &'a mut dyn Observer,
+}
+
+impl Observer for TeacherObserver<'_> {
+    fn step(&mut self, progress: &crate::StepProgress) {
+        self.inner.step(&crate::StepProgress {
+            phase: format!("{TEACHER_DIR}/{}", progress.phase),
+            ..progress.clone()
+        });
+    }
+
+    fn phase(&mut self, summary: &PhaseSummary) -> Result<(), TrainError> {
+        self.inner.phase(&PhaseSummary {
+            phase: format!("{TEACHER_DIR}/{}", summary.phase),
+            ..summary.clone()
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod curriculum;
 pub mod data;
+pub mod distill;
 pub mod evaluation;
 pub mod job;
 pub mod memory;
@@ -85,6 +86,9 @@ pub enum TrainError {
         /// What is wrong.
         reason: String,
     },
+    /// The scorer could not be distilled from the CoT teacher.
+    #[error("distillation: {0}")]
+    Distillation(String),
     /// The trained model could not be calibrated.
     #[error("calibration: {0}")]
     Calibration(String),

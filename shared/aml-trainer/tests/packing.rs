@@ -19,6 +19,8 @@ fn examples() -> Vec<Example> {
                 .map(|i| 5 + (i * 37 + index as i64 * 101) % 400)
                 .collect(),
             target_start,
+            weight: 1.0,
+            soft_target: Vec::new(),
         })
         .collect()
 }

@@ -94,9 +94,29 @@ pub struct TrainArgs {
     /// adamw or lion.
     #[arg(long, default_value = "adamw")]
     optimizer: String,
-    /// Train on cot + output (true) or output alone (false: the non-CoT distillation variant).
+    /// Train on cot + output (true) or output alone (false: a decision-first scorer).
     #[arg(long, action = ArgAction::Set, default_value_t = true)]
     cot: bool,
+    /// With --cot true: train the CoT model as a teacher (OUTPUT_DIR/teacher), then a
+    /// decision-first scorer (OUTPUT_DIR/adapter, what workers score with) on the teacher's
+    /// label distribution after its own reasoning, mixed with the gold label. Without it a
+    /// CoT run's adapter cannot score alerts: workers refuse it.
+    #[arg(long, action = ArgAction::Set, default_value_t = true)]
+    distill: bool,
+    /// The gold label's share of the distilled scorer's target (the teacher has the rest).
+    #[arg(
+        long = "distill-gold-weight",
+        alias = "distill_gold_weight",
+        default_value_t = 0.5
+    )]
+    distill_gold_weight: f64,
+    /// Most tokens of reasoning the teacher writes per training input.
+    #[arg(
+        long = "distill-max-new-tokens",
+        alias = "distill_max_new_tokens",
+        default_value_t = 256
+    )]
+    distill_max_new_tokens: i64,
     /// Recompute activations layer by layer (less memory, about a third more compute).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, default_value_t = false)]
     recompute: bool,
@@ -213,6 +233,9 @@ fn trainer_config(args: &TrainArgs) -> anyhow::Result<TrainerConfig> {
         max_seq_len: args.max_seq_len,
         optimizer,
         cot: args.cot,
+        distill: args.distill,
+        distill_gold_weight: args.distill_gold_weight,
+        distill_max_new_tokens: args.distill_max_new_tokens,
         recompute: args.recompute,
         device: args.device,
         dtype: args.dtype,
@@ -391,6 +414,20 @@ fn train_locally(
             } else {
                 ""
             }
+        );
+    }
+    if let Some(report) = &outcome.distillation {
+        println!(
+            "distilled scorer (adapter/) vs CoT teacher (teacher/adapter) on {} validation inputs: agreement {:.1}%, mean total variation {:.3}; accuracy: teacher {:.1}%, scorer {:.1}% (distillation.json)",
+            report.items,
+            100.0 * report.agreement,
+            report.mean_total_variation,
+            100.0 * report.teacher_accuracy,
+            100.0 * report.scorer_accuracy
+        );
+    } else if plan.job.config.cot {
+        eprintln!(
+            "warning: adapter/ was trained reasoning-first (--cot true --distill false): workers refuse it; it serves rationales and the judge"
         );
     }
     if let Some((folder, kind)) = &outcome.merged {
