@@ -43,6 +43,8 @@ enum Command {
     /// Hand work to the running services (generator + validator, trainer, judge) and wait for it.
     #[command(subcommand)]
     Request(commands::request::RequestCommand),
+    /// Score a JSONL file of alerts with a model (and adapter) as the workers do, without the bus.
+    Score(Box<commands::score::ScoreArgs>),
     /// Scoring batches: ask the scheduler for one now and wait for its report.
     #[command(subcommand)]
     Batch(BatchCommand),
@@ -105,6 +107,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Some(Command::Alerts(AlertsCommand::Synth(args))) => commands::alerts::synth(&args),
         Some(Command::Request(command)) => commands::request::run(&config, &command).await,
+        Some(Command::Score(args)) => commands::score::run(&args).await,
         Some(Command::Prescreen(args)) => commands::prescreen::run(&args),
         Some(Command::Calibrate(args)) => commands::calibrate::run(&args),
         Some(Command::Summary(args)) => commands::summary::run(&config, &args).await,

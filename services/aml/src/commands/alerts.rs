@@ -19,8 +19,9 @@ pub struct PushArgs {
     file: PathBuf,
 }
 
-/// Reads the alerts of `file`, checking each line; an error names the file and line.
-pub fn read_alerts(file: &std::path::Path, bank: &str) -> anyhow::Result<Vec<Alert>> {
+/// Reads the alerts of `file`, checking each line; an error names the file and line. With
+/// `bank`, an alert without one gets it and an alert of another bank is refused.
+pub fn read_alerts(file: &std::path::Path, bank: Option<&str>) -> anyhow::Result<Vec<Alert>> {
     let reader = std::io::BufReader::new(
         std::fs::File::open(file).with_context(|| format!("failed to open {}", file.display()))?,
     );
@@ -33,15 +34,17 @@ pub fn read_alerts(file: &std::path::Path, bank: &str) -> anyhow::Result<Vec<Ale
         }
         let mut alert: Alert = serde_json::from_str(&line)
             .with_context(|| format!("{}:{number}: not an alert", file.display()))?;
-        if alert.bank.is_empty() {
-            alert.bank = bank.to_owned();
-        }
-        if alert.bank != bank {
-            bail!(
-                "{}:{number}: field `bank` is `{}`, but the alerts are pushed for `{bank}`",
-                file.display(),
-                alert.bank
-            );
+        if let Some(bank) = bank {
+            if alert.bank.is_empty() {
+                alert.bank = bank.to_owned();
+            }
+            if alert.bank != bank {
+                bail!(
+                    "{}:{number}: field `bank` is `{}`, but the alerts are pushed for `{bank}`",
+                    file.display(),
+                    alert.bank
+                );
+            }
         }
         if alert.alert_id.is_empty() {
             bail!("{}:{number}: field `alert_id` is missing", file.display());
@@ -59,7 +62,7 @@ pub async fn push(config: &AmlConfig, args: &PushArgs) -> anyhow::Result<()> {
             args.bank
         );
     }
-    let alerts = read_alerts(&args.file, &args.bank)?;
+    let alerts = read_alerts(&args.file, Some(&args.bank))?;
     let client = aml_bus::connect(&config.nats, "aml-alerts").await?;
     let topology = Topology::new(client);
     topology.ensure_streams().await?;
