@@ -207,8 +207,10 @@ fn six_service_binaries_run_the_lifecycle_driven_by_aml() {
     assert!(ready[0]["train_count"].as_u64().unwrap() > 100, "{ready:?}");
     assert_eq!(ready[0]["validation_count"], 100);
 
+    // The default --cot true --distill true: the CoT teacher's phases, then the scorer's.
     let config = serde_json::json!({"lora_r": 4, "lr": 2e-3, "batch_size": 8, "grad_accum": 1,
-        "epochs": [1, 1, 1], "max_seq_len": 512, "judge_items": 12, "judge_max_new_tokens": 8});
+        "epochs": [1, 1, 1], "max_seq_len": 512, "judge_items": 12, "judge_max_new_tokens": 8,
+        "distill_max_new_tokens": 16});
     let phases = json_lines(&lifecycle.aml(&[
         "request",
         "train",
@@ -225,16 +227,36 @@ fn six_service_binaries_run_the_lifecycle_driven_by_aml() {
         "--timeout-secs",
         "300",
     ]));
-    let names: Vec<&str> = phases
+    let names: Vec<(&str, &str)> = phases
         .iter()
-        .map(|p| p["phase"].as_str().unwrap())
+        .map(|p| (p["stage"].as_str().unwrap(), p["phase"].as_str().unwrap()))
         .collect();
     assert_eq!(
         names,
-        ["DIFFICULTY_EASY", "DIFFICULTY_MEDIUM", "DIFFICULTY_HARD"]
+        [
+            ("teacher", "DIFFICULTY_EASY"),
+            ("teacher", "DIFFICULTY_MEDIUM"),
+            ("teacher", "DIFFICULTY_HARD"),
+            ("", "DIFFICULTY_EASY"),
+            ("", "DIFFICULTY_MEDIUM"),
+            ("", "DIFFICULTY_HARD")
+        ]
+    );
+    assert!(
+        phases[0]["adapter_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("teacher/easy/adapter")
     );
     assert!(phases.iter().all(|phase| phase["gate_passed"] == true));
     assert!(run_out.join("adapter/adapter_config.json").exists());
+    let record = |folder: &str| -> serde_json::Value {
+        let file = run_out.join(folder).join("adapter/aml_training.json");
+        serde_json::from_slice(&std::fs::read(file).expect("training record")).expect("json")
+    };
+    assert_eq!(record("teacher/hard")["answer_format"], "reasoning_first");
+    assert_eq!(record("hard")["answer_format"], "decision_first");
+    assert_eq!(record("hard")["distilled_from"], "teacher/adapter");
 
     let report = json_lines(&lifecycle.aml(&[
         "request",

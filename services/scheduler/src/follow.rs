@@ -52,6 +52,35 @@ fn job_of(storage: &Storage, manifest: &BatchManifest, shard: u32) -> ScoringJob
     }
 }
 
+/// Takes one event of the batch: a ShardProgress restarts its shard's timeout, the first
+/// ShardCompleted of a shard is its completion.
+fn take_event(
+    message: &async_nats::jetstream::Message,
+    manifest: &BatchManifest,
+    outcome: &mut FollowOutcome,
+    published: &mut HashMap<u32, (Instant, u32)>,
+) {
+    let batch = &manifest.batch_id;
+    if message.subject.as_str() == subjects::shard_progress(batch) {
+        match ShardProgress::decode(message.payload.clone()) {
+            Ok(progress) => {
+                if let Some((at, _)) = published.get_mut(&progress.shard) {
+                    *at = Instant::now();
+                }
+            }
+            Err(error) => warn!(batch = %batch, %error, "undecodable ShardProgress"),
+        }
+        return;
+    }
+    match ShardCompleted::decode(message.payload.clone()) {
+        Ok(done) if (done.shard as usize) < manifest.shards.len() => {
+            outcome.completions.entry(done.shard).or_insert(done);
+        }
+        Ok(done) => warn!(batch = %batch, shard = done.shard, "completion of an unknown shard"),
+        Err(error) => warn!(batch = %batch, %error, "undecodable ShardCompleted"),
+    }
+}
+
 /// Publishes the batch's jobs and waits for its shards, as described in the module docs.
 pub async fn follow_batch(
     jetstream: &jetstream::Context,
@@ -112,27 +141,17 @@ pub async fn follow_batch(
         } else {
             Duration::from_millis(300)
         };
-        let progress_subject = subjects::shard_progress(batch);
         match tokio::time::timeout(wait, events.next()).await {
-            Ok(Some(Ok(message))) if message.subject.as_str() == progress_subject => {
-                match ShardProgress::decode(message.payload.clone()) {
-                    Ok(progress) => {
-                        if let Some((at, _)) = published.get_mut(&progress.shard) {
-                            *at = Instant::now();
-                        }
-                    }
-                    Err(error) => warn!(batch = %batch, %error, "undecodable ShardProgress"),
+            Ok(Some(Ok(message))) => {
+                take_event(&message, manifest, &mut outcome, &mut published);
+                // Everything already delivered is read before any shard's timeout is judged:
+                // after a stall, a queued ShardProgress must count before the clock does.
+                while let Ok(Some(Ok(message))) =
+                    tokio::time::timeout(Duration::ZERO, events.next()).await
+                {
+                    take_event(&message, manifest, &mut outcome, &mut published);
                 }
             }
-            Ok(Some(Ok(message))) => match ShardCompleted::decode(message.payload.clone()) {
-                Ok(done) if (done.shard as usize) < manifest.shards.len() => {
-                    outcome.completions.entry(done.shard).or_insert(done);
-                }
-                Ok(done) => {
-                    warn!(batch = %batch, shard = done.shard, "completion of an unknown shard")
-                }
-                Err(error) => warn!(batch = %batch, %error, "undecodable ShardCompleted"),
-            },
             Ok(Some(Err(error))) => return Err(error.to_string()),
             Ok(None) => return Err("the ShardCompleted consumer ended".to_owned()),
             Err(_) => caught_up = true,

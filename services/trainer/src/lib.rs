@@ -120,7 +120,10 @@ impl TrainHandler {
         gate_passed: bool,
     ) -> Result<(), HandlerError> {
         // A distilling run's teacher phases are `teacher/<tier>`.
-        let tier = summary.phase.rsplit('/').next().unwrap_or_default();
+        let (stage, tier) = summary
+            .phase
+            .rsplit_once('/')
+            .unwrap_or(("", &summary.phase));
         let phase: Difficulty = tier.parse().unwrap_or(Difficulty::Easy);
         let event = PhaseCompleted {
             run_id: run_id.to_owned(),
@@ -132,6 +135,7 @@ impl TrainHandler {
             steps: summary.steps.max(0) as u64,
             gate_passed,
             judge_report_url: output.url_of(&format!("{}/eval_report.json", summary.phase)),
+            stage: stage.to_owned(),
         };
         let id = format!("{run_id}/{}", summary.phase);
         self.publisher

@@ -68,7 +68,7 @@ async fn train_request_announces_every_phase() {
     let publisher = Publisher::new(topology.jetstream().clone());
     let config = serde_json::json!({"lora_r": 4, "lr": 2e-3, "batch_size": 2, "grad_accum": 1, "epochs": [1, 1, 1],
         "max_seq_len": 1024, "judge_items": 3, "judge_max_new_tokens": 8, "device": "cpu",
-        "packing": true});
+        "packing": true, "cot": false});
     let request = TrainRequest {
         run_id: "run-1".into(),
         base_model: format!("file://{}", model_dir.display()),

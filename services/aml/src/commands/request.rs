@@ -88,7 +88,8 @@ impl EventWaiter {
 pub enum RequestCommand {
     /// The generator synthesises a dataset, the validator builds it; waits for DatasetReady.
     Generate(GenerateArgs),
-    /// The trainer runs the curriculum; waits for each phase's PhaseCompleted.
+    /// The trainer runs the curriculum; waits for each phase's PhaseCompleted (a distilling
+    /// run's teacher phases first, with `stage` `teacher`), until the scoring model's hard phase.
     Train(TrainArgs),
     /// The judge grades predictions against gold samples; waits for its JudgeReport.
     Judge(JudgeArgs),
@@ -222,12 +223,13 @@ pub async fn run(config: &AmlConfig, command: &RequestCommand) -> anyhow::Result
                         "epochs": phase.epochs,
                         "gate_passed": phase.gate_passed,
                         "judge_report_url": phase.judge_report_url,
+                        "stage": phase.stage,
                     })
                 );
                 if !phase.gate_passed {
                     bail!("run {}: the gate after phase {name} failed", args.run);
                 }
-                if phase.phase() == v1::Difficulty::Hard {
+                if phase.phase() == v1::Difficulty::Hard && phase.stage.is_empty() {
                     break;
                 }
             }
