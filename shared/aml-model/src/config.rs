@@ -370,6 +370,9 @@ pub struct TinySpec {
     /// Keep `vocab_size` in config.json even when the trained tokenizer is smaller (a
     /// full-size shape with a small tokenizer); otherwise the tokenizer's size is used.
     pub keep_vocab_size: bool,
+    /// A SentencePiece-style tokenizer (Metaspace: `▁` for spaces and before the first word,
+    /// as Llama 2 and Mistral) instead of byte-level BPE (as Llama 3).
+    pub sentencepiece: bool,
 }
 
 impl TinySpec {
@@ -387,6 +390,7 @@ impl TinySpec {
             max_position_embeddings: 4096,
             torch_dtype: "float32",
             keep_vocab_size: false,
+            sentencepiece: false,
         }
     }
 
@@ -405,6 +409,7 @@ impl TinySpec {
             max_position_embeddings: 131_072,
             torch_dtype: "bfloat16",
             keep_vocab_size: true,
+            sentencepiece: false,
         }
     }
 

@@ -7,9 +7,12 @@ use std::path::Path;
 
 use serde_json::json;
 use tch::{Device, Tensor};
+use tokenizers::decoders::DecoderWrapper;
 use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
 use tokenizers::normalizers::NormalizerWrapper;
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
 use tokenizers::processors::PostProcessorWrapper;
 use tokenizers::{AddedToken, TokenizerBuilder};
 
@@ -50,34 +53,59 @@ to the parent and the ultimate beneficial owner. Transliteration from Cyrillic, 
 Metaphone neighbours; OCR noise; maiden name; diacritics; initials; GmbH, S.A., Ltd, LLC, OOO, JSC.\n\
 Mohammed Al-Rashid, Muhammad Alrashid, Zhang Wei, Chang Wei, Olga Ivanova, Olha Ivanova, Maria Garcia Lopez.\n";
 
-fn train_tokenizer(vocab_size: usize) -> Result<tokenizers::Tokenizer> {
+/// The unknown token of the SentencePiece-style tokenizer (characters the corpus lacks).
+const UNKNOWN: &str = "<unk>";
+
+fn train_tokenizer(vocab_size: usize, sentencepiece: bool) -> Result<tokenizers::Tokenizer> {
     let tokenizer_error = |error: tokenizers::Error| ModelError::Tokenizer {
         path: "tokenizer.json".into(),
         reason: error.to_string(),
     };
-    let alphabet: HashSet<char> = ByteLevel::alphabet().into_iter().collect();
+    let mut special: Vec<AddedToken> = SPECIAL_TOKENS
+        .iter()
+        .map(|token| AddedToken::from(*token, true))
+        .collect();
+    let (model, alphabet, pre_tokenizer, decoder) = if sentencepiece {
+        special.push(AddedToken::from(UNKNOWN, true));
+        let metaspace = Metaspace::new('\u{2581}', PrependScheme::First, true);
+        let mut alphabet: HashSet<char> = CORPUS.chars().filter(|c| !c.is_whitespace()).collect();
+        alphabet.insert('\u{2581}');
+        alphabet.insert('\n');
+        let model = BPE::builder()
+            .unk_token(UNKNOWN.to_owned())
+            .build()
+            .map_err(tokenizer_error)?;
+        (
+            model,
+            alphabet,
+            PreTokenizerWrapper::Metaspace(metaspace.clone()),
+            DecoderWrapper::Metaspace(metaspace),
+        )
+    } else {
+        (
+            BPE::default(),
+            ByteLevel::alphabet().into_iter().collect(),
+            PreTokenizerWrapper::ByteLevel(ByteLevel::default().add_prefix_space(false)),
+            DecoderWrapper::ByteLevel(ByteLevel::default()),
+        )
+    };
     let mut trainer = BpeTrainerBuilder::new()
         .vocab_size(vocab_size)
         .min_frequency(1)
         .show_progress(false)
         .initial_alphabet(alphabet)
-        .special_tokens(
-            SPECIAL_TOKENS
-                .iter()
-                .map(|token| AddedToken::from(*token, true))
-                .collect(),
-        )
+        .special_tokens(special)
         .build();
     let mut tokenizer = TokenizerBuilder::<
         BPE,
         NormalizerWrapper,
-        ByteLevel,
+        PreTokenizerWrapper,
         PostProcessorWrapper,
-        ByteLevel,
+        DecoderWrapper,
     >::new()
-    .with_model(BPE::default())
-    .with_pre_tokenizer(Some(ByteLevel::default().add_prefix_space(false)))
-    .with_decoder(Some(ByteLevel::default()))
+    .with_model(model)
+    .with_pre_tokenizer(Some(pre_tokenizer))
+    .with_decoder(Some(decoder))
     .build()
     .map_err(tokenizer_error)?;
     let lines: Vec<&str> = CORPUS.lines().collect();
@@ -87,8 +115,6 @@ fn train_tokenizer(vocab_size: usize) -> Result<tokenizers::Tokenizer> {
     Ok(tokenizer.into())
 }
 
-/// Models with more parameters than this draw their weights from libtorch's (multi-threaded)
-/// generator and are written in 5 GB shards: an 8B shape in seconds, not minutes.
 const LARGE_MODEL: i64 = 100_000_000;
 
 /// Standard normals of `shape`: from `rng` (reproducible whatever else runs) for small
@@ -125,7 +151,7 @@ pub fn init_tiny(spec: &TinySpec, out: &Path, seed: u64) -> Result<ModelConfig> 
         path: out.to_owned(),
         source,
     })?;
-    let tokenizer = train_tokenizer(spec.vocab_size as usize)?;
+    let tokenizer = train_tokenizer(spec.vocab_size as usize, spec.sentencepiece)?;
     let tokenizer_path = out.join("tokenizer.json");
     tokenizer
         .save(&tokenizer_path, false)

@@ -144,6 +144,21 @@ impl TextTokenizer {
         Ok(encoding.get_ids().iter().map(|&id| i64::from(id)).collect())
     }
 
+    /// The tokens `text` gets where it follows `context` in one text: those of `context +
+    /// text` past the tokens of `context` alone. A text that a tokenizer would merge with the
+    /// end of `context` is an error, as is one that changes how `context` itself encodes.
+    pub fn encode_after(&self, context: &str, text: &str) -> Result<Vec<i64>> {
+        let before = self.encode(context, false)?;
+        let joined = self.encode(&format!("{context}{text}"), false)?;
+        match joined.strip_prefix(before.as_slice()) {
+            Some(after) => Ok(after.to_vec()),
+            None => Err(ModelError::Input(format!(
+                "{}: the text that follows {context:?} merges with it into other tokens",
+                self.path.display()
+            ))),
+        }
+    }
+
     /// The text of token ids, special tokens skipped.
     pub fn decode(&self, ids: &[i64]) -> Result<String> {
         let ids: Vec<u32> = ids

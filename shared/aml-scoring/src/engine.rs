@@ -9,7 +9,7 @@ use aml_model::{CausalLm, LoadOptions, Lora, ModelError, PrefixKv, TextTokenizer
 use aml_proto::v1::Alert;
 use tch::Tensor;
 
-use crate::prompt::{AnswerShape, alert_tokens, check_fits, message_tokens, split_template};
+use crate::prompt::{AnswerShape, UserTurn, check_fits, prefix_ids, split_template};
 
 /// Why scoring failed.
 #[derive(Debug, thiserror::Error)]
@@ -110,8 +110,8 @@ impl LabelProbabilities {
 /// A policy document encoded behind the chat template's opening, ready to be shared.
 pub struct EncodedPrefix {
     kv: PrefixKv,
-    /// Template text between the user's content and the assistant's answer.
-    user_close: String,
+    /// How an alert's user message follows it.
+    turn: UserTurn,
     /// Prefix length in tokens.
     pub tokens: usize,
 }
@@ -265,7 +265,7 @@ impl ScoringEngine {
 
     fn encode_prefix(&self, policy: &str) -> Result<EncodedPrefix, ScoringError> {
         let template = split_template(&self.tokenizer, policy)?;
-        let ids = self.tokenizer.encode(&template.opening, false)?;
+        let ids = prefix_ids(&self.tokenizer, &template)?;
         if ids.is_empty() {
             return Err(ScoringError::Template("the prefix is empty".to_owned()));
         }
@@ -276,7 +276,7 @@ impl ScoringEngine {
             .encode_prefix(&Tensor::from_slice(&ids).to_device(self.model.device))?;
         Ok(EncodedPrefix {
             kv,
-            user_close: template.user_close,
+            turn: template.turn,
             tokens: ids.len(),
         })
     }
@@ -310,11 +310,7 @@ impl ScoringEngine {
         for chunk in messages.chunks(batch_size.max(1)) {
             let mut prompts = Vec::with_capacity(chunk.len());
             for message in chunk {
-                prompts.push(message_tokens(
-                    &self.tokenizer,
-                    &prefix.user_close,
-                    message,
-                )?);
+                prompts.push(prefix.turn.tokens(&self.tokenizer, message)?);
             }
             self.check_prompts(prefix, &prompts)?;
             for scores in score_answers(&self.model, Some(&prefix.kv), &prompts, &self.answers)? {
@@ -339,7 +335,7 @@ impl ScoringEngine {
         let prefix = &self.prefixes[policy].0;
         let prompts = alerts
             .iter()
-            .map(|alert| alert_tokens(&self.tokenizer, &prefix.user_close, alert))
+            .map(|alert| prefix.turn.alert_tokens(&self.tokenizer, alert))
             .collect::<Result<Vec<_>, _>>()?;
         self.check_prompts(prefix, &prompts)?;
         let config = GenerationConfig {

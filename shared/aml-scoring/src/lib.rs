@@ -20,6 +20,6 @@ pub use actor::{EngineCounters, EngineHandle, EngineSource};
 pub use engine::{
     DEFAULT_PREFIX_BUDGET_BYTES, EncodedPrefix, LabelProbabilities, ScoringEngine, ScoringError,
 };
-pub use prompt::scored_answers;
+pub use prompt::{scored_answers, scoring_token_ids};
 pub use remote::{RemoteEndpoint, RemoteScorer};
 pub use shard::{Scorer, ShardProgress, ShardSettings, score_result, score_shard};

@@ -11,13 +11,62 @@ use crate::ScoringError;
 /// Marks where the user's content goes when the template is split around it.
 const MARKER: &str = "\u{1}AML-ALERT\u{1}";
 
+/// Longest tail of the prefix that an alert's text is tokenised behind.
+const ANCHOR_CHARS: usize = 64;
+
+/// How a user message is tokenised behind the shared prefix: after the prefix's last few
+/// characters (its anchor), so that it gets the tokens it has inside the whole prompt, as
+/// training encodes it (a SentencePiece tokenizer would otherwise mark the message as the
+/// start of a text), then the template's close of the user's turn.
+#[derive(Debug, Clone)]
+pub(crate) struct UserTurn {
+    anchor: String,
+    close: String,
+}
+
+impl UserTurn {
+    /// The tokens of `message` (an instruction and a case) and the turn's close.
+    pub(crate) fn tokens(
+        &self,
+        tokenizer: &TextTokenizer,
+        message: &str,
+    ) -> Result<Vec<i64>, ScoringError> {
+        Ok(tokenizer.encode_after(&self.anchor, &format!("{message}{}", self.close))?)
+    }
+
+    /// The tokens of `alert`'s user message.
+    pub(crate) fn alert_tokens(
+        &self,
+        tokenizer: &TextTokenizer,
+        alert: &Alert,
+    ) -> Result<Vec<i64>, ScoringError> {
+        self.tokens(tokenizer, &alert_user_message(alert))
+    }
+}
+
 /// The chat template split around the user's content.
 #[derive(Debug, Clone)]
 pub(crate) struct SplitTemplate {
     /// Everything before the user's content: the shared prefix.
     pub opening: String,
-    /// Template text between the user's content and the assistant's answer.
-    pub user_close: String,
+    /// How a user message follows it.
+    pub turn: UserTurn,
+}
+
+/// The last word of `opening` (from the whitespace before its last non-space character) and
+/// what follows it, at most [`ANCHOR_CHARS`] characters before that character.
+fn anchor_of(opening: &str) -> String {
+    let end = opening.trim_end().len();
+    let word = opening[..end]
+        .char_indices()
+        .rev()
+        .find(|(_, c)| c.is_whitespace())
+        .map_or(0, |(index, c)| index + c.len_utf8());
+    let mut start = word.max(end.saturating_sub(ANCHOR_CHARS));
+    while !opening.is_char_boundary(start) {
+        start += 1;
+    }
+    opening[start..].to_owned()
 }
 
 /// Splits the chat template of `tokenizer` with `policy` as the system message.
@@ -43,18 +92,48 @@ pub(crate) fn split_template(
     }
     Ok(SplitTemplate {
         opening: opening.to_owned(),
-        user_close: user_close.to_owned(),
+        turn: UserTurn {
+            anchor: anchor_of(opening),
+            close: user_close.to_owned(),
+        },
     })
 }
 
-/// The tokens of a user message (an alert's, see [`aml_core::format::alert_user_message`])
-/// behind a prefix whose template closes the user's turn with `user_close`.
-pub(crate) fn message_tokens(
+/// The tokens of the shared prefix, checked once: a probe message tokenised behind them as
+/// every alert is must give, with them, the tokens of the whole prompt encoded in one text.
+pub(crate) fn prefix_ids(
     tokenizer: &TextTokenizer,
-    user_close: &str,
-    message: &str,
+    template: &SplitTemplate,
 ) -> Result<Vec<i64>, ScoringError> {
-    Ok(tokenizer.encode(&format!("{message}{user_close}"), false)?)
+    let ids = tokenizer.encode(&template.opening, false)?;
+    let probe = aml_core::format::user_message(
+        aml_core::format::SCREENING_INSTRUCTION,
+        "Customer (person):\n  name: Probe",
+    );
+    let whole = tokenizer.encode(
+        &format!("{}{probe}{}", template.opening, template.turn.close),
+        false,
+    )?;
+    let apart = [ids.clone(), template.turn.tokens(tokenizer, &probe)?].concat();
+    if apart != whole {
+        return Err(ScoringError::Template(
+            "the prefix and an alert tokenise differently apart than in one text".to_owned(),
+        ));
+    }
+    Ok(ids)
+}
+
+/// The token ids a worker runs for `message` (an instruction and a case) behind `policy`:
+/// the shared prefix's, then the message's with the template's close of the user's turn.
+/// Together they are the tokens of the whole prompt encoded in one text, as training has it.
+pub fn scoring_token_ids(
+    tokenizer: &TextTokenizer,
+    policy: &str,
+    message: &str,
+) -> Result<(Vec<i64>, Vec<i64>), ScoringError> {
+    let template = split_template(tokenizer, policy)?;
+    let prefix = prefix_ids(tokenizer, &template)?;
+    Ok((prefix, template.turn.tokens(tokenizer, message)?))
 }
 
 /// What is scored of the three answers, in [`aml_core::Label::ALL`] order.
@@ -105,15 +184,6 @@ impl AnswerShape {
             AnswerShape::Sequences(sequences) => sequences.clone(),
         }
     }
-}
-
-/// The tokens of `alert`'s user message behind a prefix closed by `user_close`.
-pub(crate) fn alert_tokens(
-    tokenizer: &TextTokenizer,
-    user_close: &str,
-    alert: &Alert,
-) -> Result<Vec<i64>, ScoringError> {
-    message_tokens(tokenizer, user_close, &alert_user_message(alert))
 }
 
 /// Checks that a prompt of `alert` tokens behind `prefix` tokens, with the longest of

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::engine::scoring_record;
-use crate::prompt::{AnswerShape, alert_tokens, check_fits, split_template};
+use crate::prompt::{AnswerShape, UserTurn, check_fits, prefix_ids, split_template};
 use crate::{LabelProbabilities, ScoringError};
 
 /// Where the server is and what it serves.
@@ -42,11 +42,11 @@ pub struct RemoteEndpoint {
     pub top_logprobs: usize,
 }
 
-/// The policy's tokens and the template text closing the user's turn.
+/// The policy's tokens and how an alert's user message follows them.
 #[derive(Debug)]
 struct RemotePrefix {
     ids: Vec<i64>,
-    user_close: String,
+    turn: UserTurn,
 }
 
 /// Scores alerts on an OpenAI-compatible server. Calls share it by reference: shards of
@@ -167,8 +167,8 @@ impl RemoteScorer {
         }
         let template = split_template(&self.tokenizer, policy)?;
         let prefix = Arc::new(RemotePrefix {
-            ids: self.tokenizer.encode(&template.opening, false)?,
-            user_close: template.user_close,
+            ids: prefix_ids(&self.tokenizer, &template)?,
+            turn: template.turn,
         });
         prefixes.insert(policy.to_owned(), Arc::clone(&prefix));
         Ok(prefix)
@@ -182,7 +182,7 @@ impl RemoteScorer {
         alerts
             .iter()
             .map(|alert| {
-                let own = alert_tokens(&self.tokenizer, &prefix.user_close, alert)?;
+                let own = prefix.turn.alert_tokens(&self.tokenizer, alert)?;
                 check_fits(prefix.ids.len(), own.len(), &answers, self.context)?;
                 Ok([prefix.ids.as_slice(), &own].concat())
             })
