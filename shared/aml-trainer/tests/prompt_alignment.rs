@@ -18,13 +18,13 @@ use aml_trainer::data::{Target, prompt_ids, prompt_messages, target_text};
 const POLICY: &str = "Bank policy: escalate owners of listed entities.";
 
 fn tokenizer(sentencepiece: bool) -> (tempfile::TempDir, TextTokenizer) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("dir");
     let spec = TinySpec {
         sentencepiece,
         ..TinySpec::tiny(Architecture::Llama)
     };
-    init_tiny(&spec, dir.path(), 3).unwrap();
-    let tokenizer = TextTokenizer::load(dir.path()).unwrap();
+    init_tiny(&spec, dir.path(), 3).expect("tiny model");
+    let tokenizer = TextTokenizer::load(dir.path()).expect("tokenizer");
     (dir, tokenizer)
 }
 
