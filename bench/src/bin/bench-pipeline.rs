@@ -54,6 +54,22 @@ struct Measured {
     shares: Vec<f64>,
     model_seconds: Vec<f64>,
     escalated: Vec<u64>,
+    /// The model scores of the last batch in 20 bins on [0, 1].
+    histogram: Vec<u64>,
+}
+
+/// The escalation threshold that escalates about half the alerts of `histogram`: the upper
+/// edge of the bin where the cumulative count reaches half.
+fn median_threshold(histogram: &[u64]) -> f64 {
+    let total: u64 = histogram.iter().sum();
+    let mut seen = 0;
+    for (index, count) in histogram.iter().enumerate() {
+        seen += count;
+        if 2 * seen >= total {
+            return index as f64 / histogram.len() as f64;
+        }
+    }
+    1.0
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -64,8 +80,10 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let model_dir = dir.path().join("model");
     init_tiny(&small_llama(), &model_dir, 5)?;
-    let off = measure(&args, &nats, dir.path(), false).await?;
-    let on = measure(&args, &nats, dir.path(), true).await?;
+    let off = measure(&args, &nats, dir.path(), None).await?;
+    // Rationales for about half the alerts, as a batch with half of them escalated would have.
+    let tau = median_threshold(&off.histogram);
+    let on = measure(&args, &nats, dir.path(), Some(tau)).await?;
     let overhead_share = median(&off.shares);
     println!(
         "{:<44} | {:>10} | {:>10}",
@@ -107,7 +125,7 @@ async fn main() -> anyhow::Result<()> {
             "rationales": {
                 "alerts_per_s": median(&on.rates), "overhead_share": median(&on.shares),
                 "runs_alerts_per_s": on.rates, "runs_model_seconds": on.model_seconds,
-                "runs_escalated": on.escalated, "rationale_tokens": 96,
+                "runs_escalated": on.escalated, "rationale_tokens": 96, "tau": tau,
             },
             "alerts": args.alerts,
             "shard_size": args.shard_size, "batch": args.batch, "threads": 2,
@@ -123,13 +141,14 @@ fn median_u64(values: &[u64]) -> u64 {
 }
 
 /// Runs a scheduler and a worker on their own store, and times `args.runs` batches after an
-/// untimed first one, with or without rationales for the escalated alerts.
+/// untimed first one; with `rationale_tau`, escalating at that threshold with rationales.
 async fn measure(
     args: &Args,
     nats: &NatsServer,
     dir: &std::path::Path,
-    rationale: bool,
+    rationale_tau: Option<f64>,
 ) -> anyhow::Result<Measured> {
+    let rationale = rationale_tau.is_some();
     let mode = if rationale { "rationales" } else { "scores" };
     let mut config = AmlConfig::default();
     config.nats.url = nats.url();
@@ -139,6 +158,9 @@ async fn measure(
     config.scoring.model_url = dir.join("model").display().to_string();
     config.scoring.worker_batch_size = args.batch;
     config.scoring.rationale = rationale;
+    if let Some(tau) = rationale_tau {
+        config.scoring.tau = tau;
+    }
     config.bus.concurrency = 1;
     let storage = Storage::open(&config.storage.url, &Default::default())?;
 
@@ -180,6 +202,7 @@ async fn measure(
         shares: Vec::new(),
         model_seconds: Vec::new(),
         escalated: Vec::new(),
+        histogram: Vec::new(),
     };
     for run in 0..args.runs.max(1) + 1 {
         let alerts: Vec<Alert> = (0..args.alerts)
@@ -227,6 +250,12 @@ async fn measure(
         measured.shares.push(1.0 - report.gpu_seconds / wall);
         measured.model_seconds.push(report.gpu_seconds);
         measured.escalated.push(report.escalated);
+        measured.histogram = vec![0; 20];
+        for bank in report.per_bank.values() {
+            for (total, count) in measured.histogram.iter_mut().zip(&bank.score_histogram) {
+                *total += count;
+            }
+        }
     }
     shutdown.cancel();
     scheduler.await??;

@@ -63,16 +63,18 @@ fn take_event(
     let batch = &manifest.batch_id;
     if message.subject.as_str() == subjects::shard_progress(batch) {
         match ShardProgress::decode(message.payload.clone()) {
-            Ok(progress) => {
+            Ok(progress) if progress.batch_id == *batch => {
                 if let Some((at, _)) = published.get_mut(&progress.shard) {
                     *at = Instant::now();
                 }
             }
+            Ok(_) => {}
             Err(error) => warn!(batch = %batch, %error, "undecodable ShardProgress"),
         }
         return;
     }
     match ShardCompleted::decode(message.payload.clone()) {
+        Ok(done) if done.batch_id != *batch => {}
         Ok(done) if (done.shard as usize) < manifest.shards.len() => {
             outcome.completions.entry(done.shard).or_insert(done);
         }
@@ -96,10 +98,7 @@ pub async fn follow_batch(
         .map_err(|e| e.to_string())?;
     let consumer = stream
         .create_consumer(OrderedConfig {
-            filter_subjects: vec![
-                subjects::shard_completed(batch),
-                subjects::shard_progress(batch),
-            ],
+            filter_subject: subjects::shard_events(batch),
             deliver_policy: DeliverPolicy::All,
             ..Default::default()
         })

@@ -56,6 +56,11 @@ pub mod subjects {
         format!("aml.events.shard_completed.{batch}")
     }
 
+    /// Every shard event of one batch (ShardCompleted and ShardProgress), as one filter.
+    pub fn shard_events(batch: &str) -> String {
+        format!("aml.events.*.{batch}")
+    }
+
     /// ShardProgress of one batch: a worker still holds the shard.
     pub fn shard_progress(batch: &str) -> String {
         format!("aml.events.shard_progress.{batch}")
