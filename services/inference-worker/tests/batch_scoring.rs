@@ -815,9 +815,27 @@ async fn a_cot_model_is_refused_and_a_slow_shard_is_not_published_again() {
     push("slow", 150).await;
     let mut worker = spawn_worker(&config, "slow", &[("AML_SCORING__WORKER_BATCH_SIZE", "1")]);
     let report = run_batch(&publisher, &storage, "slow", Duration::from_secs(300)).await;
+    // A later batch on the same bus waits for its own shards, not the earlier batch's.
+    push("later", 10).await;
+    let later = run_batch(&publisher, &storage, "later", Duration::from_secs(120)).await;
     worker.kill().ok();
     worker.wait().ok();
     scheduler.stop().await;
+    assert_eq!(
+        (later.scored, later.completion_rate),
+        (10, 1.0),
+        "{later:?}"
+    );
+    assert!(later.gpu_seconds > 0.0, "{later:?}");
+    let later_results = storage
+        .list(&layout::results_prefix("alpha", "later"))
+        .await
+        .expect("list");
+    assert_eq!(
+        later_results.len(),
+        1,
+        "its one shard's results: {later_results:?}"
+    );
     assert_eq!(report.completion_rate, 1.0, "{report:?}");
     assert_eq!(report.escalated, 150, "tau 0 escalates every alert");
     let done = completions(&topology, "slow").await;
