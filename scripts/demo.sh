@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --bins -q
-bin=target/debug
+bin="${CARGO_TARGET_DIR:-target}/debug"
 root=aml-data/demo
 rm -rf "$root" aml-data/banks aml-data/batches aml-data/scheduler
 mkdir -p "$root"

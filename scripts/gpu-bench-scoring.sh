@@ -9,6 +9,6 @@ cd "$(dirname "$0")/.."
 source scripts/gpu-env.sh
 [ "${PREBUILT:-0}" = 1 ] || cargo build --release -p aml-bench --bin bench-scoring
 mkdir -p "${OUT:-target/bench}"
-./target/release/bench-scoring --device cuda --dtype bf16 --shape llama3-8b \
+"${CARGO_TARGET_DIR:-target}"/release/bench-scoring --device cuda --dtype bf16 --shape llama3-8b \
   --prefix 30000 --alerts 512 --alert-len 200 --batch 64 --runs 3 --skip-reference \
   --peak-tflops "${1:-989}" --out "${OUT:-target/bench}/scoring-gpu.json"

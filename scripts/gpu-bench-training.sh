@@ -16,7 +16,7 @@ for recompute in no yes; do
   samples=$(mktemp)
   nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 >"$samples" &
   sampler=$!
-  ./target/release/bench-training --shape llama3-8b --device cuda --dtype bf16 --seq 2048 \
+  "${CARGO_TARGET_DIR:-target}"/release/bench-training --shape llama3-8b --device cuda --dtype bf16 --seq 2048 \
     --batch "${2:-1}" --steps 10 --warmup 2 --peak-tflops "${1:-989}" "${flag[@]}" \
     --out "$out/training-gpu-recompute-$recompute.json"
   kill "$sampler"

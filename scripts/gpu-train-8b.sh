@@ -18,7 +18,8 @@ source scripts/gpu-env.sh
 [ "${PREBUILT:-0}" = 1 ] || cargo build --release -p aml --bin aml -p aml-bench --bin attention-parity
 out=${OUT:-target/bench}
 work=${WORK:-/tmp/aml-gpu-train-8b}
-aml=./target/release/aml
+release="${CARGO_TARGET_DIR:-target}/release"
+aml="$release/aml"
 mkdir -p "$out" "$work"
 
 [ -f "$work/base/config.json" ] ||
@@ -60,5 +61,5 @@ wait "$trainer" || true
 test -f "$work/resume/adapter/adapter_model.safetensors"
 echo "kill and resume: the resumed run finished with its final adapter" | tee -a "$out/train-resume.log"
 
-./target/release/attention-parity --device cuda --prefix 30000 --suffix 200 --batch 8 \
+"$release"/attention-parity --device cuda --prefix 30000 --suffix 200 --batch 8 \
   --out "$out/attention-parity-gpu.json"

@@ -1,8 +1,9 @@
-//! Shared pieces of the integration tests and benchmarks: a real `nats-server` per test,
-//! and a job handler whose output is keyed by job id.
+//! Shared pieces of the integration tests and benchmarks: a real `nats-server` per test, a
+//! job handler whose output is keyed by job id, and training inputs.
 
 pub mod checkpoints;
 pub mod cli;
+pub mod datasets;
 pub mod mock_http;
 pub mod nats;
 pub mod oracle;

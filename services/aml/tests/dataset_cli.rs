@@ -63,6 +63,33 @@ fn generate_then_validate_leaves_a_balanced_deterministic_dataset() {
         assert_eq!(a, b, "{name} differs between two runs with the same seed");
     }
 
+    // One JSONL file of candidates validates into the folder it is in.
+    let single = tempfile::tempdir().expect("dir");
+    let file = single.path().join("mine.jsonl");
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(first.path().join("candidates"))
+        .expect("candidates")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .collect();
+    files.sort();
+    let candidates = files
+        .iter()
+        .map(|path| std::fs::read_to_string(path).expect("candidates file"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&file, candidates).expect("one file");
+    let validated = aml(&["validate", &file.display().to_string(), "--seed", "7"]);
+    assert!(
+        validated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&validated.stderr)
+    );
+    assert_eq!(
+        records(&single.path().join("validation.jsonl")),
+        records(&first.path().join("validation.jsonl")),
+        "the same candidates, the same dataset"
+    );
+
     let validation = records(&first.path().join("validation.jsonl"));
     assert_eq!(validation.len(), 100);
     let mut cells: BTreeMap<(String, String), usize> = BTreeMap::new();

@@ -9,6 +9,7 @@ use aml_core::Difficulty;
 use aml_core::policy::DEFAULT_POLICY;
 use aml_core::rng::SeededRng;
 use aml_integration_tests::cli::Cli;
+use aml_integration_tests::datasets::copy_as_reasoning_first;
 use aml_model::tiny::init_tiny;
 use aml_model::{Architecture, LoadOptions, TinySpec};
 use aml_proto::v1::{Alert, ScoreResult};
@@ -111,14 +112,7 @@ fn scores_a_file_as_the_worker_does_and_refuses_a_cot_model() {
     }
 
     let cot = root.path().join("cot-model");
-    std::fs::create_dir_all(&cot).expect("dir");
-    for entry in std::fs::read_dir(&model).expect("model") {
-        let entry = entry.expect("entry");
-        std::fs::copy(entry.path(), cot.join(entry.file_name())).expect("copied");
-    }
-    let record = serde_json::json!({"version": 1, "answer_format": "reasoning_first", "cot": true,
-        "base_model": "tiny", "system_prompt_sha256": null, "chat_template_sha256": null});
-    std::fs::write(cot.join(aml_core::record::RECORD_FILE), record.to_string()).expect("record");
+    copy_as_reasoning_first(&model, &cot);
     let refused = aml(&[
         "score",
         "--model",

@@ -8,7 +8,6 @@ use aml_inference_worker::{Backend, ScoreHandler, WorkerSettings};
 use aml_proto::v1::ScoringJob;
 use aml_runtime::{CommonArgs, ScoringBackend, Startup};
 use aml_scoring::RemoteEndpoint;
-use aml_storage::Storage;
 use anyhow::Context;
 use clap::Parser;
 
@@ -40,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
     else {
         return Ok(());
     };
-    let storage = Storage::open_configured(&config.storage.url, &config.storage)?;
+    let storage = config.storage.open(&config.storage.url)?;
     let publisher = Publisher::connect(&config.nats, "inference-worker-publisher").await?;
     let worker_id = args.worker_id.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();

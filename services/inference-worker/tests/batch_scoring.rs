@@ -495,7 +495,7 @@ async fn a_batch_on_s3_storage_loads_the_model_from_the_bucket_and_partitions_re
         allow_http: true,
     };
     config.scoring.shard_size = 100;
-    let storage = Storage::open_configured(&config.storage.url, &config.storage).expect("s3");
+    let storage = config.storage.open(&config.storage.url).expect("s3");
     for entry in std::fs::read_dir(&model_dir).expect("model files") {
         let path = entry.expect("entry").path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -724,29 +724,6 @@ async fn a_batch_whose_model_differs_from_the_calibration_is_refused_with_the_re
     );
 }
 
-/// A copy of `model_dir` whose training record says it was trained reasoning-first.
-fn cot_model(model_dir: &Path, out: &Path) {
-    std::fs::create_dir_all(out).expect("dir");
-    for entry in std::fs::read_dir(model_dir).expect("model") {
-        let entry = entry.expect("entry");
-        std::fs::copy(entry.path(), out.join(entry.file_name())).expect("copied");
-    }
-    let record = aml_core::record::TrainingRecord {
-        version: aml_core::record::RECORD_VERSION,
-        answer_format: aml_core::record::AnswerFormat::ReasoningFirst,
-        cot: true,
-        distilled_from: None,
-        base_model: "tiny".into(),
-        system_prompt_sha256: None,
-        chat_template_sha256: None,
-    };
-    std::fs::write(
-        out.join(aml_core::record::RECORD_FILE),
-        serde_json::to_vec(&record).expect("json"),
-    )
-    .expect("record");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cot_model_is_refused_and_a_slow_shard_is_not_published_again() {
     let nats = NatsServer::start().expect("nats-server");
@@ -754,7 +731,7 @@ async fn a_cot_model_is_refused_and_a_slow_shard_is_not_published_again() {
     let model_dir = dir.path().join("model");
     init_tiny(&TinySpec::tiny(Architecture::Llama), &model_dir, 5).expect("tiny model");
     let cot_dir = dir.path().join("cot");
-    cot_model(&model_dir, &cot_dir);
+    aml_integration_tests::datasets::copy_as_reasoning_first(&model_dir, &cot_dir);
 
     // The CoT model: every delivery of its job is refused, to the DLQ with the reason.
     let mut config = config(&nats, &dir.path().join("store"), &cot_dir);

@@ -6,7 +6,6 @@ use aml_bus::{ConsumerSpec, Publisher};
 use aml_judge_service::JudgeHandler;
 use aml_proto::v1::JudgeRequest;
 use aml_runtime::{CommonArgs, Startup};
-use aml_storage::Storage;
 use clap::Parser;
 
 /// The judge service.
@@ -26,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
     let Startup::Run(config, _telemetry) = aml_runtime::start("judge", &args.common)? else {
         return Ok(());
     };
-    let storage = Storage::open_configured(&config.storage.url, &config.storage)?;
+    let storage = config.storage.open(&config.storage.url)?;
     let publisher = Publisher::connect(&config.nats, "judge-publisher").await?;
     let environment: Vec<(String, String)> = std::env::vars().collect();
     let handler = Arc::new(JudgeHandler::new(

@@ -7,7 +7,6 @@ use aml_bus::{ConsumerSpec, Publisher, Runner, RunnerMetrics, RunnerSettings, To
 use aml_proto::v1::{Alert, BatchRequest};
 use aml_runtime::AmlConfig;
 use aml_runtime::metrics::serve_metrics;
-use aml_storage::Storage;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
@@ -21,7 +20,7 @@ pub async fn run_scheduler(config: &AmlConfig, shutdown: CancellationToken) -> a
     } else {
         Some(parse_schedule(&config.scoring.schedule)?)
     };
-    let storage = Storage::open_configured(&config.storage.url, &config.storage)?;
+    let storage = config.storage.open(&config.storage.url)?;
     let client = aml_bus::connect(&config.nats, "scheduler").await?;
     let topology = Topology::new(client);
     topology.ensure_streams().await?;

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use aml_bus::{ConsumerSpec, OneMessage, Publisher};
 use aml_proto::v1::TrainRequest;
 use aml_runtime::{CommonArgs, Startup};
-use aml_storage::Storage;
 use aml_trainer_service::TrainHandler;
 use clap::Parser;
 
@@ -32,7 +31,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     };
     let publisher = Publisher::connect(&config.nats, "trainer-publisher").await?;
-    let storage = Storage::open_configured(&config.storage.url, &config.storage)?;
+    let storage = config.storage.open(&config.storage.url)?;
     let environment: Vec<(String, String)> = std::env::vars().collect();
     let hub = aml_hub::HubClient::from_environment(&environment)?;
     let handler = Arc::new(TrainHandler::new(publisher, storage, args.staging_dir, hub));

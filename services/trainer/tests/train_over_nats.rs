@@ -9,14 +9,12 @@ use std::time::Duration;
 
 use aml_bus::topology::subjects;
 use aml_bus::{ConsumerSpec, Publisher, Runner, RunnerSettings, Topology};
-use aml_core::Difficulty;
-use aml_dataset::{ValidatorSettings, build};
+use aml_integration_tests::datasets::write_offline_dataset;
 use aml_integration_tests::{NatsServer, checkpoints};
 use aml_model::tiny::init_tiny;
 use aml_model::{Architecture, TinySpec};
 use aml_proto::v1::{PhaseCompleted, TrainRequest};
 use aml_storage::{S3Options, Storage};
-use aml_synth::{Synthesizer, generate_tier};
 use aml_trainer_service::TrainHandler;
 use futures::StreamExt;
 use prost::Message;
@@ -33,29 +31,7 @@ async fn train_request_announces_every_phase() {
     let storage = Storage::open("memory://", &S3Options::default()).expect("storage");
     init_tiny(&TinySpec::tiny(Architecture::Llama), &model_dir, 2).expect("tiny model");
     std::fs::create_dir_all(&data_dir).expect("data");
-    let synthesizer = Synthesizer::default();
-    let mut candidates = Vec::new();
-    for tier in Difficulty::ALL {
-        candidates.extend(generate_tier(&synthesizer, tier, 12, 4));
-    }
-    let dataset = build(
-        candidates,
-        &ValidatorSettings {
-            validation_size: 9,
-            ..ValidatorSettings::default()
-        },
-    );
-    let write = |name: &str, records: &[aml_core::SampleRecord]| {
-        let lines: Vec<String> = records
-            .iter()
-            .map(|record| serde_json::to_string(record).expect("json"))
-            .collect();
-        std::fs::write(data_dir.join(name), lines.join("\n")).expect("write");
-    };
-    for (tier, records) in &dataset.tiers {
-        write(&format!("{tier}.jsonl"), records);
-    }
-    write("validation.jsonl", &dataset.validation);
+    write_offline_dataset(&data_dir, 12, 4, 9);
 
     let nats = NatsServer::start().expect("nats-server");
     let client = nats.connect().await.expect("connects");

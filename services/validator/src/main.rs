@@ -6,7 +6,6 @@ use aml_bus::{ConsumerSpec, Publisher};
 use aml_dataset::ValidatorSettings;
 use aml_proto::v1::CandidateChunk;
 use aml_runtime::{CommonArgs, Startup};
-use aml_storage::Storage;
 use aml_validator::ValidateHandler;
 use clap::Parser;
 
@@ -24,7 +23,7 @@ async fn main() -> anyhow::Result<()> {
     let Startup::Run(config, _telemetry) = aml_runtime::start("validator", &args.common)? else {
         return Ok(());
     };
-    let storage = Storage::open_configured(&config.storage.url, &config.storage)?;
+    let storage = config.storage.open(&config.storage.url)?;
     let publisher = Publisher::connect(&config.nats, "validator-publisher").await?;
     let handler = Arc::new(ValidateHandler::new(
         storage,

@@ -13,14 +13,6 @@ pub struct IntakeRules {
     pub max_alert_bytes: usize,
 }
 
-/// A well-formed bank name: lowercase letters, digits, `-` and `_`.
-pub fn valid_bank(bank: &str) -> bool {
-    !bank.is_empty()
-        && bank
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-}
-
 /// The bank a subject `aml.alerts.<bank>` names.
 pub fn bank_of_subject(subject: &str) -> Option<&str> {
     subject.strip_prefix("aml.alerts.")
@@ -37,7 +29,9 @@ pub fn check_alert(alert: &Alert, subject: &str, rules: &IntakeRules) -> Result<
     }
     let bank = bank_of_subject(subject)
         .ok_or_else(|| format!("subject {subject} is not aml.alerts.<bank>"))?;
-    if !valid_bank(bank) || (!rules.banks.is_empty() && !rules.banks.iter().any(|b| b == bank)) {
+    if !aml_bus::topology::valid_bank(bank)
+        || (!rules.banks.is_empty() && !rules.banks.iter().any(|b| b == bank))
+    {
         return Err(format!("unknown bank `{bank}`"));
     }
     if alert.bank != bank {

@@ -24,8 +24,6 @@ pub struct Users {
     pub banks: Vec<(String, NatsUser)>,
 }
 
-pub use aml_batch::intake::valid_bank;
-
 fn quoted(items: &[&str]) -> String {
     items
         .iter()
@@ -76,6 +74,7 @@ pub fn server_config(users: &Users) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::topology::valid_bank;
 
     #[test]
     fn banks_get_only_their_subject() {

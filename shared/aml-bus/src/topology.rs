@@ -72,6 +72,15 @@ pub mod subjects {
     }
 }
 
+/// A well-formed bank name, one subject token of `aml.alerts.<bank>`: lowercase letters,
+/// digits, `-` and `_`.
+pub fn valid_bank(bank: &str) -> bool {
+    !bank.is_empty()
+        && bank
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
 /// A durable pull consumer: its name, stream and filter subject.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerSpec {

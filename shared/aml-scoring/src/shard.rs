@@ -6,7 +6,6 @@
 
 use std::future::Future;
 
-use aml_core::Label;
 use aml_proto::v1::{Alert, ScoreResult};
 use tokio::sync::watch;
 
@@ -103,11 +102,6 @@ pub struct ShardProgress {
 /// The result of one alert the model scored (it passed the prescreen, whose score is kept
 /// beside the model's).
 pub fn score_result(alert: &Alert, probabilities: &LabelProbabilities, tau: f64) -> ScoreResult {
-    let label = match probabilities.label() {
-        Label::Match => aml_proto::v1::Label::Match,
-        Label::NoMatch => aml_proto::v1::Label::NoMatch,
-        Label::Edge => aml_proto::v1::Label::Edge,
-    };
     ScoreResult {
         alert_id: alert.alert_id.clone(),
         bank: alert.bank.clone(),
@@ -116,7 +110,7 @@ pub fn score_result(alert: &Alert, probabilities: &LabelProbabilities, tau: f64)
         p_edge: probabilities.p_edge,
         score: probabilities.score(),
         escalated: probabilities.score() >= tau,
-        label: label as i32,
+        label: aml_proto::v1::Label::from(probabilities.label()) as i32,
         rationale: String::new(),
         cleared_reason: String::new(),
         prescreen_score: aml_prescreen::prescreen_alert(alert).score,

@@ -2,8 +2,8 @@
 //! encoded once per policy, rationales come out as text.
 
 use aml_core::Difficulty;
-use aml_core::record::{AnswerFormat, RECORD_FILE, RECORD_VERSION, TrainingRecord};
 use aml_core::rng::SeededRng;
+use aml_integration_tests::datasets::write_reasoning_first_record;
 use aml_model::tiny::init_tiny;
 use aml_model::{Architecture, LoadOptions, TinySpec};
 use aml_proto::v1::Alert;
@@ -70,20 +70,7 @@ fn batched_scores_equal_one_by_one_and_the_prefix_is_encoded_once() {
 fn a_folder_trained_reasoning_first_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     init_tiny(&TinySpec::tiny(Architecture::Llama), dir.path(), 11).unwrap();
-    let record = TrainingRecord {
-        version: RECORD_VERSION,
-        answer_format: AnswerFormat::ReasoningFirst,
-        cot: true,
-        distilled_from: None,
-        base_model: "tiny".into(),
-        system_prompt_sha256: None,
-        chat_template_sha256: None,
-    };
-    std::fs::write(
-        dir.path().join(RECORD_FILE),
-        serde_json::to_vec(&record).unwrap(),
-    )
-    .unwrap();
+    write_reasoning_first_record(dir.path());
     let error = ScoringEngine::load(dir.path(), None, LoadOptions::cpu_f32())
         .expect_err("a CoT model cannot score")
         .to_string();

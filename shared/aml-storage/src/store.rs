@@ -71,33 +71,7 @@ fn invalid(url: &str, reason: impl fmt::Display) -> StorageError {
     }
 }
 
-impl From<&aml_runtime::config::S3Config> for S3Options {
-    fn from(config: &aml_runtime::config::S3Config) -> Self {
-        S3Options {
-            endpoint: config.endpoint.clone(),
-            region: config.region.clone(),
-            access_key_id: config.access_key_id.clone(),
-            secret_access_key: config
-                .secret_access_key
-                .as_ref()
-                .map(|secret| secret.expose().to_owned()),
-            allow_http: config.allow_http,
-        }
-    }
-}
-
 impl Storage {
-    /// Opens `location` (a URL or a plain directory) with the configured S3 settings.
-    pub fn open_configured(
-        location: &str,
-        config: &aml_runtime::config::StorageConfig,
-    ) -> Result<Self> {
-        Storage::open(
-            &aml_runtime::config::storage_url(location),
-            &S3Options::from(&config.s3),
-        )
-    }
-
     /// Opens `file://`, `s3://` or `memory://` storage. A `file://` directory is created.
     pub fn open(url: &str, s3: &S3Options) -> Result<Self> {
         let parsed = Url::parse(url).map_err(|error| invalid(url, error))?;

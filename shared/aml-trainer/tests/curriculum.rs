@@ -4,47 +4,15 @@
 //! within a phase. A caller that cannot take a finished phase stops the run, and the resumed
 //! run tells of that phase again.
 
-use std::path::Path;
-
-use aml_core::Difficulty;
-use aml_dataset::{ValidatorSettings, build};
+use aml_integration_tests::datasets::write_offline_dataset;
 use aml_integration_tests::oracle::hf_oracle;
 use aml_model::tiny::init_tiny;
 use aml_model::{Architecture, CausalLm, LoadOptions, Lora, TextTokenizer, TinySpec};
-use aml_synth::{Synthesizer, generate_tier};
 use aml_trainer::{
     Observer, PhaseSummary, PreparedData, RunPaths, TrainError, TrainerConfig, TrainerState,
     train_curriculum,
 };
 use tch::Tensor;
-
-fn write_dataset(dir: &Path) {
-    let synthesizer = Synthesizer::default();
-    let mut candidates = Vec::new();
-    for tier in Difficulty::ALL {
-        candidates.extend(generate_tier(&synthesizer, tier, 15, 3));
-    }
-    let dataset = build(
-        candidates,
-        &ValidatorSettings {
-            validation_size: 9,
-            ..ValidatorSettings::default()
-        },
-    );
-    for (tier, records) in &dataset.tiers {
-        let lines: Vec<String> = records
-            .iter()
-            .map(|r| serde_json::to_string(r).expect("json"))
-            .collect();
-        std::fs::write(dir.join(format!("{tier}.jsonl")), lines.join("\n")).expect("tier");
-    }
-    let lines: Vec<String> = dataset
-        .validation
-        .iter()
-        .map(|r| serde_json::to_string(r).expect("json"))
-        .collect();
-    std::fs::write(dir.join("validation.jsonl"), lines.join("\n")).expect("validation");
-}
 
 /// A tiny model, a small offline dataset and an output folder in a temporary directory.
 struct Run {
@@ -66,7 +34,7 @@ impl Run {
         );
         std::fs::create_dir_all(&data_dir).expect("data dir");
         init_tiny(&TinySpec::tiny(architecture), &model_dir, 5).expect("tiny model");
-        write_dataset(&data_dir);
+        write_offline_dataset(&data_dir, 15, 3, 9);
         let tokenizer = TextTokenizer::load(&model_dir).expect("tokenizer");
         let model = CausalLm::load(&model_dir, LoadOptions::cpu_f32()).expect("model");
         Run {

@@ -9,40 +9,13 @@ use std::path::Path;
 
 use aml_core::Difficulty;
 use aml_core::record::{AnswerFormat, TrainingRecord};
-use aml_dataset::{ValidatorSettings, build};
+use aml_integration_tests::datasets::write_offline_dataset;
 use aml_model::tiny::init_tiny;
 use aml_model::{Architecture, CausalLm, LoadOptions, Lora, TextTokenizer, TinySpec};
 use aml_scoring::{ScoringEngine, ScoringError, scored_answers};
-use aml_synth::{Synthesizer, generate_tier};
 use aml_trainer::data::prompt_ids;
 use aml_trainer::distill::{TEACHER_DIR, TeacherLabel, label_probabilities, tier_samples};
 use aml_trainer::{RunPaths, TrainerConfig, TrainingJob};
-
-fn write_dataset(dir: &Path) {
-    let synthesizer = Synthesizer::default();
-    let mut candidates = Vec::new();
-    for tier in Difficulty::ALL {
-        candidates.extend(generate_tier(&synthesizer, tier, 10, 4));
-    }
-    let dataset = build(
-        candidates,
-        &ValidatorSettings {
-            validation_size: 6,
-            ..ValidatorSettings::default()
-        },
-    );
-    let write = |name: &str, records: &[aml_core::SampleRecord]| {
-        let lines: Vec<String> = records
-            .iter()
-            .map(|record| serde_json::to_string(record).expect("json"))
-            .collect();
-        std::fs::write(dir.join(name), lines.join("\n")).expect("written");
-    };
-    for (tier, records) in &dataset.tiers {
-        write(&format!("{tier}.jsonl"), records);
-    }
-    write("validation.jsonl", &dataset.validation);
-}
 
 fn mean_total_variation(a: &[[f64; 3]], b: &[[f64; 3]]) -> f64 {
     let sum: f64 = a
@@ -76,7 +49,7 @@ fn a_distilled_scorer_learns_the_teachers_label_distribution() {
     );
     std::fs::create_dir_all(&data_dir).expect("data dir");
     init_tiny(&TinySpec::tiny(Architecture::Llama), &model_dir, 5).expect("tiny model");
-    write_dataset(&data_dir);
+    write_offline_dataset(&data_dir, 10, 4, 6);
     let config = TrainerConfig {
         lora_r: 8,
         lora_alpha: 16.0,

@@ -56,7 +56,7 @@ pub fn read_alerts(file: &std::path::Path, bank: Option<&str>) -> anyhow::Result
 
 /// Publishes the file's alerts, the alert id as `Nats-Msg-Id` (the stream drops duplicates).
 pub async fn push(config: &AmlConfig, args: &PushArgs) -> anyhow::Result<()> {
-    if !aml_batch::intake::valid_bank(&args.bank) {
+    if !aml_bus::topology::valid_bank(&args.bank) {
         bail!(
             "--bank `{}`: use lowercase letters, digits, `-` and `_`",
             args.bank
@@ -114,7 +114,7 @@ pub fn synth(args: &SynthArgs) -> anyhow::Result<()> {
     let mut rng = aml_core::rng::SeededRng::new(args.seed);
     let mut files = Vec::new();
     for bank in &args.banks {
-        if !aml_batch::intake::valid_bank(bank) {
+        if !aml_bus::topology::valid_bank(bank) {
             bail!(
                 "--banks: `{bank}` is not a valid bank name (lowercase letters, digits, - and _)"
             );

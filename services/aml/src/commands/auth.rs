@@ -4,7 +4,8 @@ use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
-use aml_bus::auth::{NatsUser, Users, server_config, valid_bank};
+use aml_bus::auth::{NatsUser, Users, server_config};
+use aml_bus::topology::valid_bank;
 use anyhow::{Context, bail};
 
 /// Options of `aml auth nats`.

@@ -6,7 +6,6 @@ use aml_core::{Difficulty, SampleRecord};
 use aml_dataset::{ValidatorSettings, build, parse_candidates, write_dataset};
 use aml_providers::{ProviderClient, ProviderKind, ProviderSettings};
 use aml_runtime::AmlConfig;
-use aml_storage::Storage;
 use aml_synth::llm::generate_tier_llm;
 use aml_synth::{Synthesizer, generate_tier};
 use anyhow::{Context, bail};
@@ -47,7 +46,8 @@ pub struct GenerateArgs {
 /// Options of `aml validate`.
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
-    /// Dataset directory; its candidates/*.jsonl are read unless --input is given.
+    /// Dataset directory, whose candidates/*.jsonl are read unless --input is given; or one
+    /// JSONL file of candidates, the dataset then written beside it.
     dir: PathBuf,
     /// Candidate files to read instead of DIR/candidates/*.jsonl.
     #[arg(long)]
@@ -140,6 +140,9 @@ fn candidate_files(args: &ValidateArgs) -> anyhow::Result<Vec<PathBuf>> {
     if !args.input.is_empty() {
         return Ok(args.input.clone());
     }
+    if args.dir.is_file() {
+        return Ok(vec![args.dir.clone()]);
+    }
     let folder = args.dir.join("candidates");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
         .with_context(|| format!("no candidates: cannot read {}", folder.display()))?
@@ -176,11 +179,15 @@ pub async fn validate(config: &AmlConfig, args: &ValidateArgs) -> anyhow::Result
     };
     let total = candidates.len();
     let dataset = build(candidates, &settings);
+    let folder = match args.dir.parent() {
+        Some(parent) if args.dir.is_file() => parent,
+        _ => args.dir.as_path(),
+    };
     let location = args
         .out
         .clone()
-        .unwrap_or_else(|| args.dir.display().to_string());
-    let storage = Storage::open_configured(&location, &config.storage)?;
+        .unwrap_or_else(|| folder.display().to_string());
+    let storage = config.storage.open(&location)?;
     let manifest = write_dataset(&storage, "", &dataset).await?;
     println!("{total} candidates -> {}", storage.url());
     for (name, entry) in &manifest.files {

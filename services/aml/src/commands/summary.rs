@@ -12,7 +12,6 @@ use aml_core::cascade::{Calibration, CascadeCounts, Thresholds, cascade_counts};
 use aml_core::stats::{clopper_pearson_interval, clopper_pearson_lower};
 use aml_proto::v1::{BatchReport, ScoreResult};
 use aml_runtime::AmlConfig;
-use aml_storage::Storage;
 use aml_trainer::TrainerState;
 use anyhow::Context;
 
@@ -48,7 +47,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> anyhow::
 pub async fn run(config: &AmlConfig, args: &SummaryArgs) -> anyhow::Result<()> {
     let manifest: serde_json::Value = read_json(&args.data.join("manifest.json"))?;
     let state: TrainerState = read_json(&args.run.join("trainer_state.json"))?;
-    let storage = Storage::open_configured(&config.storage.url, &config.storage)?;
+    let storage = config.storage.open(&config.storage.url)?;
     let report: BatchReport = storage.get_json(&layout::report(&args.batch)).await?;
     let gold = read_gold(&args.gold)?;
     let mut cascade = CascadeCounts::default();

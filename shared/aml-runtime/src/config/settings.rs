@@ -191,6 +191,29 @@ pub struct StorageConfig {
     pub s3: S3Config,
 }
 
+impl StorageConfig {
+    /// Opens `location` (a URL or a plain directory, see [`super::storage_url`]) with these S3
+    /// settings.
+    pub fn open(&self, location: &str) -> Result<aml_storage::Storage, aml_storage::StorageError> {
+        aml_storage::Storage::open(&super::storage_url(location), &(&self.s3).into())
+    }
+}
+
+impl From<&S3Config> for aml_storage::S3Options {
+    fn from(config: &S3Config) -> Self {
+        aml_storage::S3Options {
+            endpoint: config.endpoint.clone(),
+            region: config.region.clone(),
+            access_key_id: config.access_key_id.clone(),
+            secret_access_key: config
+                .secret_access_key
+                .as_ref()
+                .map(|secret| secret.expose().to_owned()),
+            allow_http: config.allow_http,
+        }
+    }
+}
+
 impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {

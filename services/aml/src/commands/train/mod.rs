@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use aml_core::{DeviceChoice, DtypeChoice};
 use aml_hub::HubClient;
 use aml_runtime::AmlConfig;
-use aml_storage::{StagedFolder, Storage};
+use aml_storage::StagedFolder;
 use aml_trainer::evaluation::Gate;
 use aml_trainer::optim::OptimizerKind;
 use aml_trainer::{RunPaths, TrainerConfig, TrainingJob};
@@ -279,7 +279,7 @@ fn output_folder(app: &AmlConfig, args: &TrainArgs) -> anyhow::Result<StagedFold
             url.strip_prefix("file://").unwrap_or(url),
         )));
     }
-    let storage = Storage::open_configured(&app.storage.url, &app.storage)?;
+    let storage = app.storage.open(&app.storage.url)?;
     storage.folder(url, &args.staging_dir).with_context(|| {
         format!("--output_dir {url} (set AML_STORAGE__URL to the storage it lies in)")
     })
