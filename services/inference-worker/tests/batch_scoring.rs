@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aml_batch::layout;
-use aml_bus::topology::{DLQ_STREAM, EVENTS_STREAM, subjects};
+use aml_bus::topology::{DLQ_STREAM, subjects};
 use aml_bus::{DLQ_REASON_HEADER, Publisher, Topology};
 use aml_core::cascade::{
     Calibration, CalibrationTarget, CascadeItem, Fingerprints, calibrate_cascade,
@@ -27,7 +27,6 @@ use aml_proto::v1::{Alert, BatchReport, BatchRequest, ScoreResult, ShardComplete
 use aml_runtime::AmlConfig;
 use aml_storage::Storage;
 use aml_synth::Synthesizer;
-use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use futures::StreamExt;
 use prost::Message;
 use serde_json::json;
@@ -245,22 +244,10 @@ async fn dlq_reasons(topology: &Topology) -> Vec<String> {
 }
 
 async fn completions(topology: &Topology, batch: &str) -> Vec<ShardCompleted> {
-    let stream = topology
-        .jetstream()
-        .get_stream(EVENTS_STREAM)
-        .await
-        .expect("EVENTS");
-    let mut messages = stream
-        .create_consumer(OrderedConfig {
-            filter_subject: subjects::shard_completed(batch),
-            deliver_policy: DeliverPolicy::All,
-            ..Default::default()
-        })
-        .await
-        .expect("consumer")
-        .messages()
-        .await
-        .expect("messages");
+    let mut messages =
+        aml_bus::topology::follow_events(topology.jetstream(), &subjects::shard_completed(batch))
+            .await
+            .expect("events");
     let mut out = Vec::new();
     while let Ok(Some(Ok(message))) =
         tokio::time::timeout(Duration::from_secs(1), messages.next()).await

@@ -66,7 +66,7 @@ impl Handler<JudgeRequest> for JudgeHandler {
         let pairs = join(&gold, &predictions).map_err(HandlerError::invalid)?;
         let judge = AnyJudge::from_name(
             &request.provider,
-            "claude-3-5-sonnet-latest",
+            aml_judge::DEFAULT_MODEL,
             &self.environment,
             &self.cache_dir,
         )

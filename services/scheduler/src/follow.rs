@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use aml_batch::BatchManifest;
 use aml_bus::Publisher;
-use aml_bus::topology::{EVENTS_STREAM, subjects};
+use aml_bus::topology::subjects;
 use aml_proto::v1::{ScoringJob, ShardCompleted, ShardProgress};
 use aml_storage::Storage;
-use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull::OrderedConfig};
+use async_nats::jetstream;
 use futures::StreamExt;
 use prost::Message;
 use tracing::{info, warn};
@@ -92,19 +92,9 @@ pub async fn follow_batch(
     timeouts: FollowTimeouts,
 ) -> Result<FollowOutcome, String> {
     let batch = &manifest.batch_id;
-    let stream = jetstream
-        .get_stream(EVENTS_STREAM)
+    let mut events = aml_bus::topology::follow_events(jetstream, &subjects::shard_events(batch))
         .await
         .map_err(|e| e.to_string())?;
-    let consumer = stream
-        .create_consumer(OrderedConfig {
-            filter_subject: subjects::shard_events(batch),
-            deliver_policy: DeliverPolicy::All,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut events = consumer.messages().await.map_err(|e| e.to_string())?;
     let mut outcome = FollowOutcome::default();
     let mut published: HashMap<u32, (Instant, u32)> = HashMap::new();
     let started = Instant::now();

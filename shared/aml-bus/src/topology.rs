@@ -72,6 +72,30 @@ pub mod subjects {
     }
 }
 
+/// The EVENTS published on `subject` (a filter, wildcards allowed) from the stream's start,
+/// through an ordered consumer: what a client waiting for the events of its own request or
+/// batch reads, those published before it started included.
+pub async fn follow_events(jetstream: &Context, subject: &str) -> Result<pull::Ordered> {
+    let failed = |error: String| BusError::Topology {
+        what: format!("ordered consumer of {subject} on {EVENTS_STREAM}"),
+        reason: error,
+    };
+    jetstream
+        .get_stream(EVENTS_STREAM)
+        .await
+        .map_err(|error| failed(error.to_string()))?
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: subject.to_owned(),
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .map_err(|error| failed(error.to_string()))?
+        .messages()
+        .await
+        .map_err(|error| failed(error.to_string()))
+}
+
 /// A well-formed bank name, one subject token of `aml.alerts.<bank>`: lowercase letters,
 /// digits, `-` and `_`.
 pub fn valid_bank(bank: &str) -> bool {

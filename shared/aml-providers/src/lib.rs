@@ -10,6 +10,9 @@ mod cache;
 mod client;
 mod wire;
 
+/// The model asked of a provider when none is named (generation and the LLM judge).
+pub const DEFAULT_MODEL: &str = "claude-3-5-sonnet-latest";
+
 pub use client::{
     Completion, CompletionRequest, ProviderClient, ProviderError, ProviderKind, ProviderSettings,
 };

@@ -149,7 +149,7 @@ impl Default for TrainerConfig {
             judge_items: 100,
             judge_max_new_tokens: 256,
             judge_provider: "offline".to_owned(),
-            judge_model: "claude-3-5-sonnet-latest".to_owned(),
+            judge_model: aml_judge::DEFAULT_MODEL.to_owned(),
             system_prompt: None,
             gate: Gate::default(),
         }

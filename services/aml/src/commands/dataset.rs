@@ -30,7 +30,7 @@ pub struct GenerateArgs {
     #[arg(long)]
     provider: Option<String>,
     /// Model for LLM mode.
-    #[arg(long, default_value = "claude-3-5-sonnet-latest")]
+    #[arg(long, default_value = aml_providers::DEFAULT_MODEL)]
     model: String,
     /// Sampling temperature for LLM mode.
     #[arg(long, default_value_t = 0.8)]

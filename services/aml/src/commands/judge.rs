@@ -25,7 +25,7 @@ pub struct JudgeArgs {
     #[arg(long, default_value = "offline")]
     provider: String,
     /// Judge model for an LLM provider.
-    #[arg(long, default_value = "claude-3-5-sonnet-latest")]
+    #[arg(long, default_value = aml_judge::DEFAULT_MODEL)]
     model: String,
     /// Grade only this many items, stratified by label x difficulty.
     #[arg(long)]

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use aml_bus::topology::{EVENTS_STREAM, subjects};
+use aml_bus::topology::subjects;
 use aml_bus::{Publisher, Topology};
 use aml_proto::v1::{
     self, DatasetReady, GenerateRequest, GeneratorMode, JudgeReport, JudgeRequest, PhaseCompleted,
@@ -13,7 +13,6 @@ use aml_proto::v1::{
 };
 use aml_runtime::AmlConfig;
 use anyhow::{Context, bail};
-use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use futures::StreamExt;
 use prost::Message;
 
@@ -38,16 +37,7 @@ impl EventWaiter {
         let client = aml_bus::connect(&config.nats, client_name).await?;
         let topology = Topology::new(client);
         topology.ensure_streams().await?;
-        let stream = topology.jetstream().get_stream(EVENTS_STREAM).await?;
-        let messages = stream
-            .create_consumer(OrderedConfig {
-                filter_subject: subject.to_owned(),
-                deliver_policy: DeliverPolicy::All,
-                ..Default::default()
-            })
-            .await?
-            .messages()
-            .await?;
+        let messages = aml_bus::topology::follow_events(topology.jetstream(), subject).await?;
         let waiter = EventWaiter {
             messages,
             subject: subject.to_owned(),

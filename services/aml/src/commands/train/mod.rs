@@ -171,7 +171,7 @@ pub struct TrainArgs {
     #[arg(
         long = "judge-model",
         alias = "judge_model",
-        default_value = "claude-3-5-sonnet-latest"
+        default_value = aml_judge::DEFAULT_MODEL
     )]
     judge_model: String,
     /// Validation items judged after each phase (stratified by label x difficulty).
