@@ -38,27 +38,12 @@ pub struct JudgeArgs {
     cache_dir: PathBuf,
 }
 
-fn read_predictions(path: &Path) -> anyhow::Result<Vec<Prediction>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("failed to read {}", path.display()))?;
-    let mut predictions = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let prediction: Prediction = serde_json::from_str(line)
-            .map_err(|error| anyhow::anyhow!("{}:{}: {error}", path.display(), index + 1))?;
-        predictions.push(prediction);
-    }
-    Ok(predictions)
-}
-
 /// Grades, prints the table, writes the report and the pictures.
 pub async fn run(args: &JudgeArgs) -> anyhow::Result<()> {
     let gold_text = std::fs::read_to_string(&args.gold)
         .with_context(|| format!("failed to read {}", args.gold.display()))?;
     let gold: Vec<SampleRecord> = parse_candidates(&args.gold, &gold_text)?;
-    let predictions = read_predictions(&args.predictions)?;
+    let predictions: Vec<Prediction> = aml_storage::read_jsonl_file(&args.predictions)?;
     if predictions.is_empty() {
         bail!("{} holds no prediction", args.predictions.display());
     }
