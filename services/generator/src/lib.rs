@@ -29,6 +29,7 @@ impl GenerateHandler {
 impl Handler<GenerateRequest> for GenerateHandler {
     async fn handle(&self, delivery: Delivery<GenerateRequest>) -> Result<(), HandlerError> {
         let request = delivery.message;
+        aml_bus::topology::require_id("run_id", &request.run_id)?;
         if request.mode() == GeneratorMode::Llm {
             return Err(HandlerError::invalid(
                 "GENERATOR_MODE_LLM runs from `aml generate --provider`; the service generates offline",

@@ -53,6 +53,7 @@ fn storage_failure(error: StorageError) -> HandlerError {
 impl Handler<JudgeRequest> for JudgeHandler {
     async fn handle(&self, delivery: Delivery<JudgeRequest>) -> Result<(), HandlerError> {
         let request = delivery.message;
+        aml_bus::topology::require_id("request_id", &request.request_id)?;
         let gold: Vec<SampleRecord> = self
             .storage
             .get_jsonl(self.key(&request.gold_url, "gold_url")?)
@@ -97,7 +98,11 @@ impl Handler<JudgeRequest> for JudgeHandler {
             fpr_at_tau: report.fpr_at_tau,
         };
         self.publisher
-            .publish(subjects::JUDGE_REPORT, &event, Some(&request.request_id))
+            .publish(
+                &subjects::judge_report(&request.request_id),
+                &event,
+                Some(&request.request_id),
+            )
             .await
             .map_err(HandlerError::transient)?;
         info!(request = %request.request_id, n = report.classification.n, "judge report written");

@@ -50,7 +50,7 @@ impl BatchHandler {
             .await
             .map_err(HandlerError::transient)?;
         self.publisher
-            .publish(subjects::BATCH_REPORT, report, Some(batch))
+            .publish(&subjects::batch_report(batch), report, Some(batch))
             .await
             .map_err(HandlerError::transient)?;
         Ok(())
@@ -66,20 +66,11 @@ impl BatchHandler {
     }
 }
 
-/// Batch ids become subject tokens and object keys: letters, digits, `-` and `_`.
-fn valid_batch_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
 impl Handler<BatchRequest> for BatchHandler {
     async fn handle(&self, delivery: Delivery<BatchRequest>) -> Result<(), HandlerError> {
         let request = delivery.message;
         let batch = request.batch_id.as_str();
-        if !valid_batch_id(batch) {
+        if !aml_bus::topology::valid_id(batch) {
             return Err(HandlerError::invalid(format!(
                 "batch id `{batch}`: use letters, digits, `-` and `_` (at most 128)"
             )));

@@ -139,7 +139,7 @@ impl TrainHandler {
         };
         let id = format!("{run_id}/{}", summary.phase);
         self.publisher
-            .publish(subjects::PHASE_COMPLETED, &event, Some(&id))
+            .publish(&subjects::phase_completed(run_id), &event, Some(&id))
             .await
             .map_err(HandlerError::transient)?;
         Ok(())
@@ -204,6 +204,7 @@ fn is_bad_request(error: &TrainError) -> bool {
 impl Handler<TrainRequest> for TrainHandler {
     async fn handle(&self, delivery: Delivery<TrainRequest>) -> Result<(), HandlerError> {
         let request = delivery.message;
+        aml_bus::topology::require_id("run_id", &request.run_id)?;
         let mut config: TrainerConfig = if request.config_json.trim().is_empty() {
             TrainerConfig::default()
         } else {

@@ -76,7 +76,7 @@ impl ValidateHandler {
             manifest_sha256: manifest.dataset_sha256.clone(),
         };
         self.publisher
-            .publish(subjects::DATASET_READY, &ready, Some(run))
+            .publish(&subjects::dataset_ready(run), &ready, Some(run))
             .await
             .map_err(HandlerError::transient)?;
         info!(
@@ -92,6 +92,7 @@ impl ValidateHandler {
 impl Handler<CandidateChunk> for ValidateHandler {
     async fn handle(&self, delivery: Delivery<CandidateChunk>) -> Result<(), HandlerError> {
         let chunk = delivery.message;
+        aml_bus::topology::require_id("run_id", &chunk.run_id)?;
         let tier = Difficulty::try_from(chunk.tier()).map_err(HandlerError::invalid)?;
         let mut records = Vec::with_capacity(chunk.samples.len());
         for sample in &chunk.samples {

@@ -40,16 +40,36 @@ pub mod subjects {
     pub const BATCH: &str = "aml.jobs.batch";
     /// ScoringJob, for the inference workers.
     pub const SCORE: &str = "aml.jobs.score";
-    /// DatasetReady.
-    pub const DATASET_READY: &str = "aml.events.dataset_ready";
-    /// PhaseCompleted.
-    pub const PHASE_COMPLETED: &str = "aml.events.phase_completed";
-    /// JudgeReport.
-    pub const JUDGE_REPORT: &str = "aml.events.judge_report";
+    /// DatasetReady of every run.
+    pub const DATASET_READY: &str = "aml.events.dataset_ready.>";
+    /// PhaseCompleted of every run.
+    pub const PHASE_COMPLETED: &str = "aml.events.phase_completed.>";
+    /// JudgeReport of every request.
+    pub const JUDGE_REPORT: &str = "aml.events.judge_report.>";
     /// ShardCompleted of every batch.
     pub const SHARD_COMPLETED: &str = "aml.events.shard_completed.>";
-    /// BatchReport.
-    pub const BATCH_REPORT: &str = "aml.events.batch_report";
+    /// BatchReport of every batch.
+    pub const BATCH_REPORT: &str = "aml.events.batch_report.>";
+
+    /// DatasetReady of one run: a client follows its own run's events only.
+    pub fn dataset_ready(run: &str) -> String {
+        format!("aml.events.dataset_ready.{run}")
+    }
+
+    /// PhaseCompleted of one run.
+    pub fn phase_completed(run: &str) -> String {
+        format!("aml.events.phase_completed.{run}")
+    }
+
+    /// JudgeReport of one request.
+    pub fn judge_report(request: &str) -> String {
+        format!("aml.events.judge_report.{request}")
+    }
+
+    /// BatchReport of one batch.
+    pub fn batch_report(batch: &str) -> String {
+        format!("aml.events.batch_report.{batch}")
+    }
 
     /// ShardCompleted of one batch (batch ids are single subject tokens).
     pub fn shard_completed(batch: &str) -> String {
@@ -94,6 +114,27 @@ pub async fn follow_events(jetstream: &Context, subject: &str) -> Result<pull::O
         .messages()
         .await
         .map_err(|error| failed(error.to_string()))
+}
+
+/// A well-formed run, request or batch id: the last token of its events' subjects and a
+/// folder name, so letters, digits, `-` and `_`, at most 128 characters.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Refuses (to the DLQ) a message whose `field` is not a valid id (see [`valid_id`]): its
+/// events could not be published under it.
+pub fn require_id(field: &str, id: &str) -> std::result::Result<(), crate::HandlerError> {
+    if valid_id(id) {
+        return Ok(());
+    }
+    Err(crate::HandlerError::invalid(format!(
+        "{field} `{id}`: an id is letters, digits, `-` and `_`, at most 128 characters"
+    )))
 }
 
 /// A well-formed bank name, one subject token of `aml.alerts.<bank>`: lowercase letters,

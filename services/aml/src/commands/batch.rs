@@ -37,7 +37,7 @@ pub async fn run(config: &AmlConfig, args: &RunArgs) -> anyhow::Result<BatchRepo
     let (mut reports, publisher) = EventWaiter::follow(
         config,
         "aml-batch",
-        subjects::BATCH_REPORT,
+        &subjects::batch_report(crate::commands::request::valid(&batch_id)?),
         Duration::from_secs(args.timeout_secs),
     )
     .await?;

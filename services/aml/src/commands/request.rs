@@ -16,6 +16,14 @@ use anyhow::{Context, bail};
 use futures::StreamExt;
 use prost::Message;
 
+/// `id` when it can end its events' subjects (see [`aml_bus::topology::valid_id`]).
+pub fn valid(id: &str) -> anyhow::Result<&str> {
+    if !aml_bus::topology::valid_id(id) {
+        bail!("`{id}`: an id is letters, digits, `-` and `_`, at most 128 characters");
+    }
+    Ok(id)
+}
+
 /// Events on one subject, read from the start of the stream so none published between the
 /// request and the subscription is missed.
 pub struct EventWaiter {
@@ -150,9 +158,13 @@ pub async fn run(config: &AmlConfig, command: &RequestCommand) -> anyhow::Result
     match command {
         RequestCommand::Generate(args) => {
             let timeout = Duration::from_secs(args.timeout_secs);
-            let (mut events, publisher) =
-                EventWaiter::follow(config, "aml-request", subjects::DATASET_READY, timeout)
-                    .await?;
+            let (mut events, publisher) = EventWaiter::follow(
+                config,
+                "aml-request",
+                &subjects::dataset_ready(valid(&args.run)?),
+                timeout,
+            )
+            .await?;
             let request = GenerateRequest {
                 run_id: args.run.clone(),
                 per_tier: args.per_tier,
@@ -178,9 +190,13 @@ pub async fn run(config: &AmlConfig, command: &RequestCommand) -> anyhow::Result
         }
         RequestCommand::Train(args) => {
             let timeout = Duration::from_secs(args.timeout_secs);
-            let (mut events, publisher) =
-                EventWaiter::follow(config, "aml-request", subjects::PHASE_COMPLETED, timeout)
-                    .await?;
+            let (mut events, publisher) = EventWaiter::follow(
+                config,
+                "aml-request",
+                &subjects::phase_completed(valid(&args.run)?),
+                timeout,
+            )
+            .await?;
             let request = TrainRequest {
                 run_id: args.run.clone(),
                 base_model: args.base_model.clone(),
@@ -226,8 +242,13 @@ pub async fn run(config: &AmlConfig, command: &RequestCommand) -> anyhow::Result
         }
         RequestCommand::Judge(args) => {
             let timeout = Duration::from_secs(args.timeout_secs);
-            let (mut events, publisher) =
-                EventWaiter::follow(config, "aml-request", subjects::JUDGE_REPORT, timeout).await?;
+            let (mut events, publisher) = EventWaiter::follow(
+                config,
+                "aml-request",
+                &subjects::judge_report(valid(&args.id)?),
+                timeout,
+            )
+            .await?;
             let request = JudgeRequest {
                 request_id: args.id.clone(),
                 gold_url: args.gold.clone(),
