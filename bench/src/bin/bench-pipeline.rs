@@ -125,7 +125,7 @@ async fn main() -> anyhow::Result<()> {
             "rationales": {
                 "alerts_per_s": median(&on.rates), "overhead_share": median(&on.shares),
                 "runs_alerts_per_s": on.rates, "runs_model_seconds": on.model_seconds,
-                "runs_escalated": on.escalated, "rationale_tokens": 96, "tau": tau,
+                "runs_escalated": on.escalated, "rationale_tokens": aml_scoring::RATIONALE_TOKENS, "tau": tau,
             },
             "alerts": args.alerts,
             "shard_size": args.shard_size, "batch": args.batch, "threads": 2,

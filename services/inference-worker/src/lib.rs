@@ -25,9 +25,6 @@ use aml_storage::Storage;
 use tokio::sync::{Mutex, watch};
 use tracing::{info, warn};
 
-/// Longest rationale generated for an escalated alert, in tokens.
-const RATIONALE_TOKENS: i64 = 96;
-
 /// How a worker runs.
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -178,7 +175,7 @@ impl ScoreHandler {
         let settings = ShardSettings {
             batch_size: self.settings.batch_size,
             tau: job.tau,
-            rationale_tokens: job.rationale.then_some(RATIONALE_TOKENS),
+            rationale_tokens: job.rationale.then_some(aml_scoring::RATIONALE_TOKENS),
         };
         let (progress, mut watched) = watch::channel(ShardProgress::default());
         let scoring = score_shard(scorer, policy, alerts, &settings, &progress);

@@ -165,13 +165,6 @@ pub fn loss_from_logits(logits: &Tensor, labels: &Tensor) -> Tensor {
     predicted.cross_entropy_loss::<Tensor>(&targets, None, Reduction::Mean, IGNORE_INDEX, 0.0)
 }
 
-/// Cross-entropy of each next token of `labels` weighted by `weights` (`[batch, seq]`, the
-/// weight of each label), summed and divided by the weights' sum over labelled tokens.
-pub fn weighted_loss_from_logits(logits: &Tensor, labels: &Tensor, weights: &Tensor) -> Tensor {
-    let (total, weight) = weighted_parts(logits, labels, Some(weights));
-    total / weight.clamp_min(1e-12)
-}
-
 /// The weighted sum of the labelled tokens' cross-entropy and the sum of their weights (each
 /// weighs 1 without `weights`).
 fn weighted_parts(logits: &Tensor, labels: &Tensor, weights: Option<&Tensor>) -> (Tensor, Tensor) {
@@ -293,8 +286,11 @@ mod tests {
             Tensor::from_slice(&[IGNORE_INDEX, 3, IGNORE_INDEX, 4, IGNORE_INDEX, 5]).view([3, 2]);
         let weights = Tensor::from_slice(&[0.0, q[0], 0.0, q[1], 0.0, q[2]]).view([3, 2]);
         for _ in 0..500 {
-            let rows = logits.expand([3, 2, 6], false);
-            let loss = weighted_loss_from_logits(&rows, &labels, &weights);
+            let batch = TrainBatch {
+                weights: Some(weights.shallow_clone()),
+                ..TrainBatch::unpacked(labels.zeros_like(), labels.shallow_clone())
+            };
+            let loss = batch.loss(&logits.expand([3, 2, 6], false));
             loss.backward();
             tch::no_grad(|| {
                 let _ = logits.f_sub_(&(logits.grad() * 5.0)).unwrap();

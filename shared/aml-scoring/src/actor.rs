@@ -24,18 +24,9 @@ enum Command {
         max_new_tokens: i64,
         reply: oneshot::Sender<Result<Vec<String>, ScoringError>>,
     },
-    Counters {
-        reply: oneshot::Sender<EngineCounters>,
+    PrefixEncodes {
+        reply: oneshot::Sender<u64>,
     },
-}
-
-/// What the engine has done so far.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EngineCounters {
-    /// Prefixes encoded (each distinct policy once while it stays cached).
-    pub prefix_encodes: u64,
-    /// Batched generation calls (one per batch of rationales).
-    pub generate_calls: u64,
 }
 
 /// A cloneable handle on an engine that lives on its own thread.
@@ -93,18 +84,6 @@ impl EngineHandle {
         Ok(EngineHandle { commands })
     }
 
-    /// Serves an engine already in memory (e.g. one just trained) on a new thread.
-    pub fn spawn(engine: ScoringEngine) -> Result<Self, ScoringError> {
-        let (commands, queue) = mpsc::channel(64);
-        std::thread::Builder::new()
-            .name("scoring-engine".to_owned())
-            .spawn(move || serve(engine, queue))
-            .map_err(|error| {
-                ScoringError::EngineStopped(format!("cannot start its thread: {error}"))
-            })?;
-        Ok(EngineHandle { commands })
-    }
-
     async fn ask<T>(
         &self,
         command: impl FnOnce(oneshot::Sender<T>) -> Command,
@@ -147,9 +126,9 @@ impl EngineHandle {
         .await?
     }
 
-    /// What the engine has done so far.
-    pub async fn counters(&self) -> Result<EngineCounters, ScoringError> {
-        self.ask(|reply| Command::Counters { reply }).await
+    /// How many prefixes the engine has encoded (each distinct policy once while cached).
+    pub async fn prefix_encodes(&self) -> Result<u64, ScoringError> {
+        self.ask(|reply| Command::PrefixEncodes { reply }).await
     }
 }
 
@@ -173,11 +152,8 @@ fn serve(mut engine: ScoringEngine, mut queue: mpsc::Receiver<Command>) {
             } => {
                 let _ = reply.send(engine.rationales(&policy, &alerts, max_new_tokens));
             }
-            Command::Counters { reply } => {
-                let _ = reply.send(EngineCounters {
-                    prefix_encodes: engine.prefix_encodes(),
-                    generate_calls: engine.generate_calls(),
-                });
+            Command::PrefixEncodes { reply } => {
+                let _ = reply.send(engine.prefix_encodes());
             }
         }
     }

@@ -16,10 +16,12 @@ mod prompt;
 mod remote;
 mod shard;
 
-pub use actor::{EngineCounters, EngineHandle, EngineSource};
+pub use actor::{EngineHandle, EngineSource};
 pub use engine::{
     DEFAULT_PREFIX_BUDGET_BYTES, EncodedPrefix, LabelProbabilities, ScoringEngine, ScoringError,
 };
 pub use prompt::{scored_answers, scoring_token_ids};
 pub use remote::{RemoteEndpoint, RemoteScorer};
-pub use shard::{Scorer, ShardProgress, ShardSettings, score_result, score_shard};
+pub use shard::{
+    RATIONALE_TOKENS, Scorer, ShardProgress, ShardSettings, score_result, score_shard,
+};

@@ -52,7 +52,7 @@ impl Scorer for EngineHandle {
     }
 
     async fn prefix_encodes(&self) -> Result<u64, ScoringError> {
-        Ok(self.counters().await?.prefix_encodes)
+        EngineHandle::prefix_encodes(self).await
     }
 }
 
@@ -78,6 +78,9 @@ impl Scorer for RemoteScorer {
         Ok(RemoteScorer::prefix_encodes(self))
     }
 }
+
+/// Longest rationale of an escalated alert, in tokens.
+pub const RATIONALE_TOKENS: i64 = 96;
 
 /// How a shard is scored.
 #[derive(Debug, Clone, Copy, PartialEq)]

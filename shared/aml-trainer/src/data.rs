@@ -89,6 +89,14 @@ pub fn encode(
     })
 }
 
+/// A sample's name in errors and reports: its id, or its 1-based position in its file.
+pub fn sample_name(sample: &SampleRecord, index: usize) -> String {
+    sample
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("#{}", index + 1))
+}
+
 /// Reads one tier's JSONL; a bad line or an empty tier is an error naming the file.
 pub fn read_tier(dir: &Path, tier: Difficulty) -> Result<Vec<SampleRecord>, TrainError> {
     read_file(&dir.join(format!("{tier}.jsonl")))
@@ -120,10 +128,7 @@ fn encode_all(
         if example.target_start >= example.ids.len() {
             return Err(TrainError::NoRoomForAnswer {
                 file: file.to_owned(),
-                sample: sample
-                    .id
-                    .clone()
-                    .unwrap_or_else(|| format!("#{}", index + 1)),
+                sample: sample_name(sample, index),
                 prompt_tokens: example.target_start,
                 max_seq_len: max_len,
             });

@@ -17,7 +17,7 @@ use aml_model::scoring::score_answers;
 use aml_model::{CausalLm, TextTokenizer};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Example, PreparedData, prompt_ids, read_tier};
+use crate::data::{Example, PreparedData, prompt_ids, read_tier, sample_name};
 use crate::{TrainError, TrainerConfig};
 
 /// Where a distilling run trains its teacher, under its output folder.
@@ -56,14 +56,6 @@ pub struct DistillationReport {
 
 fn distillation_error(error: impl std::fmt::Display) -> TrainError {
     TrainError::Distillation(error.to_string())
-}
-
-/// The sample's name in reports: its id, or its position.
-fn sample_name(sample: &SampleRecord, index: usize) -> String {
-    sample
-        .id
-        .clone()
-        .unwrap_or_else(|| format!("#{}", index + 1))
 }
 
 /// The reasoning of a CoT answer: the text before its last decision line (the CoT target is

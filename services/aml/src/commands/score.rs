@@ -18,9 +18,6 @@ use tokio::sync::watch;
 
 use crate::commands::alerts::read_alerts;
 
-/// Longest rationale of an escalated alert, in tokens (as the worker's).
-const RATIONALE_TOKENS: i64 = 96;
-
 /// Options of `aml score`.
 #[derive(Debug, clap::Args)]
 pub struct ScoreArgs {
@@ -97,7 +94,7 @@ pub async fn run(args: &ScoreArgs) -> anyhow::Result<()> {
     let settings = ShardSettings {
         batch_size: args.batch_size,
         tau,
-        rationale_tokens: args.rationale.then_some(RATIONALE_TOKENS),
+        rationale_tokens: args.rationale.then_some(aml_scoring::RATIONALE_TOKENS),
     };
     let (progress, _watched) = watch::channel(ShardProgress::default());
     let started = std::time::Instant::now();
