@@ -2,8 +2,8 @@
 //! in process. The worker keeps only the tokenizer and sends token ids, the same ones the
 //! local engine runs: the policy prefix, then the alert, one prompt per alert.
 //!
-//! When the three answers start with different tokens (Llama 3, Mistral and the tiny test
-//! tokenizer with the default answers), a request asks for one generated token with its top
+//! When the three answers start with different tokens (the tiny test tokenizer; expected,
+//! not checked, for Llama 3's and Mistral's with the default answers), a request asks for one generated token with its top
 //! log-probabilities (`max_tokens: 1`, `logprobs: 20` by default, token ids as keys through vLLM's
 //! `return_tokens_as_token_ids`) and no echo: the server's prefix cache serves the policy, so
 //! each alert costs its own tokens. Otherwise the answers' full sequences are scored from
