@@ -52,6 +52,7 @@ async fn metrics_endpoint_counts_acked_jobs() {
         nak_delay: Duration::from_millis(50),
         max_deliveries: 3,
         fetch_expiry: Duration::from_millis(200),
+        shutdown_grace: Duration::from_secs(20),
     };
     let runner = Runner::new(topology, ConsumerSpec::inference_worker(), settings);
     let metrics = runner.metrics();

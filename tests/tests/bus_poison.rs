@@ -64,6 +64,7 @@ fn settings() -> RunnerSettings {
         nak_delay: Duration::from_millis(50),
         max_deliveries: 3,
         fetch_expiry: Duration::from_millis(200),
+        shutdown_grace: Duration::from_secs(20),
     }
 }
 

@@ -53,6 +53,7 @@ async fn publishing_span_is_parent_of_the_consumer_span() {
         nak_delay: Duration::from_millis(50),
         max_deliveries: 3,
         fetch_expiry: Duration::from_millis(200),
+        shutdown_grace: Duration::from_secs(20),
     };
     Runner::new(topology, ConsumerSpec::inference_worker(), settings)
         .run::<ScoringJob, _>(Arc::new(StopAfterOne(shutdown.clone())), shutdown)

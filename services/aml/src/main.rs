@@ -52,6 +52,8 @@ enum Command {
     Prescreen(commands::prescreen::PrescreenArgs),
     /// Pick tau on labelled results for a recall target and report the false-positive rate there.
     Calibrate(commands::calibrate::CalibrateArgs),
+    /// Object-storage retention: list (--dry-run) or delete (--apply) batch objects past storage.retention_days.
+    Retention(commands::retention::RetentionArgs),
     /// The lifecycle's summary table: data, training, judge, batch, calibration, plan.
     Summary(commands::summary::SummaryArgs),
 }
@@ -111,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Prescreen(args)) => commands::prescreen::run(&args),
         Some(Command::Calibrate(args)) => commands::calibrate::run(&args),
         Some(Command::Summary(args)) => commands::summary::run(&config, &args).await,
+        Some(Command::Retention(args)) => commands::retention::run(&config, &args).await,
         None => {
             use clap::CommandFactory;
             Cli::command().print_help()?;

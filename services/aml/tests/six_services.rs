@@ -341,7 +341,7 @@ fn six_service_binaries_run_the_lifecycle_driven_by_aml() {
     assert!(
         sample(
             &scheduler,
-            "aml_bus_acked_total{consumer=\"scheduler-intake\"}"
+            "aml_scheduler_alerts_total{outcome=\"taken\"}"
         ) == Some(300.0),
         "{scheduler}"
     );

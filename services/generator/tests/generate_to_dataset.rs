@@ -68,6 +68,7 @@ async fn generate_request_survives_a_killed_generator() {
         nak_delay: Duration::from_millis(100),
         max_deliveries: 10,
         fetch_expiry: Duration::from_millis(200),
+        shutdown_grace: Duration::from_secs(20),
     };
     let validator = Runner::new(topology.clone(), ConsumerSpec::validator(), settings);
     let running = tokio::spawn({

@@ -27,7 +27,6 @@ use aml_proto::v1::{Alert, BatchReport, BatchRequest, ScoreResult, ShardComplete
 use aml_runtime::AmlConfig;
 use aml_storage::Storage;
 use aml_synth::Synthesizer;
-use futures::StreamExt;
 use prost::Message;
 use serde_json::json;
 
@@ -244,14 +243,12 @@ async fn dlq_reasons(topology: &Topology) -> Vec<String> {
 }
 
 async fn completions(topology: &Topology, batch: &str) -> Vec<ShardCompleted> {
-    let mut messages =
-        aml_bus::topology::follow_events(topology.jetstream(), &subjects::shard_completed(batch))
+    let mut events =
+        aml_bus::EventFollower::start(topology.jetstream(), &subjects::shard_completed(batch))
             .await
             .expect("events");
     let mut out = Vec::new();
-    while let Ok(Some(Ok(message))) =
-        tokio::time::timeout(Duration::from_secs(1), messages.next()).await
-    {
+    while let Ok(message) = tokio::time::timeout(Duration::from_secs(1), events.next()).await {
         out.push(ShardCompleted::decode(message.payload.clone()).expect("decodes"));
     }
     out

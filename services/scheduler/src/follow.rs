@@ -13,8 +13,8 @@ use aml_bus::topology::subjects;
 use aml_proto::v1::{ScoringJob, ShardCompleted, ShardProgress};
 use aml_storage::Storage;
 use async_nats::jetstream;
-use futures::StreamExt;
 use prost::Message;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 /// What following a batch gave.
@@ -84,15 +84,18 @@ fn take_event(
 }
 
 /// Publishes the batch's jobs and waits for its shards, as described in the module docs.
+/// Stops within half a second of `shutdown` with an error: the batch is resumed from its
+/// manifest by the scheduler that gets its request next.
 pub async fn follow_batch(
     jetstream: &jetstream::Context,
     publisher: &Publisher,
     storage: &Storage,
     manifest: &BatchManifest,
     timeouts: FollowTimeouts,
+    shutdown: &CancellationToken,
 ) -> Result<FollowOutcome, String> {
     let batch = &manifest.batch_id;
-    let mut events = aml_bus::topology::follow_events(jetstream, &subjects::shard_events(batch))
+    let mut events = aml_bus::EventFollower::start(jetstream, &subjects::shard_events(batch))
         .await
         .map_err(|e| e.to_string())?;
     let mut outcome = FollowOutcome::default();
@@ -100,6 +103,13 @@ pub async fn follow_batch(
     let started = Instant::now();
     let mut caught_up = false;
     while outcome.completions.len() < manifest.shards.len() && started.elapsed() < timeouts.batch {
+        if shutdown.is_cancelled() {
+            return Err(format!(
+                "stopping with {} of {} shards done; the batch resumes from its manifest",
+                outcome.completions.len(),
+                manifest.shards.len()
+            ));
+        }
         if caught_up {
             for plan in &manifest.shards {
                 if outcome.completions.contains_key(&plan.shard) {
@@ -131,18 +141,15 @@ pub async fn follow_batch(
             Duration::from_millis(300)
         };
         match tokio::time::timeout(wait, events.next()).await {
-            Ok(Some(Ok(message))) => {
+            Ok(message) => {
                 take_event(&message, manifest, &mut outcome, &mut published);
                 // Everything already delivered is read before any shard's timeout is judged:
                 // after a stall, a queued ShardProgress must count before the clock does.
-                while let Ok(Some(Ok(message))) =
-                    tokio::time::timeout(Duration::ZERO, events.next()).await
+                while let Ok(message) = tokio::time::timeout(Duration::ZERO, events.next()).await
                 {
                     take_event(&message, manifest, &mut outcome, &mut published);
                 }
             }
-            Ok(Some(Err(error))) => return Err(error.to_string()),
-            Ok(None) => return Err("the ShardCompleted consumer ended".to_owned()),
             Err(_) => caught_up = true,
         }
     }

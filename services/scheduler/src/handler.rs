@@ -2,6 +2,7 @@
 //! report. The runner's progress acks keep the request while the batch runs; a scheduler
 //! restarted mid-batch gets the request again and resumes from the manifest.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aml_batch::report::refused_report;
@@ -24,6 +25,46 @@ pub struct BatchHandler {
     publisher: Publisher,
     config: ScoringConfig,
     fingerprinter: Fingerprinter,
+    cut: CutCounters,
+}
+
+/// What the cuts of this process did with the alerts they read.
+#[derive(Debug, Default)]
+struct CutCounters {
+    taken: AtomicU64,
+    rejected: AtomicU64,
+    duplicates: AtomicU64,
+    cleared: AtomicU64,
+}
+
+impl CutCounters {
+    fn add(&self, manifest: &BatchManifest) {
+        for plan in manifest.banks.values() {
+            self.taken.fetch_add(plan.alerts_in, Ordering::Relaxed);
+            self.rejected.fetch_add(plan.rejected, Ordering::Relaxed);
+            self.duplicates
+                .fetch_add(plan.duplicates_dropped, Ordering::Relaxed);
+            self.cleared
+                .fetch_add(plan.cleared_by_prescreen, Ordering::Relaxed);
+        }
+    }
+
+    fn render(&self) -> String {
+        let name = "aml_scheduler_alerts_total";
+        let mut text = format!(
+            "# HELP {name} Alerts read by batch cuts, by outcome (cleared: taken and cleared by the prescreen).\n# TYPE {name} counter\n"
+        );
+        for (outcome, counter) in [
+            ("taken", &self.taken),
+            ("rejected", &self.rejected),
+            ("duplicate", &self.duplicates),
+            ("cleared", &self.cleared),
+        ] {
+            let value = counter.load(Ordering::Relaxed);
+            text.push_str(&format!("{name}{{outcome=\"{outcome}\"}} {value}\n"));
+        }
+        text
+    }
 }
 
 impl BatchHandler {
@@ -40,6 +81,7 @@ impl BatchHandler {
             publisher,
             config,
             fingerprinter: Fingerprinter::default(),
+            cut: CutCounters::default(),
         }
     }
 
@@ -68,7 +110,7 @@ impl BatchHandler {
 
 impl Handler<BatchRequest> for BatchHandler {
     async fn handle(&self, delivery: Delivery<BatchRequest>) -> Result<(), HandlerError> {
-        let request = delivery.message;
+        let request = &delivery.message;
         let batch = request.batch_id.as_str();
         if !aml_bus::topology::valid_id(batch) {
             return Err(HandlerError::invalid(format!(
@@ -104,7 +146,10 @@ impl Handler<BatchRequest> for BatchHandler {
             )
             .await
             {
-                Ok(manifest) => manifest,
+                Ok(manifest) => {
+                    self.cut.add(&manifest);
+                    manifest
+                }
                 Err(CutError::Refused(reason)) => return self.refuse(batch, reason).await,
                 Err(error) => return Err(HandlerError::transient(error)),
             }
@@ -128,6 +173,7 @@ impl Handler<BatchRequest> for BatchHandler {
             &self.storage,
             &manifest,
             timeouts,
+            &delivery.shutdown,
         )
         .await
         .map_err(HandlerError::transient)?;
@@ -150,5 +196,9 @@ impl Handler<BatchRequest> for BatchHandler {
             "batch report written"
         );
         Ok(())
+    }
+
+    fn metrics(&self) -> String {
+        self.cut.render()
     }
 }

@@ -1,19 +1,18 @@
-//! The scheduler as a whole: intake and batch runners on one connection, and the schedule.
+//! The scheduler as a whole: the batch runner and the schedule.
 
 use std::sync::Arc;
 
-use aml_batch::IntakeRules;
-use aml_bus::{ConsumerSpec, Publisher, Runner, RunnerMetrics, RunnerSettings, Topology};
-use aml_proto::v1::{Alert, BatchRequest};
+use aml_bus::{ConsumerSpec, Handler, Publisher, Runner, RunnerMetrics, RunnerSettings, Topology};
+use aml_proto::v1::BatchRequest;
 use aml_runtime::AmlConfig;
 use aml_runtime::metrics::serve_metrics;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::schedule::{parse_schedule, run_schedule};
-use crate::{BatchHandler, IntakeHandler};
+use crate::BatchHandler;
 
-/// Runs intake, batches and the schedule until `shutdown`, then drains what is in flight.
+/// Runs batches and the schedule until `shutdown`, then drains what is in flight.
 pub async fn run_scheduler(config: &AmlConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
     let schedule = if config.scoring.schedule.trim().is_empty() {
         None
@@ -22,48 +21,36 @@ pub async fn run_scheduler(config: &AmlConfig, shutdown: CancellationToken) -> a
     };
     let storage = config.storage.open(&config.storage.url)?;
     let client = aml_bus::connect(&config.nats, "scheduler").await?;
-    let topology = Topology::new(client);
+    let topology = Topology::new(client).with_limits((&config.bus).into());
     topology.ensure_streams().await?;
     let publisher = Publisher::new(topology.jetstream().clone());
     if let Some(schedule) = schedule {
         tokio::spawn(run_schedule(schedule, publisher.clone(), shutdown.clone()));
     }
     let settings = RunnerSettings::from(&config.bus);
-    let intake = Runner::new(
-        topology.clone(),
-        ConsumerSpec::alert_intake(),
-        RunnerSettings {
-            concurrency: settings.concurrency.max(64),
-            ..settings.clone()
-        },
-    );
     let batches = Runner::new(topology.clone(), ConsumerSpec::scheduler(), settings);
-    if let Some(address) = &config.telemetry.metrics_addr {
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .with_context(|| format!("cannot serve metrics on {address}"))?;
-        let runners = [intake.metrics(), batches.metrics()];
-        tokio::spawn(serve_metrics(
-            listener,
-            Arc::new(move || RunnerMetrics::render_all(&runners)),
-            shutdown.clone(),
-        ));
-    }
-    let intake_handler = Arc::new(IntakeHandler::new(IntakeRules {
-        banks: config.scoring.banks.clone(),
-        max_alert_bytes: config.scoring.max_alert_bytes,
-    }));
     let batch_handler = Arc::new(BatchHandler::new(
         topology.jetstream().clone(),
         storage,
         publisher,
         config.scoring.clone(),
     ));
-    let (intake_stats, batch_stats) = tokio::join!(
-        intake.run::<Alert, _>(intake_handler, shutdown.clone()),
-        batches.run::<BatchRequest, _>(batch_handler, shutdown),
-    );
-    intake_stats?;
-    batch_stats?;
+    if let Some(address) = &config.telemetry.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot serve metrics on {address}"))?;
+        let runners = [batches.metrics()];
+        let handler = Arc::clone(&batch_handler);
+        tokio::spawn(serve_metrics(
+            listener,
+            Arc::new(move || {
+                RunnerMetrics::render_all(&runners) + &Handler::<BatchRequest>::metrics(&*handler)
+            }),
+            shutdown.clone(),
+        ));
+    }
+    batches
+        .run::<BatchRequest, _>(batch_handler, shutdown)
+        .await?;
     Ok(())
 }

@@ -1,11 +1,12 @@
 //! Cutting batches against a real NATS server and file storage: an alert id that an earlier
-//! batch took is dropped even when the stream's 24-hour dedup window has passed, a cut that
-//! crashed before its manifest takes nothing, a batch resumed after a crash between its
+//! batch took is dropped even when the stream's 24-hour dedup window has passed (found in the
+//! hashed dedup indexes), a cut that crashed before its manifest takes nothing, a batch resumed after a crash between its
 //! manifest and the cursors still moves the cursors, so no alert lands in two batches, and
 //! a recreated ALERTS stream (sequences from 1 again) loses no alert.
 
 use std::collections::BTreeSet;
 
+use aml_batch::dedup::{decode_index, encode_index, id_hash};
 use aml_batch::{BatchManifest, decode_shard, layout};
 use aml_bus::topology::{ALERTS_STREAM, subjects};
 use aml_bus::{Publisher, Topology};
@@ -125,11 +126,12 @@ async fn no_alert_id_lands_in_two_batches() {
         shard_ids(&storage, &week2).await,
         new.iter().cloned().collect::<BTreeSet<_>>()
     );
-    let listed = storage
-        .get(&layout::alert_ids("alpha", "week-2"))
-        .await
-        .expect("alert-id list");
-    assert_eq!(String::from_utf8_lossy(&listed).lines().count(), 5);
+    let index_key = layout::dedup_index("alpha", "week-2", week2.created_unix_ms);
+    let index = storage.get(&index_key).await.expect("dedup index");
+    let hashes = decode_index(&index_key, &index).expect("decodes");
+    let mut expected: Vec<_> = new.iter().map(|id| id_hash(id)).collect();
+    expected.sort_unstable();
+    assert_eq!(hashes, expected, "the week's index holds its five new ids, hashed");
 
     // Week 3 is cut, then the scheduler dies before its cursors move; the redelivered
     // request resumes from the manifest, which moves them.
@@ -142,17 +144,23 @@ async fn no_alert_id_lands_in_two_batches() {
         .expect("manifest");
     commit_cursors(&storage, &resumed).await.expect("cursors");
 
-    // A cut that crashed before its manifest left an alert-id list behind: it counts for
-    // nothing, so the alert it names is taken by the next batch.
-    storage
-        .put(
-            &layout::alert_ids("alpha", "crashed"),
-            "alpha-w4-000\n".into(),
-        )
-        .await
-        .expect("stale list");
+    // A cut that crashed before its manifest left a dedup index behind: it counts for
+    // nothing, so the alert it names is taken by the next batch; an index that an earlier,
+    // crashed cut of week 4 itself left is deleted when week 4 is cut.
+    let stale = encode_index(vec![id_hash("alpha-w4-000")]);
+    let crashed = layout::dedup_index("alpha", "crashed", week3.created_unix_ms);
+    storage.put(&crashed, stale.clone()).await.expect("stale index");
+    let own_orphan = layout::dedup_index("alpha", "week-4", week3.created_unix_ms + 1);
+    storage.put(&own_orphan, stale).await.expect("orphan index");
     push(&publisher, "alpha", &ids("alpha-w4", 0..2), true).await;
     let week4 = cut("week-4").await;
+    assert!(!storage.exists(&own_orphan).await.expect("exists"));
+    assert!(
+        storage
+            .exists(&layout::dedup_index("alpha", "week-4", week4.created_unix_ms))
+            .await
+            .expect("exists")
+    );
     commit_cursors(&storage, &week4).await.expect("cursors");
     let alpha = &week4.banks["alpha"];
     assert_eq!(alpha.alerts_in, 2);

@@ -169,8 +169,12 @@ impl TrainHandler {
 type PhaseHandOff = (PhaseSummary, tokio::sync::oneshot::Sender<()>);
 
 /// Hands each finished phase to the handler and waits until it is uploaded and announced, so
-/// the upload never races the next checkpoint's writes and rotation.
-struct PhaseSender(tokio::sync::mpsc::UnboundedSender<PhaseHandOff>);
+/// the upload never races the next checkpoint's writes and rotation; stops the run at the
+/// next step once the service is shutting down.
+struct PhaseSender {
+    phases: tokio::sync::mpsc::UnboundedSender<PhaseHandOff>,
+    shutdown: tokio_util::sync::CancellationToken,
+}
 
 impl Observer for PhaseSender {
     fn phase(&mut self, summary: &PhaseSummary) -> Result<(), TrainError> {
@@ -179,12 +183,16 @@ impl Observer for PhaseSender {
             reason: reason.to_owned(),
         };
         let (done, answer) = tokio::sync::oneshot::channel();
-        self.0
+        self.phases
             .send((summary.clone(), done))
             .map_err(|_| stopped("the handler is gone"))?;
         answer
             .blocking_recv()
             .map_err(|_| stopped("its upload or announcement failed"))
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.shutdown.is_cancelled()
     }
 }
 
@@ -204,6 +212,7 @@ fn is_bad_request(error: &TrainError) -> bool {
 impl Handler<TrainRequest> for TrainHandler {
     async fn handle(&self, delivery: Delivery<TrainRequest>) -> Result<(), HandlerError> {
         let request = delivery.message;
+        let shutdown = delivery.shutdown;
         aml_bus::topology::require_id("run_id", &request.run_id)?;
         let mut config: TrainerConfig = if request.config_json.trim().is_empty() {
             TrainerConfig::default()
@@ -246,7 +255,10 @@ impl Handler<TrainRequest> for TrainHandler {
                 path: out.clone(),
                 source,
             })?;
-            plan.train(&mut PhaseSender(sender))?;
+            plan.train(&mut PhaseSender {
+                phases: sender,
+                shutdown,
+            })?;
             Ok(())
         });
         let mut failure = None;

@@ -64,6 +64,7 @@ async fn train_request_announces_every_phase() {
         nak_delay: Duration::from_millis(100),
         max_deliveries: 3,
         fetch_expiry: Duration::from_millis(200),
+        shutdown_grace: Duration::from_secs(20),
     };
     let runner = Runner::new(topology.clone(), ConsumerSpec::trainer(), settings);
     let running = tokio::spawn({

@@ -1,4 +1,4 @@
-//! The checks every alert passes at intake and again when a batch is cut.
+//! The checks every alert passes when the batch that reads it is cut (the scheduler's intake).
 
 use aml_proto::Validate;
 use aml_proto::v1::Alert;

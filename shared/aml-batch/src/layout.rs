@@ -30,14 +30,35 @@ pub fn report(batch: &str) -> String {
 /// The scheduler's per-bank stream cursors.
 pub const CURSORS: &str = "scheduler/cursors.json";
 
-/// The ids of the alerts a bank had in a batch, one per line: what later batches skip.
-pub fn alert_ids(bank: &str, batch: &str) -> String {
-    format!("{}{batch}.txt", alert_ids_prefix(bank))
+/// The dedup index of the alerts a bank had in a batch cut at `created_unix_ms` (see
+/// [`crate::dedup`]); the time in the name lets a cut pick the batches within its window by
+/// listing, without reading their manifests.
+pub fn dedup_index(bank: &str, batch: &str, created_unix_ms: i64) -> String {
+    format!("{}{created_unix_ms:013}-{batch}.idx", dedup_prefix(bank))
 }
 
-/// Every alert-id list of a bank starts with this.
-pub fn alert_ids_prefix(bank: &str) -> String {
-    format!("banks/{bank}/alert-ids/")
+/// Every dedup index of a bank starts with this.
+pub fn dedup_prefix(bank: &str) -> String {
+    format!("banks/{bank}/dedup/")
+}
+
+/// When the batch of a dedup index key was cut, and the batch.
+pub fn dedup_entry<'a>(bank: &str, key: &'a str) -> Option<(i64, &'a str)> {
+    let name = key
+        .strip_prefix(&dedup_prefix(bank))?
+        .strip_suffix(".idx")?;
+    let (created, batch) = name.split_once('-')?;
+    Some((created.parse().ok()?, batch))
+}
+
+/// Every object of a bank's batch (its policy, shards and results) starts with this.
+pub fn bank_batch_prefix(bank: &str, batch: &str) -> String {
+    format!("banks/{bank}/batches/{batch}/")
+}
+
+/// The banks with objects in storage, from the keys under `banks/`.
+pub fn bank_of_key(key: &str) -> Option<&str> {
+    key.strip_prefix("banks/")?.split('/').next()
 }
 
 /// One shard's alerts.

@@ -14,17 +14,18 @@ pub struct ShardError {
     pub source: prost::DecodeError,
 }
 
-/// Encodes alerts into a shard.
-pub fn encode_shard(alerts: &[Alert]) -> Bytes {
-    let size: usize = alerts
+/// A shard of alerts given already encoded (as they arrived on the stream): each is written
+/// length-delimited as it is, not decoded and encoded again.
+pub fn encode_shard<B: AsRef<[u8]>>(encoded_alerts: &[B]) -> Bytes {
+    let size: usize = encoded_alerts
         .iter()
-        .map(|alert| alert.encoded_len() + prost::length_delimiter_len(alert.encoded_len()))
+        .map(|alert| alert.as_ref().len() + prost::length_delimiter_len(alert.as_ref().len()))
         .sum();
     let mut buffer = BytesMut::with_capacity(size);
-    for alert in alerts {
-        alert
-            .encode_length_delimited(&mut buffer)
-            .unwrap_or_else(|_| unreachable!("the buffer was sized for every alert"));
+    for alert in encoded_alerts {
+        let alert = alert.as_ref();
+        prost::encoding::encode_varint(alert.len() as u64, &mut buffer);
+        buffer.extend_from_slice(alert);
     }
     buffer.freeze()
 }
@@ -56,7 +57,8 @@ mod tests {
                 ..Default::default()
             })
             .collect();
-        let bytes = encode_shard(&alerts);
+        let encoded: Vec<Vec<u8>> = alerts.iter().map(Message::encode_to_vec).collect();
+        let bytes = encode_shard(&encoded);
         assert_eq!(decode_shard(bytes.clone()).unwrap(), alerts);
         let truncated = bytes.slice(..bytes.len() - 5);
         assert_eq!(decode_shard(truncated).unwrap_err().index, 2);

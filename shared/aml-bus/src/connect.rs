@@ -1,11 +1,12 @@
 //! Connecting to NATS with the configured credentials.
 
 use aml_runtime::config::NatsConfig;
-use async_nats::ConnectOptions;
+use async_nats::{ConnectOptions, ServerAddr};
 
 use crate::{BusError, Result};
 
-/// Connects to NATS as `client_name`, with user/password, token, a `.creds` file and TLS as configured.
+/// Connects to NATS as `client_name`, with user/password, token, a `.creds` file and TLS as
+/// configured. `config.url` may list several servers of a cluster, separated by commas.
 pub async fn connect(config: &NatsConfig, client_name: &str) -> Result<async_nats::Client> {
     let connect_error = |reason: String| BusError::Connect {
         url: config.url.clone(),
@@ -31,10 +32,20 @@ pub async fn connect(config: &NatsConfig, client_name: &str) -> Result<async_nat
     if let Some(ca_file) = &config.tls_ca_file {
         options = options.add_root_certificates(ca_file.clone());
     }
+    let servers = config
+        .url
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(|url| {
+            url.parse::<ServerAddr>()
+                .map_err(|error| connect_error(format!("server URL `{url}`: {error}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
     options
         .name(client_name)
         .require_tls(config.tls_required)
-        .connect(config.url.as_str())
+        .connect(servers)
         .await
         .map_err(|error| connect_error(error.to_string()))
 }

@@ -23,7 +23,7 @@ pub fn dlq_subject(original: &str) -> String {
 }
 
 /// Publishes the original payload and headers to the DLQ with the reason, and waits for the store.
-pub(crate) async fn dead_letter(
+pub async fn dead_letter(
     jetstream: &Context,
     subject: &str,
     headers: Option<&HeaderMap>,

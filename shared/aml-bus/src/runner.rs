@@ -39,6 +39,11 @@ pub struct Delivery<M> {
     pub delivered: i64,
     /// Its sequence number in the stream.
     pub stream_sequence: u64,
+    /// Cancelled when the service is stopping: a long handler checkpoints what it has and
+    /// returns a transient error, and the message is handed back for another instance (or
+    /// this one, restarted) to resume. Handlers still running `bus.shutdown_grace_secs`
+    /// after it fires are stopped and their messages handed back.
+    pub shutdown: CancellationToken,
 }
 
 /// Handles one message type; returning `Ok` means the output is durable and the message may be acked.
@@ -68,6 +73,8 @@ pub struct RunnerSettings {
     pub max_deliveries: u32,
     /// How long one pull request waits for messages.
     pub fetch_expiry: Duration,
+    /// How long running handlers get to stop after shutdown is asked for.
+    pub shutdown_grace: Duration,
 }
 
 impl From<&BusConfig> for RunnerSettings {
@@ -78,6 +85,7 @@ impl From<&BusConfig> for RunnerSettings {
             nak_delay: Duration::from_millis(config.nak_delay_ms),
             max_deliveries: config.max_deliveries.max(1),
             fetch_expiry: Duration::from_millis(500),
+            shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
         }
     }
 }
@@ -149,6 +157,10 @@ struct Shared<H> {
     jetstream: jetstream::Context,
     settings: RunnerSettings,
     counters: Arc<Counters>,
+    /// The service is stopping (handlers see it as [`Delivery::shutdown`]).
+    shutdown: CancellationToken,
+    /// The grace is over: handlers still running are stopped.
+    stop_now: CancellationToken,
 }
 
 /// A runner's counters in the Prometheus text format, for a `/metrics` endpoint.
@@ -271,8 +283,10 @@ impl Runner {
     }
 
     /// Pulls, decodes, validates and handles messages until `shutdown` is cancelled, then
-    /// stops fetching, hands back fetched-but-unstarted messages and waits for in-flight
-    /// handlers to finish and ack.
+    /// stops fetching, hands back fetched-but-unstarted messages and gives in-flight handlers
+    /// the shutdown grace to finish (or checkpoint and stop); the messages of those still
+    /// running after it are handed back. A pull that fails (the server restarted, the
+    /// consumer is gone) is retried with the consumer found or created again.
     pub async fn run<M, H>(
         &self,
         handler: Arc<H>,
@@ -282,7 +296,7 @@ impl Runner {
         M: prost::Message + Default + Validate + Send + 'static,
         H: Handler<M>,
     {
-        let consumer = self
+        let mut consumer = self
             .topology
             .consumer(&self.spec, self.settings.ack_wait)
             .await?;
@@ -291,6 +305,8 @@ impl Runner {
             jetstream: self.topology.jetstream().clone(),
             settings: self.settings.clone(),
             counters: Arc::clone(&self.counters),
+            shutdown: shutdown.clone(),
+            stop_now: CancellationToken::new(),
         });
         let semaphore = Arc::new(Semaphore::new(self.settings.concurrency));
         let mut tasks = JoinSet::new();
@@ -323,8 +339,13 @@ impl Runner {
                     warn!(consumer = %self.spec.durable, %error, "pull request failed");
                     tokio::select! {
                         () = shutdown.cancelled() => break 'fetching,
-                        () = tokio::time::sleep(Duration::from_secs(1)) => continue 'fetching,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
                     }
+                    match self.topology.consumer(&self.spec, self.settings.ack_wait).await {
+                        Ok(again) => consumer = again,
+                        Err(error) => warn!(consumer = %self.spec.durable, %error, "consumer not found or created yet"),
+                    }
+                    continue 'fetching;
                 }
             };
             loop {
@@ -355,8 +376,18 @@ impl Runner {
             }
         }
         info!(consumer = %self.spec.durable, in_flight = tasks.len(), "runner draining");
-        while let Some(finished) = tasks.join_next().await {
-            report_panic(finished);
+        let drained = tokio::time::timeout(self.settings.shutdown_grace, async {
+            while let Some(finished) = tasks.join_next().await {
+                report_panic(finished);
+            }
+        })
+        .await;
+        if drained.is_err() {
+            warn!(consumer = %self.spec.durable, in_flight = tasks.len(), "shutdown grace over: handing back unfinished messages");
+            shared.stop_now.cancel();
+            while let Some(finished) = tasks.join_next().await {
+                report_panic(finished);
+            }
         }
         let stats = shared.counters.snapshot();
         info!(consumer = %self.spec.durable, acked = stats.acked, dead_lettered = stats.dead_lettered, "runner stopped");
@@ -430,13 +461,27 @@ async fn process<M, H>(
         subject,
         delivered,
         stream_sequence,
+        shutdown: shared.shutdown.clone(),
     };
     let handling = shared.handler.handle(delivery).instrument(span.clone());
     let started = std::time::Instant::now();
-    let outcome = with_progress_acks(handling, &message, shared.settings.progress_interval()).await;
+    let outcome = tokio::select! {
+        outcome = with_progress_acks(handling, &message, shared.settings.progress_interval()) => Some(outcome),
+        () = shared.stop_now.cancelled() => None,
+    };
     shared.counters.observe(started.elapsed());
     let _entered = span.enter();
+    let Some(outcome) = outcome else {
+        release(&message, &shared.counters).await;
+        return;
+    };
     match outcome {
+        // Stopped by the shutdown, not failed: handed back at once, and a delivery that
+        // hit the limit this way is not dead-lettered.
+        Err(HandlerError::Transient(reason)) if shared.shutdown.is_cancelled() => {
+            info!(%reason, "handler stopped at shutdown; handing its message back");
+            release(&message, &shared.counters).await;
+        }
         Ok(()) => match message.double_ack().await {
             Ok(()) => {
                 shared.counters.acked.fetch_add(1, Ordering::Relaxed);

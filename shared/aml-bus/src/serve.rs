@@ -49,7 +49,7 @@ where
     H: Handler<M>,
 {
     let client = crate::connect(&config.nats, service).await?;
-    let topology = Topology::new(client);
+    let topology = Topology::new(client).with_limits((&config.bus).into());
     topology.ensure_streams().await?;
     let runner = Runner::new(topology, spec, RunnerSettings::from(&config.bus));
     if let Some(address) = &config.telemetry.metrics_addr {

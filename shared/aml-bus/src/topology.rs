@@ -2,16 +2,20 @@
 //!
 //! | stream | subjects | retention |
 //! |---|---|---|
-//! | `ALERTS` | `aml.alerts.<bank>` | limits; `Nats-Msg-Id` = alert id deduplicates |
+//! | `ALERTS` | `aml.alerts.<bank>` | limits, `bus.alerts_max_age_days`; `Nats-Msg-Id` = alert id deduplicates |
 //! | `JOBS` | `aml.jobs.<job>` | work queue: one durable pull consumer per service |
-//! | `EVENTS` | `aml.events.<event>` | limits |
-//! | `DLQ` | `aml.dlq.<original subject>` | limits; the reason in a header |
+//! | `EVENTS` | `aml.events.<event>.<id>` | limits, `bus.events_max_age_days` and `_max_bytes` |
+//! | `DLQ` | `aml.dlq.<original subject>` | limits, `bus.dlq_max_age_days` and `_max_bytes`; the reason in a header |
+//!
+//! Every stream has `bus.replicas` replicas.
 
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use async_nats::jetstream::stream::{Config as StreamConfig, RetentionPolicy, StorageType};
 use async_nats::jetstream::{self, Context};
+
+use aml_runtime::config::BusConfig;
 
 use crate::{BusError, Result};
 
@@ -90,30 +94,6 @@ pub mod subjects {
     pub fn alerts(bank: &str) -> String {
         format!("aml.alerts.{bank}")
     }
-}
-
-/// The EVENTS published on `subject` (a filter, wildcards allowed) from the stream's start,
-/// through an ordered consumer: what a client waiting for the events of its own request or
-/// batch reads, those published before it started included.
-pub async fn follow_events(jetstream: &Context, subject: &str) -> Result<pull::Ordered> {
-    let failed = |error: String| BusError::Topology {
-        what: format!("ordered consumer of {subject} on {EVENTS_STREAM}"),
-        reason: error,
-    };
-    jetstream
-        .get_stream(EVENTS_STREAM)
-        .await
-        .map_err(|error| failed(error.to_string()))?
-        .create_consumer(pull::OrderedConfig {
-            filter_subject: subject.to_owned(),
-            deliver_policy: DeliverPolicy::All,
-            ..Default::default()
-        })
-        .await
-        .map_err(|error| failed(error.to_string()))?
-        .messages()
-        .await
-        .map_err(|error| failed(error.to_string()))
 }
 
 /// A well-formed run, request or batch id: the last token of its events' subjects and a
@@ -204,48 +184,105 @@ impl ConsumerSpec {
             filter_subject: subject.to_owned(),
         }
     }
+}
 
-    /// The scheduler's intake of every bank's alerts.
-    pub fn alert_intake() -> Self {
-        ConsumerSpec {
-            durable: "scheduler-intake".to_owned(),
-            stream: ALERTS_STREAM,
-            filter_subject: subjects::ALERTS.to_owned(),
+/// The replicas and retention limits of the streams (see `bus.*` in the configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// Replicas of every stream.
+    pub replicas: usize,
+    /// How long an alert stays on ALERTS.
+    pub alerts_max_age: Duration,
+    /// How long an event stays on EVENTS.
+    pub events_max_age: Duration,
+    /// Most bytes EVENTS keeps.
+    pub events_max_bytes: i64,
+    /// How long a dead letter stays on the DLQ.
+    pub dlq_max_age: Duration,
+    /// Most bytes the DLQ keeps.
+    pub dlq_max_bytes: i64,
+}
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+impl From<&BusConfig> for StreamLimits {
+    fn from(config: &BusConfig) -> Self {
+        let days = |days: u32| DAY * days;
+        StreamLimits {
+            replicas: config.replicas.max(1),
+            alerts_max_age: days(config.alerts_max_age_days),
+            events_max_age: days(config.events_max_age_days),
+            events_max_bytes: config.events_max_bytes,
+            dlq_max_age: days(config.dlq_max_age_days),
+            dlq_max_bytes: config.dlq_max_bytes,
         }
     }
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        Self::from(&BusConfig::default())
+    }
+}
+
+impl StreamLimits {
+    /// The four streams' configurations under these limits.
+    pub fn stream_configs(&self) -> [StreamConfig; 4] {
+        let file_stream = |name: &str, subject: &str, retention: RetentionPolicy| StreamConfig {
+            name: name.to_owned(),
+            subjects: vec![subject.to_owned()],
+            retention,
+            storage: StorageType::File,
+            num_replicas: self.replicas,
+            duplicate_window: Duration::from_secs(2 * 60),
+            ..Default::default()
+        };
+        let mut alerts = file_stream(ALERTS_STREAM, subjects::ALERTS, RetentionPolicy::Limits);
+        alerts.duplicate_window = DAY.min(self.alerts_max_age.max(Duration::from_secs(60)));
+        alerts.max_age = self.alerts_max_age;
+        let mut events = file_stream(EVENTS_STREAM, "aml.events.>", RetentionPolicy::Limits);
+        events.max_age = self.events_max_age;
+        events.max_bytes = self.events_max_bytes;
+        let mut dlq = file_stream(DLQ_STREAM, "aml.dlq.>", RetentionPolicy::Limits);
+        dlq.max_age = self.dlq_max_age;
+        dlq.max_bytes = self.dlq_max_bytes;
+        [
+            alerts,
+            file_stream(JOBS_STREAM, "aml.jobs.>", RetentionPolicy::WorkQueue),
+            events,
+            dlq,
+        ]
+    }
+}
+
+/// Whether a stream's limits differ from the wanted ones.
+fn limits_differ(have: &StreamConfig, want: &StreamConfig) -> bool {
+    have.max_age != want.max_age
+        || have.max_bytes != want.max_bytes
+        || have.num_replicas.max(1) != want.num_replicas
+        || have.duplicate_window != want.duplicate_window
 }
 
 /// Creates the streams and consumers; every call is idempotent.
 #[derive(Debug, Clone)]
 pub struct Topology {
     jetstream: Context,
-}
-
-fn stream_configs() -> [StreamConfig; 4] {
-    let file_stream = |name: &str, subject: &str, retention: RetentionPolicy| StreamConfig {
-        name: name.to_owned(),
-        subjects: vec![subject.to_owned()],
-        retention,
-        storage: StorageType::File,
-        duplicate_window: Duration::from_secs(2 * 60),
-        ..Default::default()
-    };
-    let mut alerts = file_stream(ALERTS_STREAM, subjects::ALERTS, RetentionPolicy::Limits);
-    alerts.duplicate_window = Duration::from_secs(24 * 60 * 60);
-    [
-        alerts,
-        file_stream(JOBS_STREAM, "aml.jobs.>", RetentionPolicy::WorkQueue),
-        file_stream(EVENTS_STREAM, "aml.events.>", RetentionPolicy::Limits),
-        file_stream(DLQ_STREAM, "aml.dlq.>", RetentionPolicy::Limits),
-    ]
+    limits: StreamLimits,
 }
 
 impl Topology {
-    /// Wraps a JetStream context.
+    /// Wraps a JetStream context; streams get the default limits.
     pub fn new(client: async_nats::Client) -> Self {
         Topology {
             jetstream: jetstream::new(client),
+            limits: StreamLimits::default(),
         }
+    }
+
+    /// Streams created or updated by [`Topology::ensure_streams`] get `limits`.
+    pub fn with_limits(mut self, limits: StreamLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The JetStream context.
@@ -253,18 +290,43 @@ impl Topology {
         &self.jetstream
     }
 
-    /// Creates the four streams if they do not exist. Services starting together race to
+    /// Creates the four streams if they do not exist, and brings the replicas and retention
+    /// limits of existing ones to the configured values. Services starting together race to
     /// create them; a creation that fails because another process won is not an error.
     pub async fn ensure_streams(&self) -> Result<()> {
-        for config in stream_configs() {
-            let name = config.name.clone();
-            if let Err(error) = self.jetstream.get_or_create_stream(config).await
-                && self.jetstream.get_stream(&name).await.is_err()
-            {
-                return Err(BusError::Topology {
-                    what: format!("stream {name}"),
-                    reason: error.to_string(),
-                });
+        for want in self.limits.stream_configs() {
+            let name = want.name.clone();
+            let failed = |error: String| BusError::Topology {
+                what: format!("stream {name}"),
+                reason: error,
+            };
+            let mut stream = match self.jetstream.get_or_create_stream(want.clone()).await {
+                Ok(stream) => stream,
+                Err(error) => self
+                    .jetstream
+                    .get_stream(&name)
+                    .await
+                    .map_err(|_| failed(error.to_string()))?,
+            };
+            let have = stream
+                .info()
+                .await
+                .map_err(|error| failed(error.to_string()))?
+                .config
+                .clone();
+            if limits_differ(&have, &want) {
+                let updated = StreamConfig {
+                    max_age: want.max_age,
+                    max_bytes: want.max_bytes,
+                    num_replicas: want.num_replicas,
+                    duplicate_window: want.duplicate_window,
+                    ..have
+                };
+                self.jetstream
+                    .update_stream(updated)
+                    .await
+                    .map_err(|error| failed(format!("updating its limits: {error}")))?;
+                tracing::info!(stream = %name, "stream limits updated to the configuration");
             }
         }
         Ok(())

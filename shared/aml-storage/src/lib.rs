@@ -17,7 +17,7 @@ pub use error::StorageError;
 pub use fingerprint::{Fingerprinter, fingerprint_dir};
 pub use jsonl::{JsonlReader, JsonlWriter, read_jsonl_file};
 pub use staged::StagedFolder;
-pub use store::{S3Options, Storage};
+pub use store::{ObjectInfo, S3Options, Storage};
 pub use tree::DirSync;
 
 /// Result of storage operations.

@@ -71,6 +71,17 @@ fn invalid(url: &str, reason: impl fmt::Display) -> StorageError {
     }
 }
 
+/// One stored object, as a listing gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Its key.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was last written (Unix ms).
+    pub modified_unix_ms: i64,
+}
+
 impl Storage {
     /// Opens `file://`, `s3://` or `memory://` storage. A `file://` directory is created.
     pub fn open(url: &str, s3: &S3Options) -> Result<Self> {
@@ -206,19 +217,33 @@ impl Storage {
 
     /// The keys under a prefix (recursively), sorted.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        Ok(self
+            .list_objects(prefix)
+            .await?
+            .into_iter()
+            .map(|object| object.key)
+            .collect())
+    }
+
+    /// The objects under a prefix (recursively) with their sizes and write times, sorted by key.
+    pub async fn list_objects(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
         let path = self.path(prefix)?;
         let listing = if prefix.is_empty() {
             self.store.list(None)
         } else {
             self.store.list(Some(&path))
         };
-        let mut keys: Vec<String> = listing
-            .map_ok(|meta| meta.location.to_string())
+        let mut objects: Vec<ObjectInfo> = listing
+            .map_ok(|meta| ObjectInfo {
+                key: meta.location.to_string(),
+                size: meta.size,
+                modified_unix_ms: meta.last_modified.timestamp_millis(),
+            })
             .try_collect()
             .await
             .map_err(|error| self.backend(prefix, error))?;
-        keys.sort();
-        Ok(keys)
+        objects.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(objects)
     }
 
     /// Starts a streaming JSONL write; the object appears only when [`JsonlWriter::finish`] returns.

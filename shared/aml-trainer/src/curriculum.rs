@@ -42,6 +42,11 @@ pub trait Observer {
     fn phase(&mut self, _summary: &PhaseSummary) -> Result<(), TrainError> {
         Ok(())
     }
+    /// Asked after each optimiser step: true stops the run there with a checkpoint (a
+    /// later run resumes from it) and [`TrainError::Stopped`].
+    fn stop_requested(&self) -> bool {
+        false
+    }
 }
 
 /// Observes nothing.

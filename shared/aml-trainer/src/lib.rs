@@ -130,11 +130,12 @@ pub enum TrainError {
     /// libtorch failed.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
-    /// The caller could not take a finished phase (upload or announcement failed) and
-    /// stopped the run; its checkpoint lets a later run resume there.
-    #[error("stopped after phase {phase}: {reason}")]
+    /// The caller stopped the run: it could not take a finished phase (upload or
+    /// announcement failed), or asked it to stop mid-phase (the service is shutting down);
+    /// its checkpoint lets a later run resume there.
+    #[error("stopped in phase {phase}: {reason}")]
     Stopped {
-        /// The phase just finished.
+        /// The phase finished or under way.
         phase: String,
         /// Why the caller stopped.
         reason: String,

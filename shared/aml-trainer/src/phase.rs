@@ -165,6 +165,18 @@ impl Curriculum<'_> {
                     cursor.first_epoch_loss = Some(epoch_mean);
                 }
                 let last_step = epoch_done && epoch == epochs;
+                if !last_step && observer.stop_requested() {
+                    // Not evaluated: the largest finite loss keeps it from counting as the
+                    // phase's best while rotation keeps it as the latest.
+                    self.checkpoint(phase_index, false, &cursor, &stopping, f64::MAX)?;
+                    return Err(TrainError::Stopped {
+                        phase,
+                        reason: format!(
+                            "asked to stop; a checkpoint at step {} resumes it",
+                            self.state.global_step
+                        ),
+                    });
+                }
                 if cursor.phase_step % eval_every != 0 && !last_step {
                     continue;
                 }

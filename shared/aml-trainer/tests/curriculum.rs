@@ -245,7 +245,7 @@ fn a_phase_the_caller_could_not_take_is_told_again_after_the_resume() {
     let error = run
         .train(&config, &mut observer)
         .expect_err("the caller stops the run");
-    assert_eq!(error.to_string(), "stopped after phase hard: upload failed");
+    assert_eq!(error.to_string(), "stopped in phase hard: upload failed");
     assert_eq!(observer.heard, ["easy", "medium"]);
     assert!(
         !run.out.join("adapter").exists(),

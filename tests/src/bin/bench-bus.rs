@@ -73,6 +73,7 @@ async fn run_once(jobs: u32, workers: usize, concurrency: usize) -> anyhow::Resu
         nak_delay: Duration::from_millis(100),
         max_deliveries: 10,
         fetch_expiry: Duration::from_millis(200),
+        shutdown_grace: Duration::from_secs(20),
     };
     let started = Instant::now();
     let mut running = Vec::new();

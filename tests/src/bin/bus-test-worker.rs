@@ -46,6 +46,7 @@ async fn main() -> anyhow::Result<()> {
         nak_delay: Duration::from_millis(100),
         max_deliveries: 100,
         fetch_expiry: Duration::from_millis(500),
+        shutdown_grace: Duration::from_secs(20),
     };
     let runner = Runner::new(topology, ConsumerSpec::inference_worker(), settings);
     let stats = runner.run::<ScoringJob, _>(handler, shutdown).await?;

@@ -64,7 +64,7 @@ pub async fn push(config: &AmlConfig, args: &PushArgs) -> anyhow::Result<()> {
     }
     let alerts = read_alerts(&args.file, Some(&args.bank))?;
     let client = aml_bus::connect(&config.nats, "aml-alerts").await?;
-    let topology = Topology::new(client);
+    let topology = Topology::new(client).with_limits((&config.bus).into());
     topology.ensure_streams().await?;
     let publisher = Publisher::new(topology.jetstream().clone());
     let summary = publisher

@@ -18,7 +18,7 @@ pub struct DlqArgs {
 /// Prints one JSON line per dead-lettered message: sequence, subject, reason, deliveries, size.
 pub async fn run(config: &AmlConfig, args: &DlqArgs) -> anyhow::Result<()> {
     let client = aml_bus::connect(&config.nats, "aml-dlq").await?;
-    let topology = Topology::new(client);
+    let topology = Topology::new(client).with_limits((&config.bus).into());
     topology.ensure_streams().await?;
     let stream = topology
         .jetstream()

@@ -11,6 +11,7 @@ pub mod model;
 pub mod plan;
 pub mod prescreen;
 pub mod request;
+pub mod retention;
 pub mod score;
 pub mod setup;
 pub mod summary;

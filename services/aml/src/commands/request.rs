@@ -13,7 +13,6 @@ use aml_proto::v1::{
 };
 use aml_runtime::AmlConfig;
 use anyhow::{Context, bail};
-use futures::StreamExt;
 use prost::Message;
 
 /// `id` when it can end its events' subjects (see [`aml_bus::topology::valid_id`]).
@@ -27,7 +26,7 @@ pub fn valid(id: &str) -> anyhow::Result<&str> {
 /// Events on one subject, read from the start of the stream so none published between the
 /// request and the subscription is missed.
 pub struct EventWaiter {
-    messages: async_nats::jetstream::consumer::pull::Ordered,
+    events: aml_bus::EventFollower,
     subject: String,
     deadline: tokio::time::Instant,
     timeout: Duration,
@@ -43,11 +42,11 @@ impl EventWaiter {
         timeout: Duration,
     ) -> anyhow::Result<(Self, Publisher)> {
         let client = aml_bus::connect(&config.nats, client_name).await?;
-        let topology = Topology::new(client);
+        let topology = Topology::new(client).with_limits((&config.bus).into());
         topology.ensure_streams().await?;
-        let messages = aml_bus::topology::follow_events(topology.jetstream(), subject).await?;
+        let events = aml_bus::EventFollower::start(topology.jetstream(), subject).await?;
         let waiter = EventWaiter {
-            messages,
+            events,
             subject: subject.to_owned(),
             deadline: tokio::time::Instant::now() + timeout,
             timeout,
@@ -61,7 +60,7 @@ impl EventWaiter {
         wanted: impl Fn(&E) -> bool,
     ) -> anyhow::Result<E> {
         loop {
-            let message = tokio::time::timeout_at(self.deadline, self.messages.next())
+            let message = tokio::time::timeout_at(self.deadline, self.events.next())
                 .await
                 .with_context(|| {
                     format!(
@@ -70,10 +69,7 @@ impl EventWaiter {
                         self.timeout.as_secs()
                     )
                 })?;
-            let Some(message) = message else {
-                bail!("the event consumer on {} ended", self.subject);
-            };
-            let event = E::decode(message?.payload.clone())?;
+            let event = E::decode(message.payload.clone())?;
             if wanted(&event) {
                 return Ok(event);
             }

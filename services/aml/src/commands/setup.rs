@@ -10,7 +10,7 @@ use tracing::info;
 /// Creates the streams and every service's durable consumer.
 pub async fn run(config: &AmlConfig) -> anyhow::Result<()> {
     let client = aml_bus::connect(&config.nats, "aml-setup").await?;
-    let topology = Topology::new(client);
+    let topology = Topology::new(client).with_limits((&config.bus).into());
     topology
         .ensure_streams()
         .await

@@ -189,6 +189,10 @@ pub struct StorageConfig {
     pub url: String,
     /// Settings for `s3://` URLs.
     pub s3: S3Config,
+    /// Days a batch's per-bank objects (shards, results, the policy it ran with) are kept:
+    /// `aml retention --apply` deletes older ones. Batch-wide counts (manifest, report) and
+    /// the hashed dedup index are kept for `scoring.dedup_days`.
+    pub retention_days: u32,
 }
 
 impl StorageConfig {
@@ -219,6 +223,7 @@ impl Default for StorageConfig {
         StorageConfig {
             url: "./aml-data".to_owned(),
             s3: S3Config::default(),
+            retention_days: 35,
         }
     }
 }
@@ -287,6 +292,23 @@ pub struct BusConfig {
     pub nak_delay_ms: u64,
     /// Deliveries after which a still-failing message goes to the DLQ.
     pub max_deliveries: u32,
+    /// Replicas of every stream: 1 on a single server, 3 on a 3-node cluster (a stream
+    /// then survives the loss of one node).
+    pub replicas: usize,
+    /// Days an alert stays on the ALERTS stream (its content is personal data: this is the
+    /// bus's PII retention). A batch must be cut within this window.
+    pub alerts_max_age_days: u32,
+    /// Days an event stays on the EVENTS stream.
+    pub events_max_age_days: u32,
+    /// Most bytes the EVENTS stream keeps (the oldest go first).
+    pub events_max_bytes: i64,
+    /// Days a dead letter stays on the DLQ (it may hold an alert's content).
+    pub dlq_max_age_days: u32,
+    /// Most bytes the DLQ keeps (the oldest go first).
+    pub dlq_max_bytes: i64,
+    /// Seconds a service given SIGTERM waits for its running handlers to checkpoint and
+    /// stop before it hands their messages back unfinished.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for BusConfig {
@@ -296,6 +318,13 @@ impl Default for BusConfig {
             ack_wait_secs: 30,
             nak_delay_ms: 1_000,
             max_deliveries: 10,
+            replicas: 1,
+            alerts_max_age_days: 35,
+            events_max_age_days: 90,
+            events_max_bytes: 1 << 30,
+            dlq_max_age_days: 35,
+            dlq_max_bytes: 1 << 30,
+            shutdown_grace_secs: 20,
         }
     }
 }
