@@ -13,7 +13,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export LD_LIBRARY_PATH = $(TORCH_LIB):$(INHERITED_LD_LIBRARY_PATH)
 export ORACLE_PYTHON := $(VENV)/bin/python
 
-.PHONY: deps test lint demo bench-bus bench-scoring bench-training bench-prescreen bench-pipeline
+.PHONY: deps test lint demo bench-bus bench-scoring bench-training bench-prescreen bench-pipeline bench-cut
 
 deps:
 	@scripts/ensure-nats.sh
@@ -44,3 +44,7 @@ bench-prescreen: deps
 
 bench-pipeline: deps
 	cargo run --release -p aml-bench --bin bench-pipeline
+
+bench-cut: deps
+	cargo build --release -p aml-scheduler --bin scheduler
+	cargo run --release -p aml-integration-tests --bin bench-cut

@@ -10,7 +10,7 @@ pub mod oracle;
 pub mod recording;
 pub mod s3;
 
-pub use nats::NatsServer;
+pub use nats::{NatsCluster, NatsServer};
 pub use recording::{RecordingHandler, job_id, scoring_job};
 pub use s3::S3Server;
 

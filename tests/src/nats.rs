@@ -17,6 +17,8 @@ pub struct NatsServer {
     config_file: Option<PathBuf>,
     /// Unique server name, to tell our server from another suite's on a reused port.
     name: String,
+    /// More command-line arguments (cluster settings).
+    extra_args: Vec<String>,
 }
 
 static SERVERS: AtomicU32 = AtomicU32::new(0);
@@ -49,6 +51,7 @@ impl NatsServer {
                 std::process::id(),
                 SERVERS.fetch_add(1, Ordering::Relaxed)
             ),
+            extra_args: Vec::new(),
         };
         for _ in 0..5 {
             if server.spawn()? {
@@ -88,6 +91,7 @@ impl NatsServer {
         if let Some(config) = &self.config_file {
             command.arg("-c").arg(config);
         }
+        command.args(&self.extra_args);
         let child = command
             .spawn()
             .with_context(|| format!("failed to start `{}` (install nats-server)", binary()))?;
@@ -140,6 +144,24 @@ impl NatsServer {
         }
     }
 
+    /// Its server name, as JetStream's cluster information gives it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// SIGKILLs the server (its store stays for [`NatsServer::start_again`]).
+    pub fn kill(&mut self) {
+        self.stop();
+    }
+
+    /// Starts a killed server again on the same port and store.
+    pub fn start_again(&mut self) -> anyhow::Result<()> {
+        if !self.spawn()? {
+            bail!("port {} was taken while the server was down", self.port);
+        }
+        Ok(())
+    }
+
     /// Kills the server and starts it again on the same port and store.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.stop();
@@ -153,5 +175,70 @@ impl NatsServer {
 impl Drop for NatsServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// JetStream servers in one cluster on local ports, each with its own store, killed on drop.
+pub struct NatsCluster {
+    servers: Vec<NatsServer>,
+}
+
+impl NatsCluster {
+    /// Starts `size` servers routed to each other (cluster `aml-test`).
+    pub fn start(size: usize) -> anyhow::Result<Self> {
+        let route_ports = (0..size)
+            .map(|_| free_port())
+            .collect::<anyhow::Result<Vec<u16>>>()?;
+        let routes = route_ports
+            .iter()
+            .map(|port| format!("nats://127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut servers = Vec::new();
+        for route_port in route_ports {
+            let mut server = NatsServer {
+                child: None,
+                port: free_port()?,
+                store: tempfile::tempdir().context("failed to create the JetStream store")?,
+                config_file: None,
+                name: format!(
+                    "aml-test-{}-{}",
+                    std::process::id(),
+                    SERVERS.fetch_add(1, Ordering::Relaxed)
+                ),
+                extra_args: vec![
+                    "--cluster_name".to_owned(),
+                    "aml-test".to_owned(),
+                    "--cluster".to_owned(),
+                    format!("nats://127.0.0.1:{route_port}"),
+                    "--routes".to_owned(),
+                    routes.clone(),
+                ],
+            };
+            if !server.spawn()? {
+                bail!("port {} was taken before nats-server could listen", server.port);
+            }
+            servers.push(server);
+        }
+        Ok(NatsCluster { servers })
+    }
+
+    /// Every server's URL, comma-separated (what `nats.url` takes).
+    pub fn urls(&self) -> String {
+        self.servers
+            .iter()
+            .map(NatsServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The server at `index`.
+    pub fn server(&mut self, index: usize) -> &mut NatsServer {
+        &mut self.servers[index]
+    }
+
+    /// The index of the server named `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.servers.iter().position(|server| server.name == name)
     }
 }

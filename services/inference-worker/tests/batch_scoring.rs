@@ -6,159 +6,29 @@
 //! batch.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aml_batch::layout;
 use aml_bus::topology::{DLQ_STREAM, subjects};
 use aml_bus::{DLQ_REASON_HEADER, Publisher, Topology};
-use aml_core::cascade::{
-    Calibration, CalibrationTarget, CascadeItem, Fingerprints, calibrate_cascade,
-};
 use aml_core::rng::SeededRng;
-use aml_core::{Difficulty, Label};
+use aml_core::Label;
 use aml_integration_tests::NatsServer;
 use aml_integration_tests::mock_http::{MockServer, Reply, Seen};
 use aml_model::tiny::init_tiny;
 use aml_model::{Architecture, TextTokenizer, TinySpec};
 use aml_proto::v1::{Alert, BatchReport, BatchRequest, ScoreResult, ShardCompleted};
-use aml_runtime::AmlConfig;
 use aml_storage::Storage;
-use aml_synth::Synthesizer;
 use prost::Message;
 use serde_json::json;
 
-const BANKS: [&str; 3] = ["alpha", "bravo", "charlie"];
+mod common;
+use common::{BANKS, InProcessScheduler, alerts, config, spawn_worker, write_calibration};
 
 /// Held by the tests whose timing matters (the slow shard) and by the one that loads both
 /// cores (the 10,000 alerts with killed workers), so that they never run together.
 static CPU_HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn alerts(total: usize) -> Vec<Alert> {
-    let synthesizer = Synthesizer::default();
-    let mut rng = SeededRng::new(21);
-    (0..total)
-        .map(|index| {
-            let difficulty = Difficulty::ALL[index % 3];
-            let label = Label::ALL[(index / 3) % 3];
-            let mut alert = synthesizer.case(&mut rng, difficulty, label).alert;
-            let bank = BANKS[index % BANKS.len()];
-            alert.bank = bank.to_owned();
-            alert.alert_id = format!("{bank}-{index:05}");
-            alert
-        })
-        .collect()
-}
-
-/// A calibration for `model_dir` under the built-in policy, written to `path`: the labelled
-/// alerts' prescreen scores with one constant model score, so the cutoff it chooses is the
-/// highest that keeps recall certified (`model_sha256` overrides the model's fingerprint).
-fn write_calibration(path: &Path, model_dir: &Path, model_sha256: Option<&str>) -> Calibration {
-    let synthesizer = Synthesizer::default();
-    let mut rng = SeededRng::new(5);
-    let items: Vec<CascadeItem> = (0..1200)
-        .map(|index| {
-            let label = Label::ALL[(index / 3) % 3];
-            let alert = synthesizer
-                .case(&mut rng, Difficulty::ALL[index % 3], label)
-                .alert;
-            CascadeItem {
-                prescreen: Some(aml_prescreen::prescreen_alert(&alert).score),
-                model: Some(0.5),
-                positive: label.is_positive(),
-            }
-        })
-        .collect();
-    let target = CalibrationTarget {
-        recall: 0.99,
-        confidence: 0.95,
-    };
-    let mut calibration = calibrate_cascade(&items, target).expect("calibrated");
-    calibration.sha256 = Fingerprints {
-        model: Some(match model_sha256 {
-            Some(sha256) => sha256.to_owned(),
-            None => aml_storage::fingerprint_dir(model_dir).expect("fingerprint"),
-        }),
-        adapter: None,
-        merged: None,
-        policy: Some(aml_core::digest::sha256_hex(
-            aml_core::policy::DEFAULT_POLICY.as_bytes(),
-        )),
-        labelled_set: None,
-    };
-    std::fs::write(path, serde_json::to_vec(&calibration).expect("json")).expect("written");
-    calibration
-}
-
-fn config(nats: &NatsServer, storage_dir: &Path, model_dir: &Path) -> AmlConfig {
-    let mut config = AmlConfig::default();
-    config.nats.url = nats.url();
-    config.storage.url = format!("file://{}", storage_dir.display());
-    config.bus.ack_wait_secs = 4;
-    config.scoring.banks = BANKS.iter().map(|bank| (*bank).to_owned()).collect();
-    config.scoring.shard_size = 400;
-    config.scoring.schedule = String::new();
-    config.scoring.model_url = model_dir.display().to_string();
-    config.scoring.max_alert_bytes = 16 * 1024;
-    config.scoring.shard_timeout_secs = 120;
-    config.scoring.batch_timeout_secs = 900;
-    config
-}
-
-fn spawn_worker(config: &AmlConfig, id: &str, extra_env: &[(&str, &str)]) -> Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_inference-worker"));
-    let s3 = &config.storage.s3;
-    if let Some(endpoint) = &s3.endpoint {
-        command
-            .env("AML_STORAGE__S3__ENDPOINT", endpoint)
-            .env("AML_STORAGE__S3__REGION", "us-east-1")
-            .env("AML_STORAGE__S3__ACCESS_KEY_ID", "test-key")
-            .env("AML_STORAGE__S3__SECRET_ACCESS_KEY", "test-secret")
-            .env("AML_STORAGE__S3__ALLOW_HTTP", "true");
-    }
-    command
-        .env("AML_NATS__URL", &config.nats.url)
-        .env("AML_STORAGE__URL", &config.storage.url)
-        .env(
-            "AML_BUS__ACK_WAIT_SECS",
-            config.bus.ack_wait_secs.to_string(),
-        )
-        .env("AML_BUS__CONCURRENCY", "1")
-        .env("AML_SCORING__WORKER_BATCH_SIZE", "32")
-        .envs(extra_env.iter().copied())
-        .args(["--worker-id", id])
-        .arg("--model-cache")
-        .arg(std::env::temp_dir().join(format!("aml-model-cache-{}-{id}", std::process::id())))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("worker starts")
-}
-
-/// The scheduler service running in this test's runtime.
-struct InProcessScheduler {
-    shutdown: tokio_util::sync::CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl InProcessScheduler {
-    fn start(config: &AmlConfig) -> Self {
-        let shutdown = tokio_util::sync::CancellationToken::new();
-        let (config, token) = (config.clone(), shutdown.clone());
-        let task =
-            tokio::spawn(
-                async move { aml_scheduler::service::run_scheduler(&config, token).await },
-            );
-        InProcessScheduler { shutdown, task }
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.task.await.expect("joined").expect("scheduler ran");
-    }
-}
 
 /// A results object's records, checked against its Arrow IPC twin.
 async fn results_with_columnar_twin(storage: &Storage, key: &str) -> Vec<ScoreResult> {
@@ -262,7 +132,7 @@ async fn ten_thousand_alerts_from_three_banks_survive_killed_workers_and_poison(
     let storage_dir = dir.path().join("store");
     let model_dir = dir.path().join("model");
     init_tiny(&TinySpec::tiny(Architecture::Llama), &model_dir, 3).expect("tiny model");
-    let mut config = config(&nats, &storage_dir, &model_dir);
+    let mut config = config(&nats.url(), &storage_dir, &model_dir);
     let calibration_file = dir.path().join("calibration.json");
     let calibration = write_calibration(&calibration_file, &model_dir, None);
     assert!(calibration.prescreen_cutoff > 0.0, "{calibration:?}");
@@ -469,7 +339,7 @@ async fn a_batch_on_s3_storage_loads_the_model_from_the_bucket_and_partitions_re
     let dir = tempfile::tempdir().expect("tempdir");
     let model_dir = dir.path().join("model");
     init_tiny(&TinySpec::tiny(Architecture::Llama), &model_dir, 4).expect("tiny model");
-    let mut config = config(&nats, dir.path(), &model_dir);
+    let mut config = config(&nats.url(), dir.path(), &model_dir);
     config.storage.url = "s3://aml-batch".into();
     config.storage.s3 = aml_runtime::config::S3Config {
         endpoint: Some(s3.endpoint()),
@@ -572,7 +442,7 @@ async fn a_worker_on_the_openai_backend_scores_from_the_servers_log_probabilitie
     for name in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
         std::fs::copy(model_dir.join(name), tokenizer_dir.join(name)).expect("copied");
     }
-    let mut config = config(&nats, &dir.path().join("store"), &tokenizer_dir);
+    let mut config = config(&nats.url(), &dir.path().join("store"), &tokenizer_dir);
     config.scoring.shard_size = 40;
     config.scoring.rationale = true;
     let storage = Storage::open(&config.storage.url, &Default::default()).expect("storage");
@@ -661,7 +531,7 @@ async fn a_batch_whose_model_differs_from_the_calibration_is_refused_with_the_re
     let dir = tempfile::tempdir().expect("tempdir");
     let model_dir = dir.path().join("model");
     init_tiny(&TinySpec::tiny(Architecture::Llama), &model_dir, 3).expect("tiny model");
-    let mut config = config(&nats, &dir.path().join("store"), &model_dir);
+    let mut config = config(&nats.url(), &dir.path().join("store"), &model_dir);
     let calibration_file = dir.path().join("calibration.json");
     write_calibration(&calibration_file, &model_dir, Some("0123abcd"));
     config.scoring.calibration_url = calibration_file.display().to_string();
@@ -718,7 +588,7 @@ async fn a_cot_model_is_refused_and_a_slow_shard_is_not_published_again() {
     aml_integration_tests::datasets::copy_as_reasoning_first(&model_dir, &cot_dir);
 
     // The CoT model: every delivery of its job is refused, to the DLQ with the reason.
-    let mut config = config(&nats, &dir.path().join("store"), &cot_dir);
+    let mut config = config(&nats.url(), &dir.path().join("store"), &cot_dir);
     config.scoring.shard_timeout_secs = 2;
     config.scoring.batch_timeout_secs = 8;
     let storage = Storage::open(&config.storage.url, &Default::default()).expect("storage");

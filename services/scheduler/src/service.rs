@@ -22,7 +22,7 @@ pub async fn run_scheduler(config: &AmlConfig, shutdown: CancellationToken) -> a
     let storage = config.storage.open(&config.storage.url)?;
     let client = aml_bus::connect(&config.nats, "scheduler").await?;
     let topology = Topology::new(client).with_limits((&config.bus).into());
-    topology.ensure_streams().await?;
+    topology.apply_limits().await?;
     let publisher = Publisher::new(topology.jetstream().clone());
     if let Some(schedule) = schedule {
         tokio::spawn(run_schedule(schedule, publisher.clone(), shutdown.clone()));

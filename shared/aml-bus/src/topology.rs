@@ -290,17 +290,29 @@ impl Topology {
         &self.jetstream
     }
 
-    /// Creates the four streams if they do not exist, and brings the replicas and retention
-    /// limits of existing ones to the configured values. Services starting together race to
-    /// create them; a creation that fails because another process won is not an error.
+    /// Creates the four streams with the configured limits if they do not exist. Services
+    /// starting together race to create them; a creation that fails because another process
+    /// won is not an error. Existing streams are left as they are: a worker or client with a
+    /// default configuration must not scale a cluster's streams down (see
+    /// [`Topology::apply_limits`]).
     pub async fn ensure_streams(&self) -> Result<()> {
+        self.streams(false).await
+    }
+
+    /// [`Topology::ensure_streams`], and brings the replicas and retention limits of existing
+    /// streams to the configured ones: what `aml setup` and the scheduler do at start.
+    pub async fn apply_limits(&self) -> Result<()> {
+        self.streams(true).await
+    }
+
+    async fn streams(&self, update: bool) -> Result<()> {
         for want in self.limits.stream_configs() {
             let name = want.name.clone();
             let failed = |error: String| BusError::Topology {
                 what: format!("stream {name}"),
                 reason: error,
             };
-            let mut stream = match self.jetstream.get_or_create_stream(want.clone()).await {
+            let stream = match self.jetstream.get_or_create_stream(want.clone()).await {
                 Ok(stream) => stream,
                 Err(error) => self
                     .jetstream
@@ -308,13 +320,8 @@ impl Topology {
                     .await
                     .map_err(|_| failed(error.to_string()))?,
             };
-            let have = stream
-                .info()
-                .await
-                .map_err(|error| failed(error.to_string()))?
-                .config
-                .clone();
-            if limits_differ(&have, &want) {
+            let have = stream.cached_info().config.clone();
+            if update && limits_differ(&have, &want) {
                 let updated = StreamConfig {
                     max_age: want.max_age,
                     max_bytes: want.max_bytes,

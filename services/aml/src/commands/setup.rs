@@ -12,7 +12,7 @@ pub async fn run(config: &AmlConfig) -> anyhow::Result<()> {
     let client = aml_bus::connect(&config.nats, "aml-setup").await?;
     let topology = Topology::new(client).with_limits((&config.bus).into());
     topology
-        .ensure_streams()
+        .apply_limits()
         .await
         .context("failed to create the streams")?;
     let ack_wait = Duration::from_secs(config.bus.ack_wait_secs);
