@@ -216,7 +216,10 @@ impl NatsCluster {
                 ],
             };
             if !server.spawn()? {
-                bail!("port {} was taken before nats-server could listen", server.port);
+                bail!(
+                    "port {} was taken before nats-server could listen",
+                    server.port
+                );
             }
             servers.push(server);
         }

@@ -17,7 +17,7 @@ use std::time::Instant;
 use aml_bench::{median, write_json};
 use aml_core::metrics::{ScoredItem, ThresholdMetrics};
 use aml_core::rng::SeededRng;
-use aml_core::{Difficulty, Label};
+
 use aml_prescreen::jaro::jaro_winkler;
 use aml_prescreen::pairs::{Pair, PairsHeader, read_pairs, split_fields};
 use aml_prescreen::{Schema, calibrate_cutoff, prescreen_alert};
@@ -195,10 +195,8 @@ fn main() -> anyhow::Result<()> {
     let mut rng = SeededRng::new(7);
     let mut alerts = Vec::with_capacity(args.alerts);
     let mut labels = Vec::with_capacity(args.alerts);
-    for index in 0..args.alerts {
-        let difficulty = [Difficulty::Easy, Difficulty::Medium, Difficulty::Hard][index % 3];
-        let label = [Label::Match, Label::NoMatch, Label::Edge][(index / 3) % 3];
-        alerts.push(synthesizer.case(&mut rng, difficulty, label).alert);
+    for (alert, label) in aml_synth::bank_alerts(&synthesizer, &mut rng, &["bench"], args.alerts) {
+        alerts.push(alert);
         labels.push(label);
     }
     let pairs: Vec<Pair> = alerts

@@ -48,7 +48,11 @@ async fn setup_gives_new_and_existing_streams_the_configured_limits() {
 
     setup(&[]);
     let alerts = config_of(ALERTS_STREAM).await;
-    assert_eq!(alerts.max_age, DAY * 35, "bus.alerts_max_age_days by default");
+    assert_eq!(
+        alerts.max_age,
+        DAY * 35,
+        "bus.alerts_max_age_days by default"
+    );
     assert_eq!(alerts.duplicate_window, DAY);
     let events = config_of(EVENTS_STREAM).await;
     assert_eq!(events.max_age, DAY * 90);
@@ -119,12 +123,21 @@ async fn retention_story(storage: &Storage, envs: &[(&str, &str)]) {
     assert_eq!(everything.len(), 2 * 5 + 2);
 
     let today = retention(&["--dry-run"]);
-    assert!(today.contains("0 objects (0 bytes) past retention"), "{today}");
+    assert!(
+        today.contains("0 objects (0 bytes) past retention"),
+        "{today}"
+    );
 
     let in_40_days = day_from_now(40);
     let listed = retention(&["--as-of", &in_40_days]);
-    assert!(listed.contains("8 objects"), "both banks' batch folders:\n{listed}");
-    assert!(listed.contains("alpha") && listed.contains("bravo"), "{listed}");
+    assert!(
+        listed.contains("8 objects"),
+        "both banks' batch folders:\n{listed}"
+    );
+    assert!(
+        listed.contains("alpha") && listed.contains("bravo"),
+        "{listed}"
+    );
     assert_eq!(
         storage.list("").await.expect("list"),
         everything,
@@ -134,16 +147,30 @@ async fn retention_story(storage: &Storage, envs: &[(&str, &str)]) {
     let applied = retention(&["--apply", "--bank", "alpha", "--as-of", &in_40_days]);
     assert!(applied.contains("deleted 4 objects"), "{applied}");
     let left = storage.list("").await.expect("list");
-    assert!(left.iter().all(|key| !key.starts_with("banks/alpha/batches/")), "{left:?}");
-    assert!(left.contains(&layout::shard("bravo", "week-1", 0)), "{left:?}");
-    assert!(left.contains(&layout::manifest("week-1")), "records stay for dedup_days");
     assert!(
-        left.iter().any(|key| key.starts_with(&layout::dedup_prefix("alpha"))),
+        left.iter()
+            .all(|key| !key.starts_with("banks/alpha/batches/")),
+        "{left:?}"
+    );
+    assert!(
+        left.contains(&layout::shard("bravo", "week-1", 0)),
+        "{left:?}"
+    );
+    assert!(
+        left.contains(&layout::manifest("week-1")),
+        "records stay for dedup_days"
+    );
+    assert!(
+        left.iter()
+            .any(|key| key.starts_with(&layout::dedup_prefix("alpha"))),
         "the dedup index stays for dedup_days: {left:?}"
     );
 
     let applied = retention(&["--apply", "--as-of", &day_from_now(401)]);
-    assert!(applied.contains("deleted 8 objects"), "bravo's folder, two indexes, two records:\n{applied}");
+    assert!(
+        applied.contains("deleted 8 objects"),
+        "bravo's folder, two indexes, two records:\n{applied}"
+    );
     assert!(storage.list("").await.expect("list").is_empty());
 
     let refused = cli.run(&["retention", "--as-of", "next tuesday"], envs);

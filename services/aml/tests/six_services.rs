@@ -339,10 +339,7 @@ fn six_service_binaries_run_the_lifecycle_driven_by_aml() {
     );
     let scheduler = http_get(ports[4], "/metrics");
     assert!(
-        sample(
-            &scheduler,
-            "aml_scheduler_alerts_total{outcome=\"taken\"}"
-        ) == Some(300.0),
+        sample(&scheduler, "aml_scheduler_alerts_total{outcome=\"taken\"}") == Some(300.0),
         "{scheduler}"
     );
 

@@ -178,7 +178,10 @@ async fn a_batch_survives_losing(mut broker: Broker, replicas: usize) {
 
     let deadline = Instant::now() + Duration::from_secs(300);
     while scored_shards(&storage, batch).await < 2 {
-        assert!(Instant::now() < deadline, "no shard scored within 5 minutes");
+        assert!(
+            Instant::now() < deadline,
+            "no shard scored within 5 minutes"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let killed = broker.kill(&topology).await;
@@ -210,7 +213,11 @@ async fn a_batch_survives_losing(mut broker: Broker, replicas: usize) {
     let results = results_of(&storage, batch).await;
     let mut seen = HashSet::new();
     for result in &results {
-        assert!(seen.insert(result.alert_id.clone()), "{} twice", result.alert_id);
+        assert!(
+            seen.insert(result.alert_id.clone()),
+            "{} twice",
+            result.alert_id
+        );
     }
     assert_eq!(seen.len(), ALERTS, "every alert has exactly one result");
     println!(
@@ -232,7 +239,10 @@ async fn a_three_node_cluster_losing_the_jobs_leader_mid_batch_loses_no_alert() 
 }
 
 /// Every result of `batch`, all banks: scored shards and cleared alerts.
-pub async fn results_of(storage: &aml_storage::Storage, batch: &str) -> Vec<aml_proto::v1::ScoreResult> {
+pub async fn results_of(
+    storage: &aml_storage::Storage,
+    batch: &str,
+) -> Vec<aml_proto::v1::ScoreResult> {
     let mut results = Vec::new();
     for bank in BANKS {
         for key in storage

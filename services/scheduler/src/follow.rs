@@ -145,8 +145,7 @@ pub async fn follow_batch(
                 take_event(&message, manifest, &mut outcome, &mut published);
                 // Everything already delivered is read before any shard's timeout is judged:
                 // after a stall, a queued ShardProgress must count before the clock does.
-                while let Ok(message) = tokio::time::timeout(Duration::ZERO, events.next()).await
-                {
+                while let Ok(message) = tokio::time::timeout(Duration::ZERO, events.next()).await {
                     take_event(&message, manifest, &mut outcome, &mut published);
                 }
             }

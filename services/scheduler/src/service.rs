@@ -9,8 +9,8 @@ use aml_runtime::metrics::serve_metrics;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use crate::schedule::{parse_schedule, run_schedule};
 use crate::BatchHandler;
+use crate::schedule::{parse_schedule, run_schedule};
 
 /// Runs batches and the schedule until `shutdown`, then drains what is in flight.
 pub async fn run_scheduler(config: &AmlConfig, shutdown: CancellationToken) -> anyhow::Result<()> {

@@ -131,7 +131,10 @@ async fn no_alert_id_lands_in_two_batches() {
     let hashes = decode_index(&index_key, &index).expect("decodes");
     let mut expected: Vec<_> = new.iter().map(|id| id_hash(id)).collect();
     expected.sort_unstable();
-    assert_eq!(hashes, expected, "the week's index holds its five new ids, hashed");
+    assert_eq!(
+        hashes, expected,
+        "the week's index holds its five new ids, hashed"
+    );
 
     // Week 3 is cut, then the scheduler dies before its cursors move; the redelivered
     // request resumes from the manifest, which moves them.
@@ -149,7 +152,10 @@ async fn no_alert_id_lands_in_two_batches() {
     // crashed cut of week 4 itself left is deleted when week 4 is cut.
     let stale = encode_index(vec![id_hash("alpha-w4-000")]);
     let crashed = layout::dedup_index("alpha", "crashed", week3.created_unix_ms);
-    storage.put(&crashed, stale.clone()).await.expect("stale index");
+    storage
+        .put(&crashed, stale.clone())
+        .await
+        .expect("stale index");
     let own_orphan = layout::dedup_index("alpha", "week-4", week3.created_unix_ms + 1);
     storage.put(&own_orphan, stale).await.expect("orphan index");
     push(&publisher, "alpha", &ids("alpha-w4", 0..2), true).await;
@@ -157,7 +163,11 @@ async fn no_alert_id_lands_in_two_batches() {
     assert!(!storage.exists(&own_orphan).await.expect("exists"));
     assert!(
         storage
-            .exists(&layout::dedup_index("alpha", "week-4", week4.created_unix_ms))
+            .exists(&layout::dedup_index(
+                "alpha",
+                "week-4",
+                week4.created_unix_ms
+            ))
             .await
             .expect("exists")
     );

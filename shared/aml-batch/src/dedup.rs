@@ -116,7 +116,10 @@ mod tests {
         assert_eq!(taken, expected);
 
         let error = decode_index("banks/x/dedup/1-b.idx", b"nope").unwrap_err();
-        assert!(error.to_string().contains("banks/x/dedup/1-b.idx"), "{error}");
+        assert!(
+            error.to_string().contains("banks/x/dedup/1-b.idx"),
+            "{error}"
+        );
         let mut torn = encoded.to_vec();
         torn.pop();
         let error = decode_index("k", &torn).unwrap_err();

@@ -58,7 +58,13 @@ fn horizon(now_unix_ms: i64, days: u32) -> Option<i64> {
 /// Groups of objects (by kind, bank and batch) with their keys, bytes and newest write.
 type Groups = BTreeMap<(ExpiredKind, String, String), Expired>;
 
-fn add(groups: &mut Groups, kind: ExpiredKind, bank: &str, batch: &str, object: aml_storage::ObjectInfo) {
+fn add(
+    groups: &mut Groups,
+    kind: ExpiredKind,
+    bank: &str,
+    batch: &str,
+    object: aml_storage::ObjectInfo,
+) {
     let group = groups
         .entry((kind.clone(), bank.to_owned(), batch.to_owned()))
         .or_insert_with(|| Expired {

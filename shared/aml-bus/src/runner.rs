@@ -341,9 +341,15 @@ impl Runner {
                         () = shutdown.cancelled() => break 'fetching,
                         () = tokio::time::sleep(Duration::from_secs(1)) => {}
                     }
-                    match self.topology.consumer(&self.spec, self.settings.ack_wait).await {
+                    match self
+                        .topology
+                        .consumer(&self.spec, self.settings.ack_wait)
+                        .await
+                    {
                         Ok(again) => consumer = again,
-                        Err(error) => warn!(consumer = %self.spec.durable, %error, "consumer not found or created yet"),
+                        Err(error) => {
+                            warn!(consumer = %self.spec.durable, %error, "consumer not found or created yet")
+                        }
                     }
                     continue 'fetching;
                 }

@@ -7,6 +7,7 @@
 //! numbers, ownership links, near-collisions), and the gold label that follows from those
 //! facts by the rules of [`evidence::decide`]. [`prompt`] holds the LLM mode's domain prompt.
 
+pub mod alerts;
 pub mod case;
 pub mod evidence;
 pub mod identity;
@@ -17,5 +18,6 @@ pub mod pools;
 pub mod prompt;
 pub mod translit;
 
+pub use alerts::bank_alerts;
 pub use case::{Case, Synthesizer};
 pub use offline::generate_tier;

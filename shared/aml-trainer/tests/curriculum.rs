@@ -2,7 +2,8 @@
 //! falls in every phase, each phase leaves an adapter (its best evaluation's weights), and
 //! the final adapter loads in PEFT with the same logits as our runtime. Early stopping acts
 //! within a phase. A caller that cannot take a finished phase stops the run, and the resumed
-//! run tells of that phase again.
+//! run tells of that phase again; a run asked to stop mid-phase (a service shutting down)
+//! checkpoints there and the resumed run ends as an uninterrupted one.
 
 use aml_integration_tests::datasets::write_offline_dataset;
 use aml_integration_tests::oracle::hf_oracle;
@@ -277,6 +278,66 @@ fn a_phase_the_caller_could_not_take_is_told_again_after_the_resume() {
     );
     assert_eq!(state.phases.len(), 3);
     assert!(run.out.join("adapter/adapter_model.safetensors").exists());
+}
+
+/// Asks the run to stop after `after` optimiser steps (a service shutting down).
+struct StopAfter {
+    steps: usize,
+    after: usize,
+}
+
+impl Observer for StopAfter {
+    fn step(&mut self, _progress: &aml_trainer::StepProgress) {
+        self.steps += 1;
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.steps >= self.after
+    }
+}
+
+#[test]
+fn a_run_asked_to_stop_mid_phase_checkpoints_and_resumes_to_the_same_end() {
+    let config = TrainerConfig {
+        lora_r: 4,
+        batch_size: 4,
+        grad_accum: 1,
+        epochs: [1, 1, 1],
+        max_seq_len: 512,
+        run_judge: false,
+        ..TrainerConfig::default()
+    };
+    let mut whole = Run::prepare(Architecture::Llama);
+    let uninterrupted = whole.train(&config, &mut ()).expect("a whole run");
+
+    let mut run = Run::prepare(Architecture::Llama);
+    let error = run
+        .train(&config, &mut StopAfter { steps: 0, after: 3 })
+        .expect_err("the run stops when asked");
+    let message = error.to_string();
+    assert!(
+        message.starts_with("stopped in phase easy: asked to stop; a checkpoint at step 3"),
+        "{message}"
+    );
+    assert!(!run.out.join("easy/adapter").exists(), "easy had not ended");
+    run.reload();
+    let resumed = run.train(&config, &mut ()).expect("the resumed run ends");
+    assert_eq!(resumed.global_step, uninterrupted.global_step);
+    let losses = |state: &TrainerState| -> Vec<f64> {
+        state
+            .log_history
+            .iter()
+            .filter_map(|entry| entry.loss)
+            .collect()
+    };
+    let (whole_losses, resumed_losses) = (losses(&uninterrupted), losses(&resumed));
+    assert_eq!(whole_losses.len(), resumed_losses.len());
+    for (a, b) in whole_losses.iter().zip(&resumed_losses) {
+        assert!(
+            (a - b).abs() < 1e-4,
+            "the resumed run trains as the whole one: {a} vs {b}"
+        );
+    }
 }
 
 #[test]

@@ -110,8 +110,6 @@ pub fn synth(args: &SynthArgs) -> anyhow::Result<()> {
     use std::io::Write;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("failed to create {}", args.out.display()))?;
-    let synthesizer = aml_synth::Synthesizer::default();
-    let mut rng = aml_core::rng::SeededRng::new(args.seed);
     let mut files = Vec::new();
     for bank in &args.banks {
         if !aml_bus::topology::valid_bank(bank) {
@@ -123,13 +121,15 @@ pub fn synth(args: &SynthArgs) -> anyhow::Result<()> {
         files.push(std::io::BufWriter::new(std::fs::File::create(&path)?));
     }
     let mut gold = std::io::BufWriter::new(std::fs::File::create(args.out.join("gold.jsonl"))?);
-    for index in 0..args.count {
-        let which = index % args.banks.len();
-        let difficulty = aml_core::Difficulty::ALL[index % 3];
-        let label = aml_core::Label::ALL[(index / 3) % 3];
-        let mut alert = synthesizer.case(&mut rng, difficulty, label).alert;
-        alert.bank = args.banks[which].clone();
-        alert.alert_id = format!("{}-{index:06}", alert.bank);
+    let banks: Vec<&str> = args.banks.iter().map(String::as_str).collect();
+    let alerts = aml_synth::bank_alerts(
+        &aml_synth::Synthesizer::default(),
+        &mut aml_core::rng::SeededRng::new(args.seed),
+        &banks,
+        args.count,
+    );
+    for (index, (alert, label)) in alerts.into_iter().enumerate() {
+        let which = index % files.len();
         writeln!(files[which], "{}", serde_json::to_string(&alert)?)?;
         writeln!(
             gold,

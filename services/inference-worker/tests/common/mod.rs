@@ -15,20 +15,17 @@ use aml_synth::Synthesizer;
 
 pub const BANKS: [&str; 3] = ["alpha", "bravo", "charlie"];
 
+/// `total` synthetic alerts spread over [`BANKS`].
 pub fn alerts(total: usize) -> Vec<Alert> {
-    let synthesizer = Synthesizer::default();
-    let mut rng = SeededRng::new(21);
-    (0..total)
-        .map(|index| {
-            let difficulty = Difficulty::ALL[index % 3];
-            let label = Label::ALL[(index / 3) % 3];
-            let mut alert = synthesizer.case(&mut rng, difficulty, label).alert;
-            let bank = BANKS[index % BANKS.len()];
-            alert.bank = bank.to_owned();
-            alert.alert_id = format!("{bank}-{index:05}");
-            alert
-        })
-        .collect()
+    aml_synth::bank_alerts(
+        &Synthesizer::default(),
+        &mut SeededRng::new(21),
+        &BANKS,
+        total,
+    )
+    .into_iter()
+    .map(|(alert, _)| alert)
+    .collect()
 }
 
 /// A calibration for `model_dir` under the built-in policy, written to `path`: the labelled

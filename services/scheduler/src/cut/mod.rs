@@ -122,7 +122,9 @@ async fn dead_letter_all(
 }
 
 /// Runs `work` on a blocking thread.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, CutError> {
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, CutError> {
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|error| CutError::Worker(error.to_string()))
@@ -219,7 +221,11 @@ pub async fn cut_batch(
         )
         .await?;
         let taken = match &earlier {
-            Some(earlier) => earlier.taken(storage, &bank, &checked.sorted_hashes).await?,
+            Some(earlier) => {
+                earlier
+                    .taken(storage, &bank, &checked.sorted_hashes)
+                    .await?
+            }
             None => Default::default(),
         };
         let (accepted, cutoff) = (checked.accepted, scoring.prescreen_cutoff);
