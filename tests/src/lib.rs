@@ -4,6 +4,7 @@
 pub mod checkpoints;
 pub mod cli;
 pub mod datasets;
+pub mod llm_standin;
 pub mod mock_http;
 pub mod nats;
 pub mod oracle;

@@ -91,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Setup) => commands::setup::run(&config).await,
         Some(Command::Generate(args)) => commands::dataset::generate(&config, &args).await,
         Some(Command::Validate(args)) => commands::dataset::validate(&config, &args).await,
-        Some(Command::Judge(args)) => commands::judge::run(&args).await,
+        Some(Command::Judge(args)) => commands::judge::run(&config, &args).await,
         Some(Command::Train(args)) => commands::train::run(&config, &args).await,
         Some(Command::Plan(args)) => commands::plan::run(&args),
         Some(Command::Auth(AuthCommand::Nats(args))) => commands::auth::run(&args),

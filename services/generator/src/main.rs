@@ -14,6 +14,10 @@ use clap::Parser;
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
+    /// LLM mode's response cache (one folder per run): a redelivered request replays its
+    /// answers from here.
+    #[arg(long, default_value = ".aml-cache/generator")]
+    cache_dir: std::path::PathBuf,
 }
 
 #[tokio::main]
@@ -23,7 +27,11 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     };
     let publisher = Publisher::connect(&config.nats, "generator-publisher").await?;
-    let handler = Arc::new(GenerateHandler::new(publisher));
+    let handler = Arc::new(GenerateHandler::new(
+        publisher,
+        aml_providers::Credentials(config.providers.variables()),
+        args.cache_dir,
+    ));
     aml_bus::serve::<GenerateRequest, _>(&config, "generator", ConsumerSpec::generator(), handler)
         .await?;
     Ok(())

@@ -1,6 +1,8 @@
 //! Through NATS: GenerateRequest -> generator -> validator -> DatasetReady, with the generator
 //! process killed and restarted mid-run; the dataset is complete, free of duplicates and
-//! byte-identical to building the same seed's candidates directly.
+//! byte-identical to building the same seed's candidates directly. In LLM mode the generator
+//! asks the request's provider and model (a stand-in of the Anthropic API) with the key of its
+//! own configuration, read from its `.env`.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -153,4 +155,88 @@ async fn generate_request_survives_a_killed_generator() {
             .expect(name);
         assert_eq!(produced, reference.get(name).await.expect(name), "{name}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_llm_generate_request_uses_the_providers_key_from_the_generators_dotenv() {
+    use aml_integration_tests::llm_standin::{KEY, anthropic_standin};
+    use aml_integration_tests::mock_http::MockServer;
+
+    let requests = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let server = MockServer::start_with(Arc::new(anthropic_standin(Arc::clone(&requests)))).await;
+    let nats = NatsServer::start().expect("nats-server");
+    let client = nats.connect().await.expect("connects");
+    let topology = Topology::new(client.clone());
+    topology.ensure_streams().await.expect("streams");
+    let publisher = Publisher::new(topology.jetstream().clone());
+
+    let workdir = tempfile::tempdir().expect("generator's folder");
+    std::fs::write(
+        workdir.path().join(".env"),
+        format!(
+            "ANTHROPIC_API_KEY={KEY}\nANTHROPIC_BASE_URL={}\n",
+            server.url
+        ),
+    )
+    .expect(".env");
+    let mut generator = Command::new(env!("CARGO_BIN_EXE_generator"))
+        .current_dir(workdir.path())
+        .env_clear()
+        .env("AML_NATS__URL", nats.url())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("generator starts");
+    let request = GenerateRequest {
+        run_id: "llm-1".into(),
+        per_tier: 9,
+        seed: 4,
+        mode: GeneratorMode::Llm as i32,
+        provider: "anthropic".into(),
+        model: "claude-standin".into(),
+        chunk_size: 5,
+    };
+    publisher
+        .publish(subjects::GENERATE, &request, Some("llm-1"))
+        .await
+        .expect("request");
+
+    let validate = topology
+        .consumer(&ConsumerSpec::validator(), Duration::from_secs(5))
+        .await
+        .expect("validator queue");
+    let mut samples = Vec::new();
+    let mut messages = validate.messages().await.expect("messages");
+    while samples.len() < 27 {
+        let message = tokio::time::timeout(Duration::from_secs(60), messages.next())
+            .await
+            .expect("chunks in time")
+            .expect("a message")
+            .expect("delivered");
+        let chunk = CandidateChunk::decode(message.payload.clone()).expect("a chunk");
+        assert_eq!(chunk.run_id, "llm-1");
+        samples.extend(chunk.samples);
+        message.ack().await.expect("acked");
+    }
+    generator.kill().expect("stop the generator");
+    generator.wait().expect("reaped");
+    assert_eq!(samples.len(), 27, "9 per tier");
+    assert!(
+        samples
+            .iter()
+            .all(|sample| !sample.output.starts_with("NO MATCH")),
+        "decision words made canonical"
+    );
+    let seen = server.seen();
+    assert!(
+        seen.iter()
+            .all(|request| request.body["model"] == "claude-standin")
+    );
+    assert!(
+        seen.iter().all(|request| request
+            .headers
+            .iter()
+            .any(|(name, value)| name == "x-api-key" && value == KEY)),
+        "every request carries the key from the generator's .env"
+    );
 }

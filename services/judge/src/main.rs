@@ -27,11 +27,10 @@ async fn main() -> anyhow::Result<()> {
     };
     let storage = config.storage.open(&config.storage.url)?;
     let publisher = Publisher::connect(&config.nats, "judge-publisher").await?;
-    let environment: Vec<(String, String)> = std::env::vars().collect();
     let handler = Arc::new(JudgeHandler::new(
         storage,
         publisher,
-        environment,
+        config.providers.variables(),
         args.cache_dir,
     ));
     aml_bus::serve::<JudgeRequest, _>(&config, "judge", ConsumerSpec::judge(), handler).await?;

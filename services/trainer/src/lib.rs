@@ -25,17 +25,25 @@ pub struct TrainHandler {
     storage: Storage,
     staging: PathBuf,
     hub: HubClient,
+    judge_credentials: aml_judge::Credentials,
 }
 
 impl TrainHandler {
     /// A handler publishing PhaseCompleted through `publisher`, staging object-store folders
     /// of `storage` (and Hub snapshots) under `staging`, reaching the Hub through `hub`.
-    pub fn new(publisher: Publisher, storage: Storage, staging: PathBuf, hub: HubClient) -> Self {
+    pub fn new(
+        publisher: Publisher,
+        storage: Storage,
+        staging: PathBuf,
+        hub: HubClient,
+        judge_credentials: aml_judge::Credentials,
+    ) -> Self {
         TrainHandler {
             publisher,
             storage,
             staging,
             hub,
+            judge_credentials,
         }
     }
 
@@ -220,6 +228,7 @@ impl Handler<TrainRequest> for TrainHandler {
             serde_json::from_str(&request.config_json)
                 .map_err(|error| HandlerError::invalid(format!("config_json: {error}")))?
         };
+        config.judge_credentials = self.judge_credentials.clone();
         if let Some(file) = config.calibration_file.take() {
             config.calibration_file = Some(self.input_file(&file.to_string_lossy()).await?);
         }

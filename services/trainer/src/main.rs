@@ -32,9 +32,15 @@ async fn main() -> anyhow::Result<()> {
     };
     let publisher = Publisher::connect(&config.nats, "trainer-publisher").await?;
     let storage = config.storage.open(&config.storage.url)?;
-    let environment: Vec<(String, String)> = std::env::vars().collect();
-    let hub = aml_hub::HubClient::from_environment(&environment)?;
-    let handler = Arc::new(TrainHandler::new(publisher, storage, args.staging_dir, hub));
+    let credentials = config.providers.variables();
+    let hub = aml_hub::HubClient::from_environment(&credentials)?;
+    let handler = Arc::new(TrainHandler::new(
+        publisher,
+        storage,
+        args.staging_dir,
+        hub,
+        aml_judge::Credentials(credentials),
+    ));
     if args.once {
         let mut config = config;
         config.bus.concurrency = 1;

@@ -75,6 +75,7 @@ async fn train_request_announces_every_phase() {
             storage.clone(),
             staging.clone(),
             unused_hub,
+            Default::default(),
         ));
         async move { runner.run::<TrainRequest, _>(handler, shutdown).await }
     });

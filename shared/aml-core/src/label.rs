@@ -70,6 +70,42 @@ impl Label {
     }
 }
 
+/// Spellings of the decision words that models write, longest first, and the label each
+/// means.
+const DECISION_SPELLINGS: [(&str, Label); 6] = [
+    ("NO_MATCH", Label::NoMatch),
+    ("NO MATCH", Label::NoMatch),
+    ("NO-MATCH", Label::NoMatch),
+    ("NOMATCH", Label::NoMatch),
+    ("MATCH", Label::Match),
+    ("EDGE", Label::Edge),
+];
+
+impl Label {
+    /// `line` with its leading decision word in the canonical spelling (`NO MATCH — ...`,
+    /// `No match: ...` and `no-match ...` become `NO_MATCH — ...`); `None` when it starts with
+    /// no decision word.
+    pub fn canonical_decision_line(line: &str) -> Option<String> {
+        let trimmed = line.trim_start();
+        let head: String = trimmed
+            .chars()
+            .take(8)
+            .collect::<String>()
+            .to_ascii_uppercase();
+        DECISION_SPELLINGS.iter().find_map(|(spelling, label)| {
+            if !head.starts_with(spelling) {
+                return None;
+            }
+            let rest = &trimmed[spelling.len()..];
+            let joined = rest
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_');
+            (!joined).then(|| format!("{}{rest}", label.decision_word()))
+        })
+    }
+}
+
 impl fmt::Display for Label {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str(self.as_str())
@@ -199,6 +235,26 @@ impl TryFrom<v1::Difficulty> for Difficulty {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decision_words_as_models_write_them_become_canonical() {
+        for (written, canonical) in [
+            ("NO MATCH — DOB differs", "NO_MATCH — DOB differs"),
+            ("No match: other person", "NO_MATCH: other person"),
+            ("no-match, different country", "NO_MATCH, different country"),
+            ("  Match — alias and DOB", "MATCH — alias and DOB"),
+            ("EDGE — partial ID", "EDGE — partial ID"),
+            ("NO_MATCH — kept", "NO_MATCH — kept"),
+        ] {
+            assert_eq!(
+                Label::canonical_decision_line(written).as_deref(),
+                Some(canonical),
+                "{written}"
+            );
+        }
+        assert_eq!(Label::canonical_decision_line("Matching names only"), None);
+        assert_eq!(Label::canonical_decision_line("Decision: MATCH"), None);
+    }
 
     #[test]
     fn decision_word_is_read_from_output_line() {

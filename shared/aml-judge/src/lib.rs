@@ -12,7 +12,7 @@ pub mod offline;
 pub mod pictures;
 pub mod report;
 
-pub use aml_providers::DEFAULT_MODEL;
+pub use aml_providers::{Credentials, DEFAULT_MODEL};
 pub use report::{ItemGrade, JudgeReport, Prediction, evaluate, join, render_table};
 
 /// What a judge says about one rationale.

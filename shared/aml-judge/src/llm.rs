@@ -60,6 +60,7 @@ impl Judge for LlmJudge {
         let request = CompletionRequest {
             system: Some(RUBRIC.to_owned()),
             prompt: prompt.clone(),
+            max_tokens: None,
         };
         let first = self.client.complete(&request).await?;
         if let Some(verdict) = parse(&first.text) {
@@ -70,6 +71,7 @@ impl Judge for LlmJudge {
             prompt: format!(
                 "{prompt}\n\nYour previous answer was not the JSON object asked for. Answer with the JSON object only."
             ),
+            max_tokens: None,
         };
         let second = self.client.complete(&retry).await?;
         parse(&second.text)

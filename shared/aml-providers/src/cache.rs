@@ -28,21 +28,24 @@ impl DiskCache {
         self.dir.join(format!("{key}.json"))
     }
 
-    /// The cached answer, if any.
-    pub fn get(&self, key: &str) -> Option<String> {
+    /// The cached answer and whether it was cut at the token limit, if any.
+    pub fn get(&self, key: &str) -> Option<(String, bool)> {
         let text = std::fs::read_to_string(self.path(key)).ok()?;
         let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-        value
-            .get("text")
-            .and_then(|text| text.as_str())
-            .map(str::to_owned)
+        let answer = value.get("text")?.as_str()?.to_owned();
+        let truncated = value
+            .get("truncated")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
+        Some((answer, truncated))
     }
 
     /// Stores an answer (written to a temporary file, then renamed into place).
-    pub fn put(&self, key: &str, text: &str) -> std::io::Result<()> {
+    pub fn put(&self, key: &str, text: &str, truncated: bool) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         let staging = self.dir.join(format!(".{key}.tmp"));
-        std::fs::write(&staging, serde_json::json!({ "text": text }).to_string())?;
+        let record = serde_json::json!({ "text": text, "truncated": truncated });
+        std::fs::write(&staging, record.to_string())?;
         std::fs::rename(staging, self.path(key))
     }
 }

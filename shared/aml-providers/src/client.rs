@@ -137,12 +137,23 @@ impl ProviderSettings {
 }
 
 /// One prompt.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CompletionRequest {
     /// System prompt.
     pub system: Option<String>,
     /// The user's message.
     pub prompt: String,
+    /// Most tokens in this answer (default: the settings' `max_tokens`).
+    pub max_tokens: Option<u32>,
+}
+
+/// Tokens a request spent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Answer tokens.
+    pub output_tokens: u64,
 }
 
 /// An answer.
@@ -150,6 +161,10 @@ pub struct CompletionRequest {
 pub struct Completion {
     /// The answer text.
     pub text: String,
+    /// The provider stopped at the token limit: the last line may be cut.
+    pub truncated: bool,
+    /// Tokens spent (zero for a cache hit).
+    pub usage: Usage,
     /// Whether it came from the cache.
     pub cached: bool,
     /// HTTP attempts made (0 for a cache hit).
@@ -218,7 +233,7 @@ pub struct ProviderClient {
 }
 
 enum Attempt {
-    Done(String),
+    Done(wire::Answer),
     Retry {
         reason: String,
         wait: Option<Duration>,
@@ -253,7 +268,7 @@ impl ProviderClient {
             "system": request.system,
             "prompt": request.prompt,
             "temperature": self.settings.temperature,
-            "max_tokens": self.settings.max_tokens,
+            "max_tokens": request.max_tokens.unwrap_or(self.settings.max_tokens),
             "seed": self.settings.seed,
         }))
     }
@@ -319,7 +334,7 @@ impl ProviderClient {
                         provider,
                         body: text.chars().take(200).collect(),
                     })?;
-                wire::answer_text(self.settings.kind, &value)
+                wire::answer(self.settings.kind, &value)
                     .map(Attempt::Done)
                     .ok_or_else(|| ProviderError::EmptyAnswer {
                         provider,
@@ -346,10 +361,12 @@ impl ProviderClient {
     /// Answers a prompt: from the cache when present, else from the provider with retries.
     pub async fn complete(&self, request: &CompletionRequest) -> Result<Completion, ProviderError> {
         let key = self.cache_key(request);
-        if let Some(text) = self.cache.as_ref().and_then(|cache| cache.get(&key)) {
+        if let Some((text, truncated)) = self.cache.as_ref().and_then(|cache| cache.get(&key)) {
             debug!(provider = self.settings.kind.name(), "cache hit");
             return Ok(Completion {
                 text,
+                truncated,
+                usage: Usage::default(),
                 cached: true,
                 attempts: 0,
             });
@@ -359,14 +376,16 @@ impl ProviderClient {
         for attempt in 0..=self.settings.max_retries {
             self.wait_for_slot().await;
             match self.attempt(&body).await? {
-                Attempt::Done(text) => {
+                Attempt::Done(answer) => {
                     if let Some(cache) = &self.cache
-                        && let Err(error) = cache.put(&key, &text)
+                        && let Err(error) = cache.put(&key, &answer.text, answer.truncated)
                     {
                         warn!(%error, "could not write the response cache");
                     }
                     return Ok(Completion {
-                        text,
+                        text: answer.text,
+                        truncated: answer.truncated,
+                        usage: answer.usage,
                         cached: false,
                         attempts: attempt + 1,
                     });

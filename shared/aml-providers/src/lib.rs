@@ -8,6 +8,7 @@
 
 mod cache;
 mod client;
+mod credentials;
 mod wire;
 
 /// The model asked of a provider when none is named (generation and the LLM judge).
@@ -15,4 +16,6 @@ pub const DEFAULT_MODEL: &str = "claude-3-5-sonnet-latest";
 
 pub use client::{
     Completion, CompletionRequest, ProviderClient, ProviderError, ProviderKind, ProviderSettings,
+    Usage,
 };
+pub use credentials::Credentials;

@@ -2,7 +2,19 @@
 
 use serde_json::{Value, json};
 
-use crate::client::{CompletionRequest, ProviderKind, ProviderSettings};
+use crate::client::{CompletionRequest, ProviderKind, ProviderSettings, Usage};
+
+/// What a successful response holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The answer text.
+    pub text: String,
+    /// The provider stopped at the token limit (`stop_reason: max_tokens`, `finish_reason:
+    /// length`): the last line may be cut.
+    pub truncated: bool,
+    /// Tokens in and out, as the provider counted them (0 where it did not say).
+    pub usage: Usage,
+}
 
 /// The endpoint a provider's completion request goes to.
 pub fn endpoint(settings: &ProviderSettings) -> String {
@@ -23,11 +35,12 @@ pub fn endpoint(settings: &ProviderSettings) -> String {
 
 /// The JSON body of a completion request.
 pub fn body(settings: &ProviderSettings, request: &CompletionRequest) -> Value {
+    let max_tokens = request.max_tokens.unwrap_or(settings.max_tokens);
     match settings.kind {
         ProviderKind::Anthropic => {
             let mut body = json!({
                 "model": settings.model,
-                "max_tokens": settings.max_tokens,
+                "max_tokens": max_tokens,
                 "temperature": settings.temperature,
                 "messages": [{"role": "user", "content": request.prompt}],
             });
@@ -44,7 +57,7 @@ pub fn body(settings: &ProviderSettings, request: &CompletionRequest) -> Value {
             messages.push(json!({"role": "user", "content": request.prompt}));
             let mut body = json!({
                 "model": settings.model,
-                "max_tokens": settings.max_tokens,
+                "max_tokens": max_tokens,
                 "temperature": settings.temperature,
                 "messages": messages,
             });
@@ -56,8 +69,39 @@ pub fn body(settings: &ProviderSettings, request: &CompletionRequest) -> Value {
     }
 }
 
+/// The answer of a successful response: its text, whether it was cut at the token limit,
+/// and the tokens used.
+pub fn answer(kind: ProviderKind, response: &Value) -> Option<Answer> {
+    let count = |value: Option<&Value>| value.and_then(Value::as_u64).unwrap_or(0);
+    let usage = response.get("usage");
+    let (truncated, usage) = match kind {
+        ProviderKind::Anthropic => (
+            response.get("stop_reason").and_then(Value::as_str) == Some("max_tokens"),
+            Usage {
+                input_tokens: count(usage.and_then(|u| u.get("input_tokens"))),
+                output_tokens: count(usage.and_then(|u| u.get("output_tokens"))),
+            },
+        ),
+        ProviderKind::Perplexity | ProviderKind::OpenAi => (
+            response
+                .pointer("/choices/0/finish_reason")
+                .and_then(Value::as_str)
+                == Some("length"),
+            Usage {
+                input_tokens: count(usage.and_then(|u| u.get("prompt_tokens"))),
+                output_tokens: count(usage.and_then(|u| u.get("completion_tokens"))),
+            },
+        ),
+    };
+    Some(Answer {
+        text: answer_text(kind, response)?,
+        truncated,
+        usage,
+    })
+}
+
 /// The answer text of a successful response.
-pub fn answer_text(kind: ProviderKind, response: &Value) -> Option<String> {
+fn answer_text(kind: ProviderKind, response: &Value) -> Option<String> {
     match kind {
         ProviderKind::Anthropic => {
             let parts: Vec<&str> = response

@@ -45,6 +45,7 @@ fn request() -> CompletionRequest {
     CompletionRequest {
         system: Some("You judge AML alerts.".to_owned()),
         prompt: "Is Ivan Petrov the listed Iwan Petrow?".to_owned(),
+        max_tokens: None,
     }
 }
 

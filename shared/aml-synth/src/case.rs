@@ -83,16 +83,26 @@ fn person_pattern(label: Label, difficulty: Difficulty, rng: &mut SeededRng) -> 
             evidence(Transliterated, Consistent, Agree, Agree, Unknown),
             evidence(Transliterated, Agree, Agree, Unknown, Unknown),
         ],
-        (Label::NoMatch, Difficulty::Easy) => {
-            &[evidence(Different, Conflict, Conflict, Unknown, Unknown)]
-        }
+        // Negatives are near-collisions, as the alerts a screening engine raises are: the
+        // same name (or a variant, or a shared surname) with a conflicting date of birth,
+        // nationality or document. One easy negative in four has an unrelated name.
+        (Label::NoMatch, Difficulty::Easy) => &[
+            evidence(Exact, Conflict, Conflict, Conflict, Unknown),
+            evidence(Exact, Conflict, Conflict, Unknown, Unknown),
+            evidence(Minor, Conflict, Conflict, Conflict, Unknown),
+            evidence(Different, Conflict, Conflict, Unknown, Unknown),
+        ],
         (Label::NoMatch, Difficulty::Medium) => &[
+            evidence(Minor, Conflict, Conflict, Unknown, Unknown),
             evidence(Weak, Conflict, Conflict, Unknown, Unknown),
             evidence(Weak, Unknown, Conflict, Unknown, Unknown),
+            evidence(Exact, Conflict, Unknown, Conflict, Unknown),
         ],
         (Label::NoMatch, Difficulty::Hard) => &[
             evidence(Exact, Conflict, Conflict, Unknown, Unknown),
+            evidence(Exact, Conflict, Agree, Unknown, Unknown),
             evidence(Transliterated, Conflict, Agree, Conflict, Unknown),
+            evidence(Transliterated, Conflict, Unknown, Unknown, Unknown),
         ],
         (Label::Edge, Difficulty::Easy) => &[evidence(Exact, Consistent, Agree, Unknown, Unknown)],
         (Label::Edge, Difficulty::Medium) => &[
@@ -113,15 +123,21 @@ fn org_pattern(label: Label, difficulty: Difficulty, rng: &mut SeededRng) -> Evi
         (Label::Match, Difficulty::Easy) => &[evidence(Exact, Unknown, Agree, Agree, Unknown)],
         (Label::Match, Difficulty::Medium) => &[evidence(Minor, Unknown, Agree, Agree, Unknown)],
         (Label::Match, Difficulty::Hard) => &[evidence(Minor, Unknown, Unknown, Agree, Agree)],
-        (Label::NoMatch, Difficulty::Easy) => {
-            &[evidence(Different, Unknown, Conflict, Conflict, Unknown)]
-        }
-        (Label::NoMatch, Difficulty::Medium) => {
-            &[evidence(Weak, Unknown, Conflict, Unknown, Unknown)]
-        }
-        (Label::NoMatch, Difficulty::Hard) => {
-            &[evidence(Exact, Unknown, Conflict, Conflict, Unknown)]
-        }
+        (Label::NoMatch, Difficulty::Easy) => &[
+            evidence(Exact, Unknown, Conflict, Conflict, Unknown),
+            evidence(Minor, Unknown, Conflict, Conflict, Unknown),
+            evidence(Exact, Unknown, Unknown, Conflict, Unknown),
+            evidence(Different, Unknown, Conflict, Conflict, Unknown),
+        ],
+        // Weak, for organisations: a name that differs only by a numeral, or shares a word.
+        (Label::NoMatch, Difficulty::Medium) => &[
+            evidence(Weak, Unknown, Conflict, Unknown, Unknown),
+            evidence(Weak, Unknown, Conflict, Conflict, Unknown),
+        ],
+        (Label::NoMatch, Difficulty::Hard) => &[
+            evidence(Exact, Unknown, Conflict, Conflict, Unknown),
+            evidence(Minor, Unknown, Conflict, Conflict, Unknown),
+        ],
         (Label::Edge, Difficulty::Easy) => &[evidence(Exact, Unknown, Agree, Unknown, Unknown)],
         (Label::Edge, Difficulty::Medium) => &[evidence(Minor, Unknown, Agree, Unknown, Unknown)],
         (Label::Edge, Difficulty::Hard) => &[evidence(Minor, Unknown, Agree, Conflict, Agree)],
@@ -446,7 +462,13 @@ fn organisation(
     reasoning: &mut Reasoning,
 ) -> (Party, WatchlistEntry) {
     let org = OrgName::random(rng);
-    let listed = org.listed();
+    // Half the weak names differ only by a numeral ("Nova Trade 2 LLC", "Nova Trade 3 LLC"):
+    // another company of the same group name.
+    let numeral = (evidence.name == NameRelation::Weak && rng.chance(0.5)).then(|| rng.range(2, 8));
+    let listed = match numeral {
+        Some(number) => format!("{} {number} {}", org.base, org.suffixes[0]),
+        None => org.listed(),
+    };
     let customer_name = match evidence.name {
         NameRelation::Exact => {
             reasoning.line(format!(
@@ -458,6 +480,14 @@ fn organisation(
             let variant = org.suffix_variant(rng);
             reasoning.line(format!(
                 "Name: \"{variant}\" is \"{listed}\" with another spelling of the same legal form."
+            ));
+            variant
+        }
+        NameRelation::Weak if numeral.is_some() => {
+            let number = numeral.unwrap_or_default() + 1;
+            let variant = format!("{} {number} {}", org.base, org.suffixes[0]);
+            reasoning.line(format!(
+                "Name: \"{variant}\" differs from \"{listed}\" only by its numeral: another company of the same name."
             ));
             variant
         }

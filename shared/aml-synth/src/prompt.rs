@@ -1,7 +1,7 @@
 //! The LLM mode's domain prompt, verbatim from the user's notes, and the diversity seeds
 //! each request carries.
 
-use aml_core::Difficulty;
+use aml_core::{Difficulty, Label};
 
 use aml_core::rng::SeededRng;
 
@@ -43,8 +43,15 @@ const RISK_TYPES: [&str; 6] = [
     "structuring and smurfing patterns",
 ];
 
-/// The prompt for one request: the domain prompt for `tier` and `count`, with a diversity seed.
-pub fn request_prompt(tier: Difficulty, count: usize, request: u64) -> String {
+/// The prompt for one request: the domain prompt for `tier` and the samples wanted of each
+/// label, with a diversity seed.
+pub fn request_prompt(tier: Difficulty, labels: &[(Label, usize)], request: u64) -> String {
+    let count: usize = labels.iter().map(|(_, wanted)| wanted).sum();
+    let mix: Vec<String> = labels
+        .iter()
+        .filter(|(_, wanted)| *wanted > 0)
+        .map(|(label, wanted)| format!("{wanted} {label}"))
+        .collect();
     let mut rng = SeededRng::derive(request, tier as u64);
     let entity = if rng.chance(0.5) {
         "persons"
@@ -55,7 +62,8 @@ pub fn request_prompt(tier: Difficulty, count: usize, request: u64) -> String {
         .replace("{tier}", tier.as_str())
         .replace("Generate N samples", &format!("Generate {count} samples"))
         + &format!(
-            "\n\nFocus of this batch: {}, mostly {entity}, risk type: {}.",
+            "\n\nLabels of this batch: {}. Start each output with MATCH, NO_MATCH or EDGE.\nFocus of this batch: {}, mostly {entity}, risk type: {}.",
+            mix.join(", "),
             rng.pick(&LOCALES),
             rng.pick(&RISK_TYPES)
         )

@@ -98,6 +98,10 @@ pub struct TrainerConfig {
     pub judge_provider: String,
     /// The LLM judge's model name.
     pub judge_model: String,
+    /// The LLM judge's key and endpoint (from the configuration: `.env` or the environment);
+    /// never serialised into requests, checkpoints or reports.
+    #[serde(skip)]
+    pub judge_credentials: aml_judge::Credentials,
     /// The system message every example is trained under. Give the policy document the
     /// workers score with (`scoring.policy_url`, or the built-in one) so that training and
     /// scoring prompts are the same; none by default (short prompts for small runs).
@@ -150,6 +154,7 @@ impl Default for TrainerConfig {
             judge_max_new_tokens: 256,
             judge_provider: "offline".to_owned(),
             judge_model: aml_judge::DEFAULT_MODEL.to_owned(),
+            judge_credentials: aml_judge::Credentials::default(),
             system_prompt: None,
             gate: Gate::default(),
         }

@@ -144,11 +144,10 @@ pub fn train_curriculum(
 ) -> Result<TrainerState, TrainError> {
     let out = &paths.out;
     let judge = if config.run_judge {
-        let environment: Vec<(String, String)> = std::env::vars().collect();
         let judge = AnyJudge::from_name(
             &config.judge_provider,
             &config.judge_model,
-            &environment,
+            &config.judge_credentials.0,
             &out.join(".judge-cache"),
         )
         .map_err(|error| TrainError::Judge(error.to_string()))?;

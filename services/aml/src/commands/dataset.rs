@@ -1,12 +1,13 @@
 //! `aml generate` and `aml validate`: synthetic data and the datasets made from it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use aml_core::{Difficulty, SampleRecord};
+use aml_core::{Difficulty, Label, SampleRecord};
 use aml_dataset::{ValidatorSettings, build, parse_candidates, write_dataset};
 use aml_providers::{ProviderClient, ProviderKind, ProviderSettings};
 use aml_runtime::AmlConfig;
-use aml_synth::llm::generate_tier_llm;
+use aml_synth::llm::{LlmPlan, generate_tier_llm, label_targets};
 use aml_synth::{Synthesizer, generate_tier};
 use anyhow::{Context, bail};
 
@@ -35,9 +36,17 @@ pub struct GenerateArgs {
     /// Sampling temperature for LLM mode.
     #[arg(long, default_value_t = 0.8)]
     temperature: f64,
-    /// Samples asked for per LLM request.
+    /// Samples asked for per LLM request (fewer when the answer budget cannot hold them).
     #[arg(long, default_value_t = 10)]
     per_request: usize,
+    /// The largest answer the model may give, in tokens (8,192 suits Claude 3.5 Sonnet and
+    /// most hosted models; raise it for models that write more).
+    #[arg(long, default_value_t = 8_192)]
+    max_answer_tokens: u32,
+    /// Most LLM requests per tier, top-ups included (default: three times what the samples
+    /// need).
+    #[arg(long)]
+    max_requests: Option<u64>,
     /// Response cache folder for LLM mode.
     #[arg(long, default_value = ".aml-cache/generator")]
     cache_dir: PathBuf,
@@ -66,49 +75,162 @@ pub struct ValidateArgs {
     validation_size: usize,
 }
 
-/// Writes offline candidates, then validates when asked.
+/// What LLM mode spent and what it could not get.
+#[derive(Debug, Default)]
+struct Spend {
+    requests: u64,
+    usage: aml_providers::Usage,
+    missing: Vec<String>,
+}
+
+/// Asks `client` for the `wanted` samples of each label of `tier`, within `plan`'s budget,
+/// appending to `into` and counting the spend.
+async fn ask(
+    client: &ProviderClient,
+    tier: Difficulty,
+    wanted: BTreeMap<Label, usize>,
+    plan: &LlmPlan,
+    into: &mut Vec<SampleRecord>,
+    spend: &mut Spend,
+) -> anyhow::Result<()> {
+    let result = generate_tier_llm(client, tier, wanted, plan).await?;
+    println!(
+        "{tier}: {} samples from {} requests ({} repaired, {} decision words made canonical, {} malformed lines dropped, {} answers cut at the token limit, {} surplus)",
+        result.samples.len(),
+        result.requests,
+        result.repaired,
+        result.normalised,
+        result.dropped,
+        result.truncated,
+        result.surplus
+    );
+    spend.requests += result.requests;
+    spend.usage.input_tokens += result.usage.input_tokens;
+    spend.usage.output_tokens += result.usage.output_tokens;
+    into.extend(result.samples);
+    Ok(())
+}
+
+/// Per tier and label, how many valid samples a dataset holds (training and validation).
+fn valid_counts(dataset: &aml_dataset::Dataset) -> BTreeMap<(Difficulty, Label), usize> {
+    let mut counts = BTreeMap::new();
+    for sample in dataset.tiers.values().flatten().chain(&dataset.validation) {
+        *counts.entry((sample.difficulty, sample.label)).or_default() += 1;
+    }
+    counts
+}
+
+/// Writes candidates (offline, or from an LLM with top-ups), then validates when asked.
 pub async fn generate(config: &AmlConfig, args: &GenerateArgs) -> anyhow::Result<()> {
-    let candidates = args.out.join("candidates");
-    std::fs::create_dir_all(&candidates)
-        .with_context(|| format!("failed to create {}", candidates.display()))?;
-    let synthesizer = Synthesizer::default();
-    let client = match &args.provider {
-        Some(name) => Some(llm_client(args, name)?),
-        None => None,
-    };
-    for tier in Difficulty::ALL {
-        let samples = match &client {
-            None => generate_tier(&synthesizer, tier, args.per_tier, args.seed),
-            Some(client) => {
-                let max_requests = (3 * args.per_tier.div_ceil(args.per_request.max(1))) as u64;
-                let result = generate_tier_llm(
-                    client,
+    let candidates_dir = args.out.join("candidates");
+    std::fs::create_dir_all(&candidates_dir)
+        .with_context(|| format!("failed to create {}", candidates_dir.display()))?;
+    let mut candidates: BTreeMap<Difficulty, Vec<SampleRecord>> = BTreeMap::new();
+    let mut spend = None;
+    match &args.provider {
+        None => {
+            let synthesizer = Synthesizer::default();
+            for tier in Difficulty::ALL {
+                candidates.insert(
                     tier,
-                    args.per_tier,
-                    args.per_request.max(1),
-                    max_requests,
-                    args.seed,
+                    generate_tier(&synthesizer, tier, args.per_tier, args.seed),
+                );
+            }
+        }
+        Some(name) => {
+            let client = llm_client(config, args, name)?;
+            let mut plan = LlmPlan {
+                per_request: args.per_request.max(1),
+                max_requests: 0,
+                max_answer_tokens: args.max_answer_tokens,
+                seed: args.seed,
+            };
+            let needed = args.per_tier.div_ceil(plan.fitting_per_request()) as u64;
+            let budget = args.max_requests.unwrap_or(3 * needed.max(1));
+            let mut used: BTreeMap<Difficulty, u64> = BTreeMap::new();
+            let mut total = Spend::default();
+            for tier in Difficulty::ALL {
+                plan.max_requests = budget;
+                let samples = candidates.entry(tier).or_default();
+                let before = total.requests;
+                ask(
+                    &client,
+                    tier,
+                    label_targets(args.per_tier),
+                    &plan,
+                    samples,
+                    &mut total,
                 )
                 .await?;
-                println!(
-                    "{tier}: {} samples from {} requests ({} repaired, {} malformed lines dropped)",
-                    result.samples.len(),
-                    result.requests,
-                    result.repaired,
-                    result.dropped
-                );
-                result.samples
+                used.insert(tier, total.requests - before);
             }
-        };
+            // What validation rejects (near-duplicates, a decision word that disagrees with
+            // the label, ...) is asked for again, within each tier's budget.
+            for _ in 0..3 {
+                let all: Vec<SampleRecord> = candidates.values().flatten().cloned().collect();
+                let counts = valid_counts(&build(all, &ValidatorSettings::default()));
+                let mut asked = false;
+                for tier in Difficulty::ALL {
+                    let left = budget - used[&tier];
+                    let short: BTreeMap<Label, usize> = label_targets(args.per_tier)
+                        .into_iter()
+                        .map(|(label, target)| {
+                            let valid = counts.get(&(tier, label)).copied().unwrap_or(0);
+                            (label, target.saturating_sub(valid))
+                        })
+                        .filter(|(_, short)| *short > 0)
+                        .collect();
+                    if short.is_empty() || left == 0 {
+                        continue;
+                    }
+                    plan.max_requests = left;
+                    let samples = candidates.entry(tier).or_default();
+                    let before = total.requests;
+                    ask(&client, tier, short, &plan, samples, &mut total).await?;
+                    *used.get_mut(&tier).expect("every tier") += total.requests - before;
+                    asked = true;
+                }
+                if !asked {
+                    break;
+                }
+            }
+            let all: Vec<SampleRecord> = candidates.values().flatten().cloned().collect();
+            let counts = valid_counts(&build(all, &ValidatorSettings::default()));
+            for tier in Difficulty::ALL {
+                for (label, target) in label_targets(args.per_tier) {
+                    let valid = counts.get(&(tier, label)).copied().unwrap_or(0);
+                    if valid < target {
+                        total
+                            .missing
+                            .push(format!("{tier}/{label}: {valid} of {target}"));
+                    }
+                }
+            }
+            spend = Some(total);
+        }
+    }
+    for (tier, samples) in &candidates {
         let mut bytes = Vec::new();
-        for sample in &samples {
+        for sample in samples {
             serde_json::to_writer(&mut bytes, sample)?;
             bytes.push(b'\n');
         }
-        let path = candidates.join(format!("{tier}.jsonl"));
+        let path = candidates_dir.join(format!("{tier}.jsonl"));
         std::fs::write(&path, bytes)
             .with_context(|| format!("failed to write {}", path.display()))?;
         println!("{}: {} candidates", path.display(), samples.len());
+    }
+    if let Some(spend) = &spend {
+        println!(
+            "spend: {} requests, {} input tokens, {} output tokens",
+            spend.requests, spend.usage.input_tokens, spend.usage.output_tokens
+        );
+        if !spend.missing.is_empty() {
+            println!(
+                "missing after the request budget (tier/label: valid of wanted): {}; run again with the same --seed (answers so far come from the cache) and a larger --max-requests",
+                spend.missing.join(", ")
+            );
+        }
     }
     if args.validate {
         let validate_args = ValidateArgs {
@@ -124,12 +246,16 @@ pub async fn generate(config: &AmlConfig, args: &GenerateArgs) -> anyhow::Result
     Ok(())
 }
 
-fn llm_client(args: &GenerateArgs, name: &str) -> anyhow::Result<ProviderClient> {
+fn llm_client(
+    config: &AmlConfig,
+    args: &GenerateArgs,
+    name: &str,
+) -> anyhow::Result<ProviderClient> {
     let Some(kind) = ProviderKind::from_name(name) else {
         bail!("unknown --provider `{name}`: expected anthropic, perplexity or openai");
     };
-    let environment: Vec<(String, String)> = std::env::vars().collect();
-    let mut settings = ProviderSettings::from_environment(kind, &args.model, &environment)?;
+    let mut settings =
+        ProviderSettings::from_environment(kind, &args.model, &config.providers.variables())?;
     settings.temperature = args.temperature;
     settings.seed = Some(args.seed);
     settings.cache_dir = Some(args.cache_dir.clone());

@@ -21,9 +21,10 @@ pub struct JudgeArgs {
     /// Where to write the JSON report; the pictures go beside it.
     #[arg(long)]
     out: PathBuf,
-    /// offline (default), anthropic, perplexity or openai.
-    #[arg(long, default_value = "offline")]
-    provider: String,
+    /// offline, anthropic, perplexity or openai (default: the configuration's
+    /// `JUDGE_PROVIDER`, else offline).
+    #[arg(long)]
+    provider: Option<String>,
     /// Judge model for an LLM provider.
     #[arg(long, default_value = aml_judge::DEFAULT_MODEL)]
     model: String,
@@ -39,7 +40,7 @@ pub struct JudgeArgs {
 }
 
 /// Grades, prints the table, writes the report and the pictures.
-pub async fn run(args: &JudgeArgs) -> anyhow::Result<()> {
+pub async fn run(config: &aml_runtime::AmlConfig, args: &JudgeArgs) -> anyhow::Result<()> {
     let gold_text = std::fs::read_to_string(&args.gold)
         .with_context(|| format!("failed to read {}", args.gold.display()))?;
     let gold: Vec<SampleRecord> = parse_candidates(&args.gold, &gold_text)?;
@@ -53,8 +54,17 @@ pub async fn run(args: &JudgeArgs) -> anyhow::Result<()> {
         let chosen = stratified_indices(&joined, size, args.seed);
         pairs = chosen.into_iter().map(|index| pairs[index]).collect();
     }
-    let environment: Vec<(String, String)> = std::env::vars().collect();
-    let judge = AnyJudge::from_name(&args.provider, &args.model, &environment, &args.cache_dir)?;
+    let provider = args
+        .provider
+        .clone()
+        .or_else(|| config.providers.judge_provider.clone())
+        .unwrap_or_else(|| "offline".to_owned());
+    let judge = AnyJudge::from_name(
+        &provider,
+        &args.model,
+        &config.providers.variables(),
+        &args.cache_dir,
+    )?;
     let report = evaluate(&pairs, &judge).await;
     print!("{}", render_table(&report));
     if let Some(parent) = args

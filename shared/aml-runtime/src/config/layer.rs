@@ -8,7 +8,7 @@ use std::sync::Arc;
 use figment::value::{Dict, Map, Value};
 use figment::{Metadata, Profile, Provider};
 
-use super::{ENV_PREFIX, FLAG_VARIABLES, Flag, STANDARD_VARIABLES};
+use super::{ENV_PREFIX, FLAG_VARIABLES, Flag, standard_key};
 
 /// One key set by a flat source.
 #[derive(Debug, Clone)]
@@ -38,10 +38,7 @@ impl KeyedLayer {
                 rest.split("__")
                     .map(|part| part.to_ascii_lowercase())
                     .collect()
-            } else if let Some((_, key)) = STANDARD_VARIABLES
-                .iter()
-                .find(|(standard, _)| standard == variable)
-            {
+            } else if let Some(key) = standard_key(variable) {
                 key.split('.').map(str::to_owned).collect()
             } else {
                 continue;

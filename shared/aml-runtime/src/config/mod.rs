@@ -2,10 +2,12 @@
 //!
 //! Built-in defaults < `aml.toml` < `.env` < `AML_*` environment < command-line flags. A
 //! variable `AML_NATS__URL` sets `nats.url`; a few standard variables are read too
-//! (`OTEL_EXPORTER_OTLP_ENDPOINT`). An unknown key or a bad value is an error that names the
+//! (`OTEL_EXPORTER_OTLP_ENDPOINT`, and the providers' keys such as `ANTHROPIC_API_KEY`,
+//! `HF_TOKEN` and `JUDGE_PROVIDER`, so `.env` holds them as well). An unknown key or a bad value is an error that names the
 //! key and the layer it came from. Secrets print as `<redacted>`.
 
 mod layer;
+mod providers;
 mod secret;
 mod settings;
 
@@ -17,6 +19,7 @@ use figment::value::Value;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use providers::ProvidersConfig;
 pub use secret::{REDACTED, Secret};
 pub use settings::{
     AmlConfig, BankOverrides, BusConfig, LogFormat, NatsConfig, S3Config, ScoringBackend,
@@ -39,6 +42,15 @@ pub const FLAG_VARIABLES: [&str; 3] = [
 /// Standard variables read as configuration keys, with the key each sets.
 const STANDARD_VARIABLES: [(&str, &str); 1] =
     [("OTEL_EXPORTER_OTLP_ENDPOINT", "telemetry.otlp_endpoint")];
+
+/// The standard variable that sets `variable`'s key, if it is one.
+fn standard_key(variable: &str) -> Option<&'static str> {
+    STANDARD_VARIABLES
+        .iter()
+        .chain(providers::PROVIDER_VARIABLES.iter())
+        .find(|(standard, _)| *standard == variable)
+        .map(|(_, key)| *key)
+}
 
 /// Configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]

@@ -21,6 +21,8 @@ pub struct AmlConfig {
     pub bus: BusConfig,
     /// Batch scoring: intake, scheduler and inference workers.
     pub scoring: ScoringConfig,
+    /// LLM providers' keys, the Hub token and the judge's provider.
+    pub providers: super::ProvidersConfig,
 }
 
 /// Batch scoring settings shared by the scheduler and the inference workers.

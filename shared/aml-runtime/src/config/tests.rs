@@ -144,6 +144,44 @@ fn rendered_config_redacts_secrets() {
 }
 
 #[test]
+fn provider_keys_come_from_dotenv_under_their_usual_names_and_never_print() {
+    let dir = tempfile::tempdir().unwrap();
+    let dotenv = dir.path().join(".env");
+    std::fs::write(
+        &dotenv,
+        "ANTHROPIC_API_KEY=sk-ant-from-dotenv\nHF_TOKEN=hf_dotenv\nJUDGE_PROVIDER=anthropic\n",
+    )
+    .unwrap();
+    let sources = ConfigSources {
+        dotenv_file: Some(dotenv),
+        environment: vars(&[("OPENAI_API_KEY", "sk-openai-env")]),
+        ..Default::default()
+    };
+    let config: AmlConfig = sources.load().unwrap();
+    let providers = &config.providers;
+    assert_eq!(
+        providers.anthropic_api_key.as_ref().unwrap().expose(),
+        "sk-ant-from-dotenv"
+    );
+    assert_eq!(providers.hf_token.as_ref().unwrap().expose(), "hf_dotenv");
+    assert_eq!(providers.judge_provider.as_deref(), Some("anthropic"));
+    let variables = providers.variables();
+    assert!(variables.contains(&("OPENAI_API_KEY".to_owned(), "sk-openai-env".to_owned())));
+    assert!(variables.contains(&(
+        "ANTHROPIC_API_KEY".to_owned(),
+        "sk-ant-from-dotenv".to_owned()
+    )));
+    let rendered = render_redacted(&config);
+    for secret in ["sk-ant-from-dotenv", "hf_dotenv", "sk-openai-env"] {
+        assert!(!rendered.contains(secret), "{rendered}");
+    }
+    assert!(
+        rendered.contains("judge_provider = \"anthropic\""),
+        "{rendered}"
+    );
+}
+
+#[test]
 fn plain_paths_become_file_urls() {
     assert_eq!(storage_url("s3://bucket/x"), "s3://bucket/x");
     assert_eq!(storage_url("/data/aml"), "file:///data/aml");

@@ -290,10 +290,11 @@ pub async fn run(app: &AmlConfig, args: &TrainArgs) -> anyhow::Result<()> {
     if args.push_to_hub && args.hub_model_id.is_none() {
         bail!("--push_to_hub true needs --hub_model_id OWNER/NAME");
     }
-    let config = trainer_config(args)?;
+    let mut config = trainer_config(args)?;
+    let credentials = app.providers.variables();
+    config.judge_credentials = aml_judge::Credentials(credentials.clone());
     let push_to = config.hub_model_id.clone();
-    let environment: Vec<(String, String)> = std::env::vars().collect();
-    let hub = HubClient::from_environment(&environment)?;
+    let hub = HubClient::from_environment(&credentials)?;
     let base_dir = hub
         .model_folder(&args.model_id, &args.revision, &args.hub_cache, || {
             eprintln!(
