@@ -24,7 +24,9 @@ use prost::Message;
 use serde_json::json;
 
 mod common;
-use common::{BANKS, InProcessScheduler, alerts, config, spawn_worker, write_calibration};
+use common::{
+    BANKS, InProcessScheduler, alerts, config, push_by_bank, spawn_worker, write_calibration,
+};
 
 /// Held by the tests whose timing matters (the slow shard) and by the one that loads both
 /// cores (the 10,000 alerts with killed workers), so that they never run together.
@@ -145,16 +147,7 @@ async fn ten_thousand_alerts_from_three_banks_survive_killed_workers_and_poison(
     let publisher = Publisher::new(topology.jetstream().clone());
 
     let alerts = alerts(10_000);
-    for bank in BANKS {
-        let mine: Vec<&Alert> = alerts.iter().filter(|alert| alert.bank == bank).collect();
-        let summary = publisher
-            .publish_all(
-                &subjects::alerts(bank),
-                mine.iter().map(|alert| (alert.alert_id.as_str(), *alert)),
-            )
-            .await
-            .expect("published");
-        assert_eq!(summary.stored as usize, mine.len());
+    for (bank, mine) in push_by_bank(&publisher, &alerts).await {
         let again = publisher
             .publish_all(
                 &subjects::alerts(bank),

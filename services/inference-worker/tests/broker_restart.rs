@@ -11,17 +11,19 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aml_batch::layout;
-use aml_bus::topology::{JOBS_STREAM, subjects};
+use aml_bus::topology::JOBS_STREAM;
 use aml_bus::{Publisher, Topology};
 use aml_integration_tests::{NatsCluster, NatsServer};
 use aml_model::tiny::init_tiny;
 use aml_model::{Architecture, TinySpec};
-use aml_proto::v1::{Alert, BatchReport};
+use aml_proto::v1::BatchReport;
 use aml_runtime::AmlConfig;
 use aml_storage::Storage;
 
 mod common;
-use common::{BANKS, InProcessScheduler, alerts, config, spawn_worker, write_calibration};
+use common::{
+    BANKS, InProcessScheduler, alerts, config, push_by_bank, spawn_worker, write_calibration,
+};
 
 /// Both tests load both cores; they run one at a time.
 static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -158,17 +160,7 @@ async fn a_batch_survives_losing(mut broker: Broker, replicas: usize) {
     let scheduler = InProcessScheduler::start(&config);
     let publisher = Publisher::new(topology.jetstream().clone());
     let alerts = alerts(ALERTS);
-    for bank in BANKS {
-        let mine: Vec<&Alert> = alerts.iter().filter(|alert| alert.bank == bank).collect();
-        let summary = publisher
-            .publish_all(
-                &subjects::alerts(bank),
-                mine.iter().map(|alert| (alert.alert_id.as_str(), *alert)),
-            )
-            .await
-            .expect("published");
-        assert_eq!(summary.stored as usize, mine.len());
-    }
+    push_by_bank(&publisher, &alerts).await;
     let mut workers = vec![
         spawn_worker(&config, "w1", &[]),
         spawn_worker(&config, "w2", &[]),

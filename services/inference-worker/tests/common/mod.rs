@@ -136,3 +136,24 @@ impl InProcessScheduler {
         self.task.await.expect("joined").expect("scheduler ran");
     }
 }
+
+/// Publishes `alerts` bank by bank, each with its id as message id; returns them per bank.
+pub async fn push_by_bank<'a>(
+    publisher: &aml_bus::Publisher,
+    alerts: &'a [Alert],
+) -> Vec<(&'static str, Vec<&'a Alert>)> {
+    let mut pushed = Vec::new();
+    for bank in BANKS {
+        let mine: Vec<&Alert> = alerts.iter().filter(|alert| alert.bank == bank).collect();
+        let summary = publisher
+            .publish_all(
+                &aml_bus::topology::subjects::alerts(bank),
+                mine.iter().map(|alert| (alert.alert_id.as_str(), *alert)),
+            )
+            .await
+            .expect("published");
+        assert_eq!(summary.stored as usize, mine.len());
+        pushed.push((bank, mine));
+    }
+    pushed
+}
