@@ -14,6 +14,7 @@ mod connect;
 mod dlq;
 mod error;
 mod follow;
+mod metrics;
 mod publish;
 mod runner;
 mod serve;
@@ -26,8 +27,9 @@ pub use dlq::{
 };
 pub use error::{BusError, HandlerError};
 pub use follow::EventFollower;
+pub use metrics::RunnerMetrics;
 pub use publish::{PublishSummary, Publisher};
-pub use runner::{Delivery, Handler, Runner, RunnerMetrics, RunnerSettings, RunnerStats};
+pub use runner::{Delivery, Handler, Runner, RunnerSettings, RunnerStats};
 pub use serve::{OneMessage, serve, serve_until, signal_token};
 pub use topology::{ConsumerSpec, StreamLimits, Topology};
 pub use trace::{extract_context, inject_context};
