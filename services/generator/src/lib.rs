@@ -89,7 +89,7 @@ impl GenerateHandler {
             max_answer_tokens: MAX_ANSWER_TOKENS,
             seed,
         };
-        plan.max_requests = 3 * per_tier.div_ceil(plan.fitting_per_request()).max(1) as u64;
+        plan.max_requests = plan.default_budget(per_tier);
         let result = generate_tier_llm(client, tier, label_targets(per_tier), &plan)
             .await
             .map_err(|error| match error {

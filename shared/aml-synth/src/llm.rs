@@ -40,6 +40,12 @@ pub struct LlmPlan {
 }
 
 impl LlmPlan {
+    /// The default request budget for `count` samples: three times the requests they need
+    /// at [`LlmPlan::fitting_per_request`], for retries of what came back malformed or short.
+    pub fn default_budget(&self, count: usize) -> u64 {
+        3 * count.div_ceil(self.fitting_per_request()).max(1) as u64
+    }
+
     /// Samples one request may ask for so that their answer fits `max_answer_tokens`.
     pub fn fitting_per_request(&self) -> usize {
         let room = self.max_answer_tokens.saturating_sub(ANSWER_SLACK) / TOKENS_PER_SAMPLE;

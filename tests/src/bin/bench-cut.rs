@@ -163,7 +163,7 @@ fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let storage_url = format!("file://{}", dir.path().display());
     let storage = Storage::open(&storage_url, &Default::default())?;
-    let now_ms = chrono_now_ms();
+    let now_ms = now_unix_ms();
 
     let started = Instant::now();
     write_history(&storage, &args, now_ms, runtime.handle())?;
@@ -370,7 +370,7 @@ async fn forget(
     Ok(())
 }
 
-fn chrono_now_ms() -> i64 {
+fn now_unix_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_millis() as i64)

@@ -84,7 +84,7 @@ struct Spend {
 }
 
 /// Asks `client` for the `wanted` samples of each label of `tier`, within `plan`'s budget,
-/// appending to `into` and counting the spend.
+/// appending to `into` and counting the spend; returns the requests made.
 async fn ask(
     client: &ProviderClient,
     tier: Difficulty,
@@ -92,7 +92,7 @@ async fn ask(
     plan: &LlmPlan,
     into: &mut Vec<SampleRecord>,
     spend: &mut Spend,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<u64> {
     let result = generate_tier_llm(client, tier, wanted, plan).await?;
     println!(
         "{tier}: {} samples from {} requests ({} repaired, {} decision words made canonical, {} malformed lines dropped, {} answers cut at the token limit, {} surplus)",
@@ -108,7 +108,35 @@ async fn ask(
     spend.usage.input_tokens += result.usage.input_tokens;
     spend.usage.output_tokens += result.usage.output_tokens;
     into.extend(result.samples);
-    Ok(())
+    Ok(result.requests)
+}
+
+/// Rounds of asking again for what validation rejected, after the first.
+const TOP_UP_ROUNDS: usize = 3;
+
+/// Per tier, the samples of each label that `candidates` still lack, once validated, to reach
+/// `targets` (tiers and labels with none missing left out).
+fn shortfalls(
+    candidates: &BTreeMap<Difficulty, Vec<SampleRecord>>,
+    targets: &BTreeMap<Label, usize>,
+) -> BTreeMap<Difficulty, BTreeMap<Label, usize>> {
+    let all: Vec<SampleRecord> = candidates.values().flatten().cloned().collect();
+    let counts = valid_counts(&build(all, &ValidatorSettings::default()));
+    Difficulty::ALL
+        .into_iter()
+        .map(|tier| {
+            let short: BTreeMap<Label, usize> = targets
+                .iter()
+                .map(|(label, target)| {
+                    let valid = counts.get(&(tier, *label)).copied().unwrap_or(0);
+                    (*label, target.saturating_sub(valid))
+                })
+                .filter(|(_, short)| *short > 0)
+                .collect();
+            (tier, short)
+        })
+        .filter(|(_, short)| !short.is_empty())
+        .collect()
 }
 
 /// Per tier and label, how many valid samples a dataset holds (training and validation).
@@ -145,65 +173,44 @@ pub async fn generate(config: &AmlConfig, args: &GenerateArgs) -> anyhow::Result
                 max_answer_tokens: args.max_answer_tokens,
                 seed: args.seed,
             };
-            let needed = args.per_tier.div_ceil(plan.fitting_per_request()) as u64;
-            let budget = args.max_requests.unwrap_or(3 * needed.max(1));
+            let budget = args
+                .max_requests
+                .unwrap_or_else(|| plan.default_budget(args.per_tier));
+            let targets = label_targets(args.per_tier);
             let mut used: BTreeMap<Difficulty, u64> = BTreeMap::new();
             let mut total = Spend::default();
-            for tier in Difficulty::ALL {
-                plan.max_requests = budget;
-                let samples = candidates.entry(tier).or_default();
-                let before = total.requests;
-                ask(
-                    &client,
-                    tier,
-                    label_targets(args.per_tier),
-                    &plan,
-                    samples,
-                    &mut total,
-                )
-                .await?;
-                used.insert(tier, total.requests - before);
-            }
-            // What validation rejects (near-duplicates, a decision word that disagrees with
-            // the label, ...) is asked for again, within each tier's budget.
-            for _ in 0..3 {
-                let all: Vec<SampleRecord> = candidates.values().flatten().cloned().collect();
-                let counts = valid_counts(&build(all, &ValidatorSettings::default()));
-                let mut asked = false;
-                for tier in Difficulty::ALL {
-                    let left = budget - used[&tier];
-                    let short: BTreeMap<Label, usize> = label_targets(args.per_tier)
-                        .into_iter()
-                        .map(|(label, target)| {
-                            let valid = counts.get(&(tier, label)).copied().unwrap_or(0);
-                            (label, target.saturating_sub(valid))
-                        })
-                        .filter(|(_, short)| *short > 0)
-                        .collect();
-                    if short.is_empty() || left == 0 {
+            // Every label's share first; then what validation rejects (near-duplicates, a
+            // decision word that disagrees with the label, ...) is asked for again, within
+            // each tier's budget.
+            let mut wanted: BTreeMap<Difficulty, BTreeMap<Label, usize>> = Difficulty::ALL
+                .into_iter()
+                .map(|tier| (tier, targets.clone()))
+                .collect();
+            for round in 0..=TOP_UP_ROUNDS {
+                for (tier, short) in &wanted {
+                    let spent = used.entry(*tier).or_default();
+                    if *spent >= budget {
                         continue;
                     }
-                    plan.max_requests = left;
-                    let samples = candidates.entry(tier).or_default();
-                    let before = total.requests;
-                    ask(&client, tier, short, &plan, samples, &mut total).await?;
-                    *used.get_mut(&tier).expect("every tier") += total.requests - before;
-                    asked = true;
+                    plan.max_requests = budget - *spent;
+                    let samples = candidates.entry(*tier).or_default();
+                    *spent +=
+                        ask(&client, *tier, short.clone(), &plan, samples, &mut total).await?;
                 }
-                if !asked {
+                wanted = shortfalls(&candidates, &targets);
+                let can_ask = wanted
+                    .keys()
+                    .any(|tier| used.get(tier).copied().unwrap_or(0) < budget);
+                if round == TOP_UP_ROUNDS || !can_ask {
                     break;
                 }
             }
-            let all: Vec<SampleRecord> = candidates.values().flatten().cloned().collect();
-            let counts = valid_counts(&build(all, &ValidatorSettings::default()));
-            for tier in Difficulty::ALL {
-                for (label, target) in label_targets(args.per_tier) {
-                    let valid = counts.get(&(tier, label)).copied().unwrap_or(0);
-                    if valid < target {
-                        total
-                            .missing
-                            .push(format!("{tier}/{label}: {valid} of {target}"));
-                    }
+            for (tier, short) in &wanted {
+                for (label, missing) in short {
+                    let target = targets[label];
+                    total
+                        .missing
+                        .push(format!("{tier}/{label}: {} of {target}", target - missing));
                 }
             }
             spend = Some(total);
