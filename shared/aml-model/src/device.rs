@@ -5,7 +5,7 @@ use aml_core::{DeviceChoice, DtypeChoice};
 use tch::{Device, Kind};
 
 use crate::error::{ModelError, Result};
-use crate::model::LoadOptions;
+use crate::load::LoadOptions;
 
 impl LoadOptions {
     /// The options a choice stands for: `auto` is the first CUDA device in bf16 when one is

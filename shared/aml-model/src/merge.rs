@@ -6,7 +6,8 @@ use serde_json::Value;
 use tch::Kind;
 
 use crate::error::{ModelError, Result, write_file};
-use crate::model::{CausalLm, tensor_shapes};
+use crate::load::tensor_shapes;
+use crate::model::CausalLm;
 use crate::safetensors_io::{PlannedTensor, save_sharded_with};
 
 /// Files copied from the base model directory next to the merged weights or an adapter: the

@@ -18,8 +18,8 @@ use tokenizers::{AddedToken, TokenizerBuilder};
 
 use crate::config::{ModelConfig, TinySpec};
 use crate::error::{ModelError, Result, write_file};
+use crate::load::tensor_shapes;
 use crate::merge::kind_of_dtype_name;
-use crate::model::tensor_shapes;
 use crate::random::normal_tensor;
 use crate::safetensors_io::{PlannedTensor, save_file, save_sharded_with};
 use aml_core::rng::SeededRng;

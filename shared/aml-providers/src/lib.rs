@@ -8,14 +8,15 @@
 
 mod cache;
 mod client;
+mod completion;
 mod credentials;
+mod error;
 mod wire;
 
 /// The model asked of a provider when none is named (generation and the LLM judge).
 pub const DEFAULT_MODEL: &str = "claude-3-5-sonnet-latest";
 
-pub use client::{
-    Completion, CompletionRequest, ProviderClient, ProviderError, ProviderKind, ProviderSettings,
-    Usage,
-};
+pub use client::ProviderClient;
+pub use completion::{Completion, CompletionRequest, ProviderKind, ProviderSettings, Usage};
 pub use credentials::Credentials;
+pub use error::ProviderError;

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::client::{CompletionRequest, ProviderKind, ProviderSettings, Usage};
+use crate::completion::{CompletionRequest, ProviderKind, ProviderSettings, Usage};
 
 /// What a successful response holds.
 #[derive(Debug, Clone, PartialEq, Eq)]

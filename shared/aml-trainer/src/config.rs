@@ -6,7 +6,6 @@ use aml_core::{DeviceChoice, DtypeChoice};
 use aml_model::LoraConfig;
 
 use crate::data::Target;
-use crate::evaluation::Gate;
 use crate::optim::OptimizerKind;
 
 /// Hyper-parameters of a curriculum run.
@@ -199,4 +198,17 @@ impl TrainerConfig {
             base_model: base_model.to_owned(),
         })
     }
+}
+
+/// Thresholds a phase's judge report must reach for the next phase to start; unset ones
+/// are not checked.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Gate {
+    /// Least recall of MATCH + EDGE at tau 0.5 (share of positives the model escalates).
+    pub min_positive_recall: Option<f64>,
+    /// Least accuracy.
+    pub min_accuracy: Option<f64>,
+    /// Least rubric mean.
+    pub min_rubric: Option<f64>,
 }

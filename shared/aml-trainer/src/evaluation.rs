@@ -6,24 +6,10 @@ use aml_judge::{AnyJudge, JudgeReport, Prediction, evaluate, join};
 use aml_model::generate::{GenerationConfig, generate};
 use aml_model::scoring::score_answers;
 use aml_model::{CausalLm, TextTokenizer};
-use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
-use crate::config::TrainerConfig;
+use crate::config::{Gate, TrainerConfig};
 use crate::data::prompt_messages;
-
-/// Thresholds a phase's judge report must reach for the next phase to start; unset ones
-/// are not checked.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Gate {
-    /// Least recall of MATCH + EDGE at tau 0.5 (share of positives the model escalates).
-    pub min_positive_recall: Option<f64>,
-    /// Least accuracy.
-    pub min_accuracy: Option<f64>,
-    /// Least rubric mean.
-    pub min_rubric: Option<f64>,
-}
 
 impl Gate {
     /// The first threshold the report misses: (metric, value, threshold).

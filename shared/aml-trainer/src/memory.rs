@@ -9,7 +9,7 @@
 //! lent H200 this is within 10% of the card's peak for Llama-3-8B at seq 2048, batch 1 and 4,
 //! with and without recomputation (`memory::tests`).
 
-use aml_model::model::tensor_shapes;
+use aml_model::load::tensor_shapes;
 use aml_model::{LoadOptions, LoraConfig, ModelConfig};
 use tch::{Device, Kind};
 

@@ -185,7 +185,7 @@ fn a_failed_gate_stops_the_curriculum_with_a_clear_report() {
         max_seq_len: 512,
         judge_items: 6,
         judge_max_new_tokens: 8,
-        gate: aml_trainer::evaluation::Gate {
+        gate: aml_trainer::config::Gate {
             min_accuracy: Some(1.01),
             ..Default::default()
         },

@@ -8,7 +8,7 @@ use aml_core::{DeviceChoice, DtypeChoice};
 use aml_hub::HubClient;
 use aml_runtime::AmlConfig;
 use aml_storage::StagedFolder;
-use aml_trainer::evaluation::Gate;
+use aml_trainer::config::Gate;
 use aml_trainer::optim::OptimizerKind;
 use aml_trainer::{RunPaths, TrainerConfig, TrainingJob};
 use anyhow::{Context, bail};
