@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1.7
-#
 # Images of the platform, from one cargo workspace.
 #
 #   docker build --target service -t aml-service .         every service and the aml CLI (CPU libtorch)
@@ -8,9 +6,14 @@
 #   docker build --target worker-bundle --output type=local,dest=dist .
 #                                                          dist/aml-worker.tar.gz for deploy/rented-gpu/on-start.sh
 #
-# libtorch comes from the PyPI torch wheel (LIBTORCH_USE_PYTORCH=1): the CPU wheel for the
+# libtorch comes from the torch wheel (deploy/docker/stage-torch.sh): the CPU wheel for the
 # service image, a CUDA wheel for the GPU worker. Only the wheel's shared libraries reach the
-# runtime images; Python does not. Keep CUDA_BASE_IMAGE at the CUDA version of
+# runtime images; Python does not. Where the PyTorch index does not answer, PyPI's wheel makes
+# the CPU image too (TORCH_INDEX_URL=https://pypi.org/simple: its CUDA libraries are dropped).
+# Where no image registry answers, scripts/local-base-images.sh makes RUST_IMAGE and
+# RUNTIME_IMAGE from Debian's archive (scripts/compose-test.sh shows the build arguments).
+# Written for the Dockerfile frontend built into BuildKit (no `# syntax=` line, which would
+# pull one from a registry): DOCKER_BUILDKIT=1 docker build, or docker buildx build. Keep CUDA_BASE_IMAGE at the CUDA version of
 # TORCH_GPU_INDEX_URL (cu128 -> 12.8): the base image's NVIDIA_REQUIRE_CUDA then makes the
 # container runtime refuse a host whose driver is too old, instead of failing at the first job.
 
@@ -19,39 +22,23 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 ARG CUDA_BASE_IMAGE=nvidia/cuda:12.8.1-base-ubuntu24.04
 
 # ---------------------------------------------------------------------------------------------
-# Toolchain: Rust, a Python venv for the torch wheel, cmake for aws-lc-sys. protoc is vendored.
+# Toolchain: Rust, a Python venv that downloads the torch wheel, cmake for aws-lc-sys. protoc
+# is vendored. tch finds libtorch through LIBTORCH (stage-torch lays it out there).
 FROM ${RUST_IMAGE} AS toolchain
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3-venv cmake \
+ && apt-get install -y --no-install-recommends python3-venv cmake binutils \
  && rm -rf /var/lib/apt/lists/*
-ENV LIBTORCH_USE_PYTORCH=1 \
-    CARGO_TERM_COLOR=never \
-    PATH=/opt/venv/bin:$PATH
+ENV LIBTORCH=/opt/libtorch \
+    CARGO_TERM_COLOR=never
+COPY deploy/docker/stage-torch.sh /usr/local/bin/stage-torch
 WORKDIR /src
-
-# Installs the torch wheel into /opt/venv and stages its shared libraries under /out/libtorch
-# with the wheel's layout (torch/lib beside nvidia/*/lib), which libtorch_cuda's
-# $ORIGIN/../../nvidia/... rpath expects. libtorch_python is left behind: nothing links it.
-# Usage: stage-torch <index-url> <version>
-COPY --chmod=0755 <<'EOF' /usr/local/bin/stage-torch
-#!/bin/sh
-set -eu
-python3 -m venv /opt/venv
-/opt/venv/bin/pip install --no-cache-dir --index-url "$1" "torch==$2"
-site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-mkdir -p /out/libtorch/torch
-cp -a "$site/torch/lib" /out/libtorch/torch/lib
-rm -f /out/libtorch/torch/lib/libtorch_python.so
-if [ -d "$site/nvidia" ]; then cp -a "$site/nvidia" /out/libtorch/nvidia; fi
-/opt/venv/bin/python -c 'import torch; print("libtorch", torch.__version__, "cuda", torch.version.cuda)'
-EOF
 
 # ---------------------------------------------------------------------------------------------
 # CPU build: the six services and the CLI.
 FROM toolchain AS builder
 ARG TORCH_VERSION=2.11.0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-RUN stage-torch "$TORCH_INDEX_URL" "$TORCH_VERSION"
+RUN stage-torch "$TORCH_INDEX_URL" "$TORCH_VERSION" cpu
 COPY . .
 RUN --mount=type=cache,id=aml-cargo-registry,target=/usr/local/cargo/registry \
     --mount=type=cache,id=aml-cargo-git,target=/usr/local/cargo/git \
@@ -70,7 +57,7 @@ RUN --mount=type=cache,id=aml-cargo-registry,target=/usr/local/cargo/registry \
 FROM toolchain AS builder-gpu
 ARG TORCH_VERSION=2.11.0
 ARG TORCH_GPU_INDEX_URL=https://download.pytorch.org/whl/cu128
-RUN stage-torch "$TORCH_GPU_INDEX_URL" "$TORCH_VERSION"
+RUN stage-torch "$TORCH_GPU_INDEX_URL" "$TORCH_VERSION" cuda
 COPY . .
 RUN --mount=type=cache,id=aml-cargo-registry,target=/usr/local/cargo/registry \
     --mount=type=cache,id=aml-cargo-git,target=/usr/local/cargo/git \
@@ -105,7 +92,7 @@ RUN apt-get update \
  && chown -R 10001:10001 /var/lib/aml
 COPY --from=builder-gpu /out/libtorch /opt/libtorch
 COPY --from=builder-gpu /out/bin/inference-worker /usr/local/bin/inference-worker
-COPY --chmod=0755 deploy/rented-gpu/entrypoint.sh /usr/local/bin/aml-worker-entrypoint
+COPY deploy/rented-gpu/entrypoint.sh /usr/local/bin/aml-worker-entrypoint
 # No AML_* variable is set here: every AML_ variable the binary sees must be a configuration key.
 ENV LD_LIBRARY_PATH=/opt/libtorch/torch/lib:/usr/local/nvidia/lib:/usr/local/nvidia/lib64
 WORKDIR /var/lib/aml

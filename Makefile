@@ -13,7 +13,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export LD_LIBRARY_PATH = $(TORCH_LIB):$(INHERITED_LD_LIBRARY_PATH)
 export ORACLE_PYTHON := $(VENV)/bin/python
 
-.PHONY: deps test lint demo bench-bus bench-scoring bench-training bench-prescreen bench-pipeline bench-cut
+.PHONY: deps test lint k8s-validate compose-test demo bench-bus bench-scoring bench-training bench-prescreen bench-pipeline bench-cut
 
 deps:
 	@scripts/ensure-nats.sh
@@ -23,9 +23,18 @@ lint: deps
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-test: lint
+test: lint k8s-validate
 	cargo build --workspace --bins
 	scripts/with-nats.sh cargo test --workspace
+
+# The Kubernetes manifests against the API schemas, offline (part of `make test`).
+k8s-validate: deps
+	scripts/validate-k8s.sh
+
+# The images built and the lifecycle run in containers with compose (not in `make test`:
+# it builds the workspace in release mode inside Docker; see docs/operations.md).
+compose-test: deps
+	scripts/compose-test.sh
 
 demo: deps
 	scripts/with-nats.sh scripts/demo.sh

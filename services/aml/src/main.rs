@@ -96,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Plan(args)) => commands::plan::run(&args),
         Some(Command::Auth(AuthCommand::Nats(args))) => commands::auth::run(&args),
         Some(Command::Dlq(args)) => commands::dlq::run(&config, &args).await,
-        Some(Command::Model(command)) => commands::model::run(command),
+        Some(Command::Model(command)) => commands::model::run(&config, command).await,
         Some(Command::Alerts(AlertsCommand::Push(args))) => {
             commands::alerts::push(&config, &args).await
         }

@@ -271,7 +271,16 @@ impl Handler<TrainRequest> for TrainHandler {
             Ok(())
         });
         let mut failure = None;
+        // The scoring model's hard phase ends the run: it is announced once the whole run
+        // (final adapter, calibration, report) is uploaded, so that its PhaseCompleted means
+        // the run's outputs can be used.
+        let mut last_phase = None;
         while let Some((summary, done)) = receiver.recv().await {
+            if summary.phase == Difficulty::Hard.as_str() {
+                last_phase = Some(summary);
+                let _ = done.send(());
+                continue;
+            }
             match self.announce(&request.run_id, &output, &summary).await {
                 Ok(()) => {
                     let _ = done.send(());
@@ -289,10 +298,15 @@ impl Handler<TrainRequest> for TrainHandler {
         }
         output.upload().await.map_err(HandlerError::transient)?;
         match outcome {
-            Ok(()) => match push_to {
-                Some(repo) => self.push(&repo, output.dir(), &request.base_model).await,
-                None => Ok(()),
-            },
+            Ok(()) => {
+                if let Some(repo) = push_to {
+                    self.push(&repo, output.dir(), &request.base_model).await?;
+                }
+                match last_phase {
+                    Some(summary) => self.announce(&request.run_id, &output, &summary).await,
+                    None => Ok(()),
+                }
+            }
             Err(TrainError::GateFailed {
                 phase,
                 metric,

@@ -102,6 +102,15 @@ async fn train_request_announces_every_phase() {
             .expect("in the store")
             .to_owned();
         assert!(storage.exists(&report).await.expect("exists"));
+        if phase.phase() == aml_proto::v1::Difficulty::Hard {
+            assert!(
+                storage
+                    .exists("models/run-1/adapter/adapter_config.json")
+                    .await
+                    .expect("exists"),
+                "the hard phase ends the run: the final adapter is uploaded before it is announced"
+            );
+        }
         phases.push(phase);
     }
     shutdown.cancel();

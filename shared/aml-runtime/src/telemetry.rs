@@ -76,7 +76,12 @@ pub fn init(
             .with_writer(std::io::stderr)
             .boxed(),
     };
-    let (otel_layer, provider) = match &config.otlp_endpoint {
+    // An empty endpoint is no endpoint, as the OpenTelemetry specification reads empty variables.
+    let endpoint = config
+        .otlp_endpoint
+        .as_deref()
+        .filter(|url| !url.trim().is_empty());
+    let (otel_layer, provider) = match endpoint {
         Some(endpoint) => {
             let provider = tracer_provider(service_name, endpoint)?;
             let tracer = provider.tracer(service_name.to_owned());

@@ -7,6 +7,7 @@ use std::io::BufRead;
 use aml_core::{DeviceChoice, DtypeChoice};
 use aml_model::generate::GenerationConfig;
 use aml_model::{Architecture, CausalLm, ChatMessage, LoadOptions, Lora, TextTokenizer, TinySpec};
+use aml_runtime::AmlConfig;
 use anyhow::{Context, bail};
 use tch::Tensor;
 
@@ -21,6 +22,9 @@ pub enum ModelCommand {
     Score(ScoreArgs),
     /// Generate a continuation for each prompt of a JSONL file.
     Generate(GenerateArgs),
+    /// Copy a model or adapter directory to object storage, where workers and trainers fetch
+    /// it (`scoring.model_url`, a TrainRequest's base model); what was there is replaced.
+    Push(PushArgs),
 }
 
 /// Where the model comes from.
@@ -104,6 +108,16 @@ pub struct GenerateArgs {
     seed: u64,
 }
 
+/// Options of `aml model push`.
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    /// The local directory: a Hugging Face model (config.json) or a PEFT adapter
+    /// (adapter_config.json).
+    dir: PathBuf,
+    /// Its URL under `storage.url`, e.g. s3://aml/models/base.
+    url: String,
+}
+
 /// Options of `aml model init-tiny`.
 #[derive(Debug, clap::Args)]
 pub struct InitTinyArgs {
@@ -154,13 +168,54 @@ pub struct LogitsArgs {
 }
 
 /// Runs a model subcommand.
-pub fn run(command: ModelCommand) -> anyhow::Result<()> {
+pub async fn run(config: &AmlConfig, command: ModelCommand) -> anyhow::Result<()> {
     match command {
         ModelCommand::InitTiny(args) => init_tiny(&args),
         ModelCommand::Logits(args) => logits(&args),
         ModelCommand::Score(args) => score(&args),
         ModelCommand::Generate(args) => generate(&args),
+        ModelCommand::Push(args) => push(config, &args).await,
     }
+}
+
+/// `aml model push`: makes the objects under the URL a copy of the directory.
+async fn push(config: &AmlConfig, args: &PushArgs) -> anyhow::Result<()> {
+    let dir = &args.dir;
+    if !dir.join("config.json").is_file() && !dir.join("adapter_config.json").is_file() {
+        bail!(
+            "{} holds neither config.json (a model) nor adapter_config.json (an adapter)",
+            dir.display()
+        );
+    }
+    let storage = config.storage.open(&config.storage.url)?;
+    let Some(key) = storage
+        .key_of(&args.url)
+        .map(|key| key.trim_matches('/').to_owned())
+    else {
+        bail!(
+            "{} is not under the configured storage {} (storage.url)",
+            args.url,
+            storage.url()
+        );
+    };
+    if key.is_empty() {
+        bail!(
+            "{} names the whole storage; name a folder inside it",
+            args.url
+        );
+    }
+    let synced = storage
+        .sync_dir(dir, &key)
+        .await
+        .with_context(|| format!("failed to copy {} to {}", dir.display(), args.url))?;
+    println!(
+        "copied {} files of {} to {} ({} objects there before removed)",
+        synced.uploaded,
+        dir.display(),
+        args.url,
+        synced.deleted
+    );
+    Ok(())
 }
 
 fn init_tiny(args: &InitTinyArgs) -> anyhow::Result<()> {
