@@ -45,6 +45,8 @@ fn kind_name(kind: i32) -> &'static str {
     match EntityKind::try_from(kind) {
         Ok(EntityKind::Person) => "person",
         Ok(EntityKind::Organization) => "organisation",
+        Ok(EntityKind::Vessel) => "vessel",
+        Ok(EntityKind::Aircraft) => "aircraft",
         _ => "entity",
     }
 }
@@ -111,6 +113,8 @@ fn kind_of_name(name: &str) -> i32 {
     match name {
         "person" => EntityKind::Person as i32,
         "organisation" => EntityKind::Organization as i32,
+        "vessel" => EntityKind::Vessel as i32,
+        "aircraft" => EntityKind::Aircraft as i32,
         _ => EntityKind::Unspecified as i32,
     }
 }

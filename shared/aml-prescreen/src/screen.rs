@@ -140,6 +140,7 @@ impl Prescreen {
 fn schema_of(kind: i32) -> Schema {
     match EntityKind::try_from(kind) {
         Ok(EntityKind::Organization) => Schema::Company,
+        Ok(EntityKind::Vessel | EntityKind::Aircraft) => Schema::Entity,
         _ => Schema::Person,
     }
 }

@@ -20,7 +20,7 @@ fn parse<'de, D: Deserializer<'de>>(
         .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not one of {expected}")))
 }
 
-/// `EntityKind` as `PERSON` / `ORGANIZATION`.
+/// `EntityKind` as `PERSON` / `ORGANIZATION` / `VESSEL` / `AIRCRAFT`.
 pub mod entity_kind {
     use super::*;
     use crate::v1::EntityKind;
@@ -30,12 +30,14 @@ pub mod entity_kind {
         let name = match EntityKind::try_from(*value) {
             Ok(EntityKind::Person) => Some("PERSON"),
             Ok(EntityKind::Organization) => Some("ORGANIZATION"),
+            Ok(EntityKind::Vessel) => Some("VESSEL"),
+            Ok(EntityKind::Aircraft) => Some("AIRCRAFT"),
             _ => None,
         };
         named(serializer, name, *value)
     }
 
-    /// Reads the name (case-insensitive; `COMPANY` and `ORGANISATION` too).
+    /// Reads the name (case-insensitive; `COMPANY`, `ORGANISATION`, `SHIP` and `AIRPLANE` too).
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
         parse(
             deserializer,
@@ -44,9 +46,11 @@ pub mod entity_kind {
                 "ORGANIZATION" | "ORGANISATION" | "COMPANY" => {
                     Some(EntityKind::Organization as i32)
                 }
+                "VESSEL" | "SHIP" => Some(EntityKind::Vessel as i32),
+                "AIRCRAFT" | "AIRPLANE" => Some(EntityKind::Aircraft as i32),
                 _ => None,
             },
-            "PERSON, ORGANIZATION",
+            "PERSON, ORGANIZATION, VESSEL, AIRCRAFT",
         )
     }
 }
@@ -110,9 +114,10 @@ mod tests {
             serde_json::from_str(r#"{"alert_id":"a","party":{"kind":"person","name":"X"}}"#)
                 .unwrap();
         assert_eq!(short.party.unwrap().kind, EntityKind::Person as i32);
-        let error = serde_json::from_str::<Alert>(r#"{"alert_id":"a","party":{"kind":"VESSEL"}}"#)
-            .unwrap_err();
-        assert!(error.to_string().contains("VESSEL"), "{error}");
+        let error =
+            serde_json::from_str::<Alert>(r#"{"alert_id":"a","party":{"kind":"SPACECRAFT"}}"#)
+                .unwrap_err();
+        assert!(error.to_string().contains("SPACECRAFT"), "{error}");
         assert!(serde_json::from_str::<Alert>(r#"{"alert_idd":"a"}"#).is_err());
     }
 }

@@ -46,12 +46,17 @@ pub struct Evidence {
     pub id: FieldRelation,
     /// An ownership or control link to the listed entity (organisations).
     pub link: FieldRelation,
+    /// Who the bank's KYC notes (the alert's context) say the customer is: a birth year, a
+    /// listed person's death or a listed company's dissolution before the customer appears.
+    /// Decisive in conflict, as a date of birth is; only a reader sees it, not the prescreen.
+    pub profile: FieldRelation,
 }
 
 /// The gold label the facts imply.
 ///
 /// - unrelated names: NO_MATCH;
-/// - a hard conflict (DOB or identifier) and nothing hard agreeing: NO_MATCH (near-collision);
+/// - a hard conflict (DOB, identifier or KYC profile) and nothing hard agreeing: NO_MATCH
+///   (near-collision);
 /// - a hard conflict against hard agreement: EDGE (conflicting evidence);
 /// - two hard agreements (DOB, identifier, ownership link): MATCH;
 /// - one hard agreement with a real name variant and no nationality conflict: MATCH;
@@ -64,7 +69,7 @@ pub fn decide(evidence: &Evidence) -> Label {
         .iter()
         .filter(|relation| **relation == FieldRelation::Agree)
         .count();
-    let conflicts = [evidence.dob, evidence.id]
+    let conflicts = [evidence.dob, evidence.id, evidence.profile]
         .iter()
         .filter(|relation| **relation == FieldRelation::Conflict)
         .count();
@@ -110,6 +115,7 @@ mod tests {
             nationality,
             id,
             link: Unknown,
+            profile: Unknown,
         }
     }
 
@@ -157,5 +163,11 @@ mod tests {
             decide(&evidence(NameRelation::Weak, Unknown, Conflict, Unknown)),
             Label::NoMatch
         );
+        let kyc = |dob| Evidence {
+            profile: Conflict,
+            ..evidence(NameRelation::Exact, dob, Agree, Unknown)
+        };
+        assert_eq!(decide(&kyc(Unknown)), Label::NoMatch);
+        assert_eq!(decide(&kyc(Agree)), Label::Edge);
     }
 }

@@ -2,20 +2,23 @@
 //! facts, the gold label those facts imply, the reasoning that cites them and the one-line
 //! decision.
 
+mod craft;
 mod organisation;
 mod patterns;
 mod person;
+mod profile;
 
 use aml_core::format::render_alert_input;
 use aml_core::rng::SeededRng;
 use aml_core::{Difficulty, Label};
-use aml_proto::v1::{Alert, Identifier, WatchlistEntry};
+use aml_proto::v1::{Alert, EntityKind, Identifier, WatchlistEntry};
 
-use crate::evidence::{Evidence, NameRelation, decide};
+use crate::evidence::{Evidence, FieldRelation, NameRelation, decide};
 use crate::identity::Origin;
 use crate::pools::{COUNTRIES, LISTS, RISK_CONTEXT};
 use crate::translit::VariantTable;
 
+use craft::{Craft, craft};
 use organisation::organisation;
 use patterns::{org_pattern, person_pattern};
 
@@ -115,8 +118,15 @@ impl Reasoning {
 impl Synthesizer {
     /// A case of the given tier and gold label.
     pub fn case(&self, rng: &mut SeededRng, difficulty: Difficulty, label: Label) -> Case {
-        let person = rng.chance(0.7);
-        let evidence = if person {
+        // Persons and organisations mostly; ships and aircraft as lists carry them (their
+        // patterns are the organisations': no date of birth, the identifier decides).
+        let kind = match rng.below(100) {
+            0..62 => EntityKind::Person,
+            62..88 => EntityKind::Organization,
+            88..96 => EntityKind::Vessel,
+            _ => EntityKind::Aircraft,
+        };
+        let evidence = if kind == EntityKind::Person {
             person_pattern(label, difficulty, rng)
         } else {
             org_pattern(label, difficulty, rng)
@@ -128,10 +138,11 @@ impl Synthesizer {
         );
         let (list_name, program) = *rng.pick(&LISTS);
         let mut reasoning = Reasoning::new();
-        let (party, entry) = if person {
-            self.person(rng, difficulty, &evidence, &mut reasoning)
-        } else {
-            organisation(rng, &evidence, &mut reasoning)
+        let (party, entry) = match kind {
+            EntityKind::Person => self.person(rng, difficulty, &evidence, &mut reasoning),
+            EntityKind::Vessel => craft(Craft::Vessel, rng, &evidence, &mut reasoning),
+            EntityKind::Aircraft => craft(Craft::Aircraft, rng, &evidence, &mut reasoning),
+            _ => organisation(rng, &evidence, &mut reasoning),
         };
         let entry = WatchlistEntry {
             entry_id: format!(
@@ -143,7 +154,13 @@ impl Synthesizer {
             program: program.to_owned(),
             ..entry
         };
-        let context = *rng.pick(&RISK_CONTEXT);
+        let risk = *rng.pick(&RISK_CONTEXT);
+        let context = if evidence.profile == FieldRelation::Conflict {
+            let note = profile::kyc_conflict_note(rng, kind, &entry.date_of_birth, &mut reasoning);
+            format!("{note}; {risk}")
+        } else {
+            risk.to_owned()
+        };
         let label_word = label.decision_word();
         let decision = decide(&evidence);
         let weighing = match decision {
@@ -165,7 +182,7 @@ impl Synthesizer {
             ),
             Label::Edge => "the name fits but no identifier confirms or rules it out".to_owned(),
         };
-        if context != "No adverse context recorded" {
+        if risk != "No adverse context recorded" {
             reasoning.line(
                 "Risk context raises the priority but does not establish identity.".to_owned(),
             );
@@ -192,7 +209,7 @@ impl Synthesizer {
             party: Some(party),
             entry: Some(entry),
             engine_score: 0.0,
-            context: context.to_owned(),
+            context,
         };
         Case {
             alert,
