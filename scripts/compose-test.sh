@@ -147,6 +147,7 @@ done
 batch=$("$aml" batch run --id "ct-$(date +%s)" --timeout-secs 600)
 [ "$(jq -s '.[0].alerts_in' <<<"$batch")" = 300 ] || fail "the batch does not hold the 300 alerts once: $batch"
 [ "$(jq -s '.[0].completion_rate' <<<"$batch")" = 1 ] || fail "the batch is incomplete: $batch"
+[ "$(jq -s '.[0].rejected + .[0].duplicates_dropped' <<<"$batch")" = 0 ] || fail "alerts were rejected or dropped: $batch"
 echo "batch: $(jq -cs '.[0] | {alerts_in, scored, completion_rate}' <<<"$batch")"
 lifecycle_secs=$(( $(date +%s) - lifecycle_started ))
 

@@ -52,6 +52,8 @@ pub fn assemble_report(
                 BankSummary {
                     alerts_in: plan.alerts_in,
                     cleared_by_prescreen: plan.cleared_by_prescreen,
+                    rejected: plan.rejected,
+                    duplicates_dropped: plan.duplicates_dropped,
                     tau: plan.scoring.tau,
                     prescreen_cutoff: plan.scoring.prescreen_cutoff,
                     calibration: figures(&plan.scoring),
@@ -87,6 +89,15 @@ pub fn assemble_report(
     let mut warnings = Vec::new();
     for (bank, summary) in per_bank.iter_mut() {
         let plan = manifest.banks.get(bank);
+        if summary.rejected > 0 {
+            warnings.push(format!(
+                "{bank}: {} alerts failed the intake checks and are in the DLQ with their reasons (`aml dlq`), not in this batch",
+                summary.rejected
+            ));
+        }
+        if summary.alerts_in == 0 {
+            continue;
+        }
         summary.flagged_share = if summary.alerts_in == 0 {
             0.0
         } else {
@@ -135,6 +146,8 @@ pub fn assemble_report(
         .map(|bank| bank.cleared_by_prescreen)
         .sum();
     let done = scored + cleared;
+    let rejected = per_bank.values().map(|bank| bank.rejected).sum();
+    let duplicates_dropped = per_bank.values().map(|bank| bank.duplicates_dropped).sum();
     let mut taus = per_bank.values().map(|bank| bank.tau);
     let first_tau = taus.next().unwrap_or(0.0);
     BatchReport {
@@ -165,6 +178,8 @@ pub fn assemble_report(
         shards_republished,
         refused: String::new(),
         warnings,
+        rejected,
+        duplicates_dropped,
     }
 }
 
@@ -209,6 +224,15 @@ mod tests {
                     "b".to_owned(),
                     BankPlan {
                         alerts_in: 5,
+                        rejected: 2,
+                        duplicates_dropped: 1,
+                        ..Default::default()
+                    },
+                ),
+                (
+                    "c".to_owned(),
+                    BankPlan {
+                        rejected: 3,
                         ..Default::default()
                     },
                 ),
@@ -241,6 +265,22 @@ mod tests {
         assert_eq!(full.prefix_encodes, 1);
         assert_eq!(full.cost_usd, 4.0);
         assert_eq!(full.alerts_per_s, 5.0);
+        assert_eq!((full.rejected, full.duplicates_dropped), (5, 1));
+        assert_eq!(full.per_bank["c"].rejected, 3);
+        let rejections: Vec<&String> = full
+            .warnings
+            .iter()
+            .filter(|warning| warning.contains("failed the intake checks"))
+            .collect();
+        assert_eq!(rejections.len(), 2, "{:?}", full.warnings);
+        assert!(
+            !full
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("c: uncalibrated")),
+            "a bank with nothing taken gets no scoring warning: {:?}",
+            full.warnings
+        );
     }
 
     #[test]

@@ -256,6 +256,9 @@ pub async fn cut_batch(
         if plan.alerts_in > 0 {
             storage.put(&scoring.prefix_key, policy.into()).await?;
             plan.scoring = scoring;
+        }
+        // A bank whose alerts were all rejected or repeated is reported too.
+        if plan.alerts_in + plan.rejected + plan.duplicates_dropped > 0 {
             manifest.banks.insert(bank.clone(), plan);
         }
         manifest.cursors_after.insert(bank, last);
