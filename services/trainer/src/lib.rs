@@ -222,11 +222,9 @@ impl Handler<TrainRequest> for TrainHandler {
         let request = delivery.message;
         let shutdown = delivery.shutdown;
         aml_bus::topology::require_id("run_id", &request.run_id)?;
-        let mut config: TrainerConfig = if request.config_json.trim().is_empty() {
-            TrainerConfig::default()
-        } else {
-            serde_json::from_str(&request.config_json)
-                .map_err(|error| HandlerError::invalid(format!("config_json: {error}")))?
+        let mut config = match &request.config {
+            Some(message) => TrainerConfig::from_message(message).map_err(HandlerError::invalid)?,
+            None => TrainerConfig::default(),
         };
         config.judge_credentials = self.judge_credentials.clone();
         if let Some(file) = config.calibration_file.take() {

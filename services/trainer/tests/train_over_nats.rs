@@ -50,7 +50,11 @@ async fn train_request_announces_every_phase() {
         base_model: format!("file://{}", model_dir.display()),
         dataset_url: format!("file://{}", data_dir.display()),
         output_url: storage.url_of("models/run-1"),
-        config_json: config.to_string(),
+        config: Some(
+            serde_json::from_value::<aml_trainer::TrainerConfig>(config)
+                .expect("a trainer configuration")
+                .to_message(),
+        ),
     };
     publisher
         .publish(subjects::TRAIN, &request, Some("run-1"))

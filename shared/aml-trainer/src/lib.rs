@@ -19,6 +19,7 @@ pub mod optim;
 mod phase;
 pub mod report;
 pub mod state;
+pub mod wire;
 
 pub use config::TrainerConfig;
 pub use curriculum::{Observer, RunPaths, StepProgress, smoke_step, train_curriculum};
@@ -95,6 +96,14 @@ pub enum TrainError {
     /// The judge could not run.
     #[error("judge: {0}")]
     Judge(String),
+    /// A training configuration field this trainer cannot use.
+    #[error("training configuration field `{field}`: {reason}")]
+    Config {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A phase's judge report missed the gate; the curriculum stops.
     #[error(
         "phase {phase} failed the gate: {metric} {value:.3} < {threshold:.3} (report: {report})"

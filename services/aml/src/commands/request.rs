@@ -112,7 +112,8 @@ pub struct TrainArgs {
     /// Run id.
     #[arg(long)]
     run: String,
-    /// Base model: a directory or `file://` URL the trainer can read.
+    /// Base model: a Hub id, a folder under the trainer's storage (`s3://...`), or a
+    /// directory or `file://` URL the trainer can read.
     #[arg(long)]
     base_model: String,
     /// The dataset folder (DatasetReady's `dataset_url`).
@@ -121,8 +122,10 @@ pub struct TrainArgs {
     /// Output folder (default: the trainer's `models/<run>`).
     #[arg(long, default_value = "")]
     output: String,
-    /// Trainer settings as JSON (the `aml train` option names); empty for defaults.
-    #[arg(long, default_value = "")]
+    /// Trainer settings as a JSON object with the fields of a run's config.json (`lora_r`,
+    /// `lr`, `epochs`, `device`, ...); the rest keep their defaults. The request carries the
+    /// whole configuration as a typed TrainingConfig.
+    #[arg(long, default_value = "{}")]
     config_json: String,
     /// Seconds to wait for the whole curriculum.
     #[arg(long, default_value_t = 24 * 3600)]
@@ -193,12 +196,14 @@ pub async fn run(config: &AmlConfig, command: &RequestCommand) -> anyhow::Result
                 timeout,
             )
             .await?;
+            let settings: aml_trainer::TrainerConfig = serde_json::from_str(&args.config_json)
+                .context("--config-json: not a trainer configuration")?;
             let request = TrainRequest {
                 run_id: args.run.clone(),
                 base_model: args.base_model.clone(),
                 dataset_url: args.dataset.clone(),
                 output_url: args.output.clone(),
-                config_json: args.config_json.clone(),
+                config: Some(settings.to_message()),
             };
             publisher
                 .publish(
