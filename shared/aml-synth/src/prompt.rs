@@ -53,10 +53,14 @@ pub fn request_prompt(tier: Difficulty, labels: &[(Label, usize)], request: u64)
         .map(|(label, wanted)| format!("{wanted} {label}"))
         .collect();
     let mut rng = SeededRng::derive(request, tier as u64);
-    let entity = if rng.chance(0.5) {
-        "persons"
-    } else {
-        "organizations"
+    // As the offline cases are spread: persons and organisations, now and then the ships and
+    // aircraft sanctions lists carry.
+    let entity = match rng.below(10) {
+        0..5 => "persons",
+        5..9 => "organizations",
+        _ => {
+            "vessels (name, former names, flag, IMO number, owner) and aircraft (registration mark, serial number, operator)"
+        }
     };
     DOMAIN_PROMPT
         .replace("{tier}", tier.as_str())
