@@ -22,6 +22,7 @@ use aml_scoring::{
     ShardSettings, score_shard,
 };
 use aml_storage::Storage;
+use bytes::Bytes;
 use tokio::sync::{Mutex, watch};
 use tracing::{info, warn};
 
@@ -231,10 +232,27 @@ impl ScoreHandler {
     }
 }
 
-/// Reads a shard's alerts from its object.
-async fn read_shard(storage: &Storage, key: &str) -> Result<Vec<Alert>, HandlerError> {
+/// Reads a shard's alerts from its object: as many as the job says, or an error (a shard
+/// cut short at an alert's end would otherwise decode, and its last alerts go unscored).
+async fn read_shard(
+    storage: &Storage,
+    key: &str,
+    expected: u32,
+) -> Result<Vec<Alert>, HandlerError> {
     let bytes = storage.get(key).await.map_err(HandlerError::transient)?;
-    decode_shard(bytes).map_err(|error| HandlerError::invalid(format!("{key}: {error}")))
+    shard_alerts(key, bytes, expected)
+}
+
+fn shard_alerts(key: &str, bytes: Bytes, expected: u32) -> Result<Vec<Alert>, HandlerError> {
+    let alerts =
+        decode_shard(bytes).map_err(|error| HandlerError::invalid(format!("{key}: {error}")))?;
+    if alerts.len() != expected as usize {
+        return Err(HandlerError::invalid(format!(
+            "{key}: {} alerts, but the job names {expected}",
+            alerts.len()
+        )));
+    }
+    Ok(alerts)
 }
 
 impl Handler<ScoringJob> for ScoreHandler {
@@ -249,7 +267,8 @@ impl Handler<ScoringJob> for ScoreHandler {
             .map_err(HandlerError::transient)?;
         let policy = String::from_utf8(policy.to_vec())
             .map_err(|_| HandlerError::invalid(format!("{prefix_key} is not UTF-8")))?;
-        let alerts = read_shard(&self.storage, self.key(&job.shard_url, "shard")?).await?;
+        let shard_key = self.key(&job.shard_url, "shard")?;
+        let alerts = read_shard(&self.storage, shard_key, job.alert_count).await?;
         let (results, prefix_encodes, model_seconds) =
             self.results_of(&job, &alerts, engine, &policy).await?;
         let results_key = self.key(&job.results_url, "results")?;
@@ -318,5 +337,35 @@ impl Handler<ScoringJob> for ScoreHandler {
             ));
         }
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aml_batch::encode_shard;
+    use prost::Message;
+
+    use super::*;
+
+    #[test]
+    fn a_shard_holds_as_many_alerts_as_its_job_names() {
+        let alerts: Vec<Vec<u8>> = ["a", "b", "c"]
+            .iter()
+            .map(|id| {
+                Alert {
+                    alert_id: (*id).to_owned(),
+                    ..Default::default()
+                }
+                .encode_to_vec()
+            })
+            .collect();
+        let whole = encode_shard(&alerts);
+        assert_eq!(shard_alerts("s", whole.clone(), 3).expect("whole").len(), 3);
+        let cut_at_an_alert = encode_shard(&alerts[..2]);
+        let error = shard_alerts("s", cut_at_an_alert, 3).expect_err("short");
+        assert!(
+            error.to_string().contains("2 alerts, but the job names 3"),
+            "{error}"
+        );
     }
 }

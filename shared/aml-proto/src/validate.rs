@@ -2,8 +2,8 @@
 
 use crate::v1::{
     Alert, BatchRequest, CandidateChunk, DatasetReady, Difficulty, EntityKind, GenerateRequest,
-    GeneratorMode, JudgeReport, JudgeRequest, Label, PhaseCompleted, Prediction, Sample,
-    ScoreResult, ScoringJob, ShardCompleted, TrainRequest,
+    GeneratorMode, JudgeReport, JudgeRequest, Label, PhaseCompleted, Sample, ScoreResult,
+    ScoringJob, ShardCompleted, TrainRequest,
 };
 
 /// A decoded message that breaks its contract.
@@ -123,13 +123,6 @@ impl Validate for PhaseCompleted {
     fn validate(&self) -> Result<(), ContractError> {
         require_text("PhaseCompleted", "run_id", &self.run_id)?;
         require_enum::<Difficulty>("PhaseCompleted", "phase", self.phase)
-    }
-}
-
-impl Validate for Prediction {
-    fn validate(&self) -> Result<(), ContractError> {
-        require_text("Prediction", "id", &self.id)?;
-        require_enum::<Label>("Prediction", "label", self.label)
     }
 }
 
