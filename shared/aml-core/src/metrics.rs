@@ -4,12 +4,12 @@
 //! 0. Positives for thresholds are MATCH and EDGE; negatives are NO_MATCH. An alert is
 //! escalated when its score is at least tau, so ties at tau are escalated.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Label;
 
 /// Counts of (gold, predicted) pairs, indexed in [`Label::ALL`] order.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfusionMatrix {
     /// `counts[gold][predicted]`.
     pub counts: [[u64; 3]; 3],
@@ -86,7 +86,7 @@ impl ConfusionMatrix {
 }
 
 /// The headline classification figures of a prediction set.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassificationMetrics {
     /// Items counted.
     pub n: u64,
@@ -130,7 +130,7 @@ pub struct ScoredItem {
 }
 
 /// A point of the precision-recall curve.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CurvePoint {
     /// Escalate when score >= threshold.
     pub threshold: f64,

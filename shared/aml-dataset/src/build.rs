@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aml_core::rng::SeededRng;
 use aml_core::{Difficulty, Label, SampleRecord, stratified_indices};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::dedup::{Duplicate, DuplicateFinder, normalise};
 
@@ -46,7 +46,7 @@ pub fn approximate_tokens(text: &str) -> usize {
 }
 
 /// Counts of what was rejected and why.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejections {
     /// `cot` over the token limit.
     pub cot_too_long: u64,

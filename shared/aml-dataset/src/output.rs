@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 
 use aml_core::{Difficulty, Label, SampleRecord};
 use aml_storage::Storage;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::build::{Dataset, Rejections};
 
 /// One written file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEntry {
     /// Records in it.
     pub records: u64,
@@ -18,7 +18,7 @@ pub struct FileEntry {
 }
 
 /// What a dataset folder holds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     /// Per file name: records and hash.
     pub files: BTreeMap<String, FileEntry>,
@@ -31,7 +31,7 @@ pub struct Manifest {
     /// Samples that received label-preserving noise.
     pub noised: u64,
     /// How token lengths were counted.
-    pub token_count: &'static str,
+    pub token_count: String,
     /// SHA-256 over the files' hashes, in name order: the dataset's identity.
     pub dataset_sha256: String,
 }
@@ -112,7 +112,7 @@ pub async fn write_dataset(
         validation_cells,
         rejections: dataset.rejections.clone(),
         noised: dataset.noised,
-        token_count: "approximate: ceil(characters / 4)",
+        token_count: "approximate: ceil(characters / 4)".to_owned(),
         dataset_sha256: identity.finish(),
     };
     storage.put_json(&key("manifest.json"), &manifest).await?;

@@ -30,7 +30,7 @@ pub struct Prediction {
 }
 
 /// One graded item.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemGrade {
     /// The item's id (or its index).
     pub id: String,
@@ -51,7 +51,7 @@ pub struct ItemGrade {
 }
 
 /// The judge's report over a prediction set.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JudgeReport {
     /// Which judge graded the rationales.
     pub judge: String,
@@ -347,6 +347,9 @@ mod tests {
         // Every rationale cites DOB and nationality (sufficiency 1): correct items 1, wrong 1/3.
         assert!((report.rubric_mean - (3.0 * 1.0 + 2.0 / 3.0) / 5.0).abs() < 1e-12);
         assert_eq!(report.judge_error_rate, 0.0);
+        let written = serde_json::to_string(&report).expect("json");
+        let read: JudgeReport = serde_json::from_str(&written).expect("reads back");
+        assert_eq!(read, report, "aml summary reads the very report written");
     }
 
     #[test]

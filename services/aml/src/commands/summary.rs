@@ -10,6 +10,8 @@ use aml_batch::{cascade_items, layout, read_gold};
 use aml_core::capacity::{Workload, gpu};
 use aml_core::cascade::{Calibration, CascadeCounts, Thresholds, cascade_counts};
 use aml_core::stats::{clopper_pearson_interval, clopper_pearson_lower};
+use aml_dataset::Manifest;
+use aml_judge::JudgeReport;
 use aml_proto::v1::{BatchReport, ScoreResult};
 use aml_runtime::AmlConfig;
 use aml_trainer::TrainerState;
@@ -45,7 +47,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> anyhow::
 
 /// Prints the table.
 pub async fn run(config: &AmlConfig, args: &SummaryArgs) -> anyhow::Result<()> {
-    let manifest: serde_json::Value = read_json(&args.data.join("manifest.json"))?;
+    let manifest: Manifest = read_json(&args.data.join("manifest.json"))?;
     let state: TrainerState = read_json(&args.run.join("trainer_state.json"))?;
     let storage = config.storage.open(&config.storage.url)?;
     let report: BatchReport = storage.get_json(&layout::report(&args.batch)).await?;
@@ -74,24 +76,21 @@ pub async fn run(config: &AmlConfig, args: &SummaryArgs) -> anyhow::Result<()> {
         "training  | phase   | epochs | first loss | last loss | best eval loss | judge acc | recall MATCH | macro-F1 | rubric"
     );
     for phase in &state.phases {
-        let judge: Option<serde_json::Value> =
-            read_json(&args.run.join(&phase.phase).join("eval_report.json")).ok();
-        let metric = |name: &str, digits: usize| {
-            judge
-                .as_ref()
-                .and_then(|report| {
-                    report
-                        .get(name)
-                        .or_else(|| report.get("classification").and_then(|c| c.get(name)))
-                })
-                .and_then(serde_json::Value::as_f64)
-                .map_or("-".to_owned(), |value| format!("{value:.digits$}"))
+        // A phase judged nothing when it has no report; a report that does not read is an error.
+        let report_file = args.run.join(&phase.phase).join("eval_report.json");
+        let judge: Option<JudgeReport> = match report_file.exists() {
+            true => Some(read_json(&report_file)?),
+            false => None,
         };
+        let figure = |value: Option<f64>, digits: usize| {
+            value.map_or("-".to_owned(), |value| format!("{value:.digits$}"))
+        };
+        let metrics = judge.as_ref().map(|report| &report.classification);
         let (accuracy, recall, macro_f1, rubric) = (
-            metric("accuracy", 3),
-            metric("recall_match", 3),
-            metric("macro_f1", 3),
-            metric("rubric_mean", 2),
+            figure(metrics.map(|m| m.accuracy), 3),
+            figure(metrics.map(|m| m.recall_match), 3),
+            figure(metrics.map(|m| m.macro_f1), 3),
+            figure(judge.as_ref().map(|report| report.rubric_mean), 2),
         );
         println!(
             "          | {:<7} | {:>6} | {:>10.4} | {:>9.4} | {:>14.4} | {accuracy:>9} | {recall:>12} | {macro_f1:>8} | {rubric:>6}",
@@ -192,8 +191,8 @@ pub async fn run(config: &AmlConfig, args: &SummaryArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn files_line(manifest: &serde_json::Value) -> String {
-    let count = |name: &str| manifest["files"][name]["records"].as_u64().unwrap_or(0);
+fn files_line(manifest: &Manifest) -> String {
+    let count = |name: &str| manifest.files.get(name).map_or(0, |file| file.records);
     format!(
         "easy {}, medium {}, hard {} training samples; validation {}",
         count("easy.jsonl"),
