@@ -139,6 +139,15 @@ impl<T: DeserializeOwned> JsonlReader<T> {
 /// Reads a local JSONL file whole, one record per non-blank line; a line that does not parse
 /// is an error naming the file and the line.
 pub fn read_jsonl_file<T: DeserializeOwned>(path: &std::path::Path) -> Result<Vec<T>> {
+    Ok(read_jsonl_numbered(path)?
+        .into_iter()
+        .map(|(_, record)| record)
+        .collect())
+}
+
+/// [`read_jsonl_file`] with each record's 1-based line number, for callers whose own checks
+/// name the line too.
+pub fn read_jsonl_numbered<T: DeserializeOwned>(path: &std::path::Path) -> Result<Vec<(u64, T)>> {
     let text = std::fs::read_to_string(path).map_err(|source| StorageError::Local {
         path: path.to_owned(),
         source,
@@ -148,13 +157,13 @@ pub fn read_jsonl_file<T: DeserializeOwned>(path: &std::path::Path) -> Result<Ve
         if line.trim().is_empty() {
             continue;
         }
-        records.push(
-            serde_json::from_str(line).map_err(|source| StorageError::LocalJson {
-                path: path.to_owned(),
-                line: index as u64 + 1,
-                source,
-            })?,
-        );
+        let number = index as u64 + 1;
+        let record = serde_json::from_str(line).map_err(|source| StorageError::LocalJson {
+            path: path.to_owned(),
+            line: number,
+            source,
+        })?;
+        records.push((number, record));
     }
     Ok(records)
 }

@@ -15,7 +15,7 @@ mod tree;
 
 pub use error::StorageError;
 pub use fingerprint::{Fingerprinter, fingerprint_dir};
-pub use jsonl::{JsonlReader, JsonlWriter, read_jsonl_file};
+pub use jsonl::{JsonlReader, JsonlWriter, read_jsonl_file, read_jsonl_numbered};
 pub use staged::StagedFolder;
 pub use store::{ObjectInfo, S3Options, Storage};
 pub use tree::DirSync;

@@ -1,6 +1,5 @@
 //! `aml alerts push`: publish a bank's alerts from a JSONL file onto `aml.alerts.<bank>`.
 
-use std::io::BufRead;
 use std::path::PathBuf;
 
 use aml_bus::topology::subjects;
@@ -22,18 +21,8 @@ pub struct PushArgs {
 /// Reads the alerts of `file`, checking each line; an error names the file and line. With
 /// `bank`, an alert without one gets it and an alert of another bank is refused.
 pub fn read_alerts(file: &std::path::Path, bank: Option<&str>) -> anyhow::Result<Vec<Alert>> {
-    let reader = std::io::BufReader::new(
-        std::fs::File::open(file).with_context(|| format!("failed to open {}", file.display()))?,
-    );
     let mut alerts = Vec::new();
-    for (index, line) in reader.lines().enumerate() {
-        let number = index + 1;
-        let line = line.with_context(|| format!("{}:{number}: unreadable", file.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let mut alert: Alert = serde_json::from_str(&line)
-            .with_context(|| format!("{}:{number}: not an alert", file.display()))?;
+    for (number, mut alert) in super::jsonl_records::<Alert>(file, "an alert")? {
         if let Some(bank) = bank {
             if alert.bank.is_empty() {
                 alert.bank = bank.to_owned();

@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use std::io::BufRead;
-
 use aml_core::{DeviceChoice, DtypeChoice};
 use aml_model::generate::GenerationConfig;
 use aml_model::{Architecture, CausalLm, ChatMessage, LoadOptions, Lora, TextTokenizer, TinySpec};
@@ -298,22 +296,12 @@ struct Prompts {
 }
 
 fn read_prompts(args: &PromptArgs, tokenizer: &TextTokenizer) -> anyhow::Result<Prompts> {
-    let file = std::fs::File::open(&args.prompts)
-        .with_context(|| format!("failed to open {}", args.prompts.display()))?;
     let mut prompts = Prompts {
         ids: Vec::new(),
         tokens: Vec::new(),
         prefix: None,
     };
-    for (index, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let number = index + 1;
-        let line =
-            line.with_context(|| format!("{}:{number}: unreadable", args.prompts.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let parsed: PromptLine = serde_json::from_str(&line)
-            .with_context(|| format!("{}:{number}: invalid prompt line", args.prompts.display()))?;
+    for (number, parsed) in super::jsonl_records::<PromptLine>(&args.prompts, "a prompt line")? {
         let text = match (parsed.prompt, parsed.messages) {
             (Some(prompt), None) => prompt,
             (None, Some(messages)) => {
