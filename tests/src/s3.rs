@@ -5,6 +5,7 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use aml_storage::S3Options;
 use anyhow::{Context, bail};
 
 /// A moto S3 server owned by one test.
@@ -68,6 +69,29 @@ impl S3Server {
     /// `http://127.0.0.1:<port>`.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Client options for the server (moto takes any key; these are the tests' own).
+    pub fn options(&self) -> S3Options {
+        S3Options {
+            endpoint: Some(self.endpoint()),
+            region: Some("us-east-1".into()),
+            access_key_id: Some("test-key".into()),
+            secret_access_key: Some("test-secret".into()),
+            allow_http: true,
+        }
+    }
+
+    /// The `AML_STORAGE__*` variables that point an aml binary at `bucket` on the server.
+    pub fn aml_env(&self, bucket: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("AML_STORAGE__URL", format!("s3://{bucket}")),
+            ("AML_STORAGE__S3__ENDPOINT", self.endpoint()),
+            ("AML_STORAGE__S3__REGION", "us-east-1".into()),
+            ("AML_STORAGE__S3__ACCESS_KEY_ID", "test-key".into()),
+            ("AML_STORAGE__S3__SECRET_ACCESS_KEY", "test-secret".into()),
+            ("AML_STORAGE__S3__ALLOW_HTTP", "true".into()),
+        ]
     }
 }
 

@@ -2,7 +2,7 @@
 //! that appears only when complete, and the URL's prefix applied to every key.
 
 use aml_integration_tests::S3Server;
-use aml_storage::{S3Options, Storage, StorageError};
+use aml_storage::{Storage, StorageError};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -11,20 +11,10 @@ struct Row {
     text: String,
 }
 
-fn options(server: &S3Server) -> S3Options {
-    S3Options {
-        endpoint: Some(server.endpoint()),
-        region: Some("us-east-1".into()),
-        access_key_id: Some("test-key".into()),
-        secret_access_key: Some("test-secret".into()),
-        allow_http: true,
-    }
-}
-
 #[tokio::test]
 async fn s3_storage_round_trips_and_applies_the_prefix() {
     let server = S3Server::start("aml-test").expect("moto");
-    let storage = Storage::open("s3://aml-test/banks/alpha", &options(&server)).expect("open");
+    let storage = Storage::open("s3://aml-test/banks/alpha", &server.options()).expect("open");
     storage
         .put_json("batches/b1/report.json", &serde_json::json!({"scored": 3}))
         .await
@@ -35,7 +25,7 @@ async fn s3_storage_round_trips_and_applies_the_prefix() {
         .expect("get");
     assert_eq!(report["scored"], 3);
 
-    let root = Storage::open("s3://aml-test", &options(&server)).expect("open root");
+    let root = Storage::open("s3://aml-test", &server.options()).expect("open root");
     assert_eq!(
         root.list("").await.expect("list"),
         vec!["banks/alpha/batches/b1/report.json".to_owned()]
@@ -49,7 +39,7 @@ async fn s3_storage_round_trips_and_applies_the_prefix() {
 #[tokio::test]
 async fn multipart_jsonl_is_invisible_until_finished() {
     let server = S3Server::start("aml-test").expect("moto");
-    let storage = Storage::open("s3://aml-test/datasets", &options(&server)).expect("open");
+    let storage = Storage::open("s3://aml-test/datasets", &server.options()).expect("open");
     let text = "n".repeat(4096);
     let mut writer = storage.jsonl_writer("run/train.jsonl").expect("writer");
     for id in 0..3_000 {

@@ -4,31 +4,14 @@
 
 use aml_integration_tests::S3Server;
 use aml_integration_tests::cli::Cli;
-use aml_storage::{S3Options, Storage};
+use aml_storage::Storage;
 
 #[tokio::test]
 async fn a_model_directory_lands_under_its_url_and_replaces_what_was_there() {
     let s3 = S3Server::start("aml-push").expect("moto");
-    let endpoint = s3.endpoint();
-    let env = [
-        ("AML_STORAGE__URL", "s3://aml-push"),
-        ("AML_STORAGE__S3__ENDPOINT", endpoint.as_str()),
-        ("AML_STORAGE__S3__REGION", "us-east-1"),
-        ("AML_STORAGE__S3__ACCESS_KEY_ID", "test-key"),
-        ("AML_STORAGE__S3__SECRET_ACCESS_KEY", "test-secret"),
-        ("AML_STORAGE__S3__ALLOW_HTTP", "true"),
-    ];
-    let bucket = Storage::open(
-        "s3://aml-push",
-        &S3Options {
-            endpoint: Some(endpoint.clone()),
-            region: Some("us-east-1".into()),
-            access_key_id: Some("test-key".into()),
-            secret_access_key: Some("test-secret".into()),
-            allow_http: true,
-        },
-    )
-    .expect("s3");
+    let variables = s3.aml_env("aml-push");
+    let env: Vec<(&str, &str)> = variables.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let bucket = Storage::open("s3://aml-push", &s3.options()).expect("s3");
     let cli = Cli::new(env!("CARGO_BIN_EXE_aml"));
     let temp = tempfile::tempdir().expect("tempdir");
     let model = temp.path().join("tiny");

@@ -11,7 +11,7 @@ use aml_batch::layout;
 use aml_bus::topology::{ALERTS_STREAM, DLQ_STREAM, EVENTS_STREAM, JOBS_STREAM};
 use aml_integration_tests::cli::Cli;
 use aml_integration_tests::{NatsServer, S3Server};
-use aml_storage::{S3Options, Storage};
+use aml_storage::Storage;
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -187,25 +187,8 @@ async fn retention_lists_then_deletes_what_is_past_it_on_files_and_s3() {
     retention_story(&files, &[("AML_STORAGE__URL", url.as_str())]).await;
 
     let s3 = S3Server::start("aml-retention").expect("moto");
-    let endpoint = s3.endpoint();
-    let options = S3Options {
-        endpoint: Some(endpoint.clone()),
-        region: Some("us-east-1".into()),
-        access_key_id: Some("test-key".into()),
-        secret_access_key: Some("test-secret".into()),
-        allow_http: true,
-    };
-    let bucket = Storage::open("s3://aml-retention", &options).expect("s3");
-    retention_story(
-        &bucket,
-        &[
-            ("AML_STORAGE__URL", "s3://aml-retention"),
-            ("AML_STORAGE__S3__ENDPOINT", endpoint.as_str()),
-            ("AML_STORAGE__S3__REGION", "us-east-1"),
-            ("AML_STORAGE__S3__ACCESS_KEY_ID", "test-key"),
-            ("AML_STORAGE__S3__SECRET_ACCESS_KEY", "test-secret"),
-            ("AML_STORAGE__S3__ALLOW_HTTP", "true"),
-        ],
-    )
-    .await;
+    let bucket = Storage::open("s3://aml-retention", &s3.options()).expect("s3");
+    let variables = s3.aml_env("aml-retention");
+    let env: Vec<(&str, &str)> = variables.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    retention_story(&bucket, &env).await;
 }

@@ -5,7 +5,7 @@
 
 use aml_integration_tests::cli::{Cli, SMALL_CURRICULUM, train_command};
 use aml_integration_tests::{S3Server, checkpoints};
-use aml_storage::{S3Options, Storage};
+use aml_storage::Storage;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_whose_output_is_in_s3_lands_there_phase_by_phase() {
@@ -15,15 +15,8 @@ async fn a_run_whose_output_is_in_s3_lands_there_phase_by_phase() {
     let cli = Cli::new(env!("CARGO_BIN_EXE_aml"));
     let (model, data) = cli.tiny_model_and_data(root.path());
     let staging = path("staging");
-    let endpoint = s3.endpoint();
-    let envs = [
-        ("AML_STORAGE__URL", "s3://aml-train"),
-        ("AML_STORAGE__S3__ENDPOINT", endpoint.as_str()),
-        ("AML_STORAGE__S3__REGION", "us-east-1"),
-        ("AML_STORAGE__S3__ACCESS_KEY_ID", "test-key"),
-        ("AML_STORAGE__S3__SECRET_ACCESS_KEY", "test-secret"),
-        ("AML_STORAGE__S3__ALLOW_HTTP", "true"),
-    ];
+    let variables = s3.aml_env("aml-train");
+    let envs: Vec<(&str, &str)> = variables.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let train = |output: &str| {
         let mut args = train_command(&model, &data, output);
         args.extend(["--staging_dir", &staging, "--run_judge", "false"]);
@@ -44,17 +37,7 @@ async fn a_run_whose_output_is_in_s3_lands_there_phase_by_phase() {
         );
     }
 
-    let storage = Storage::open(
-        "s3://aml-train",
-        &S3Options {
-            endpoint: Some(s3.endpoint()),
-            region: Some("us-east-1".into()),
-            access_key_id: Some("test-key".into()),
-            secret_access_key: Some("test-secret".into()),
-            allow_http: true,
-        },
-    )
-    .expect("s3");
+    let storage = Storage::open("s3://aml-train", &s3.options()).expect("s3");
     let keys = storage.list("models/run-s3").await.expect("list");
     for expected in [
         "models/run-s3/adapter/adapter_model.safetensors",
