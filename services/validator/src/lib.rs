@@ -2,7 +2,11 @@
 //! has all its chunks, the dataset is built, written and announced with DatasetReady.
 //!
 //! Every step is idempotent: a redelivered chunk overwrites its own object, a rebuilt dataset
-//! is byte-identical, and DatasetReady carries `Nats-Msg-Id` = run id.
+//! is byte-identical, and DatasetReady carries `Nats-Msg-Id` = run id. The last chunks of a
+//! run, handled at once, all find the run complete: one builds it, the others see it built
+//! from the same chunks and stop.
+
+use std::collections::HashMap;
 
 use aml_bus::topology::subjects;
 use aml_bus::{Delivery, Handler, HandlerError, Publisher};
@@ -10,6 +14,7 @@ use aml_core::{Difficulty, SampleRecord};
 use aml_dataset::{ValidatorSettings, build, write_dataset};
 use aml_proto::v1::{CandidateChunk, DatasetReady};
 use aml_storage::Storage;
+use tokio::sync::Mutex;
 use tracing::info;
 
 /// Handles CandidateChunks.
@@ -17,6 +22,9 @@ pub struct ValidateHandler {
     storage: Storage,
     publisher: Publisher,
     settings: ValidatorSettings,
+    /// Per run, the chunk objects its dataset was last built from here; held while a build
+    /// runs, so one validator builds one dataset at a time.
+    built: Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl ValidateHandler {
@@ -26,6 +34,7 @@ impl ValidateHandler {
             storage,
             publisher,
             settings,
+            built: Mutex::new(HashMap::new()),
         }
     }
 
@@ -112,6 +121,12 @@ impl Handler<CandidateChunk> for ValidateHandler {
         if keys.len() < chunk.total_chunks as usize {
             return Ok(());
         }
-        self.build_dataset(&chunk.run_id, chunk.seed, &keys).await
+        let mut built = self.built.lock().await;
+        if built.get(&chunk.run_id) == Some(&keys) {
+            return Ok(());
+        }
+        self.build_dataset(&chunk.run_id, chunk.seed, &keys).await?;
+        built.insert(chunk.run_id, keys);
+        Ok(())
     }
 }
