@@ -135,6 +135,27 @@ fn mismatches(
     differences
 }
 
+/// Refuses a batch whose model or adapter names a folder of the store that holds nothing:
+/// every shard would fail on the workers, and the batch would wait out its timeout. A local
+/// path is the workers' own and is not looked at here.
+async fn require_stored(storage: &Storage, url: &str, what: &str) -> Result<(), CutError> {
+    let Ok(aml_storage::StagedFolder::Stored { key, .. }) = storage.folder(url, Path::new("."))
+    else {
+        return Ok(());
+    };
+    if storage
+        .list(&key)
+        .await
+        .map_err(CutError::Storage)?
+        .is_empty()
+    {
+        return Err(CutError::Refused(format!(
+            "{what} {url} holds no objects (upload it first, e.g. with aml model push)"
+        )));
+    }
+    Ok(())
+}
+
 /// Works out each bank's scoring for a batch: thresholds from its calibration (verified),
 /// or uncalibrated. Returns, per bank, its scoring (without `prefix_key`, which the cut sets)
 /// and its policy text; a refusal names the bank, the calibration and what differs.
@@ -157,6 +178,9 @@ pub async fn bank_scorings(
                 missing => CutError::Refused(format!("cannot fingerprint {url}: {missing}")),
             })
     };
+    if !banks.is_empty() {
+        require_stored(storage, &config.model_url, "the model").await?;
+    }
     let model = if config.calibration_url.is_empty()
         && config
             .per_bank
@@ -171,6 +195,14 @@ pub async fn bank_scorings(
     for bank in banks {
         let bank = bank.as_str();
         let (settings, uncalibrated_tau) = settings(config, bank);
+        if !settings.adapter_url.is_empty() {
+            require_stored(
+                storage,
+                &settings.adapter_url,
+                &format!("bank {bank}'s adapter"),
+            )
+            .await?;
+        }
         let policy = policy_text(storage, &settings.policy_url).await?;
         let uncalibrated = BankScoring {
             tau: uncalibrated_tau,

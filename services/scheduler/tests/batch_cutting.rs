@@ -1,8 +1,9 @@
 //! Cutting batches against a real NATS server and file storage: an alert id that an earlier
 //! batch took is dropped even when the stream's 24-hour dedup window has passed (found in the
 //! hashed dedup indexes), a cut that crashed before its manifest takes nothing, a batch resumed after a crash between its
-//! manifest and the cursors still moves the cursors, so no alert lands in two batches, and
-//! a recreated ALERTS stream (sequences from 1 again) loses no alert.
+//! manifest and the cursors still moves the cursors, so no alert lands in two batches, a
+//! recreated ALERTS stream (sequences from 1 again) loses no alert, and a batch whose model
+//! or adapter the store does not hold is refused before anything is taken.
 
 use std::collections::BTreeSet;
 
@@ -220,4 +221,60 @@ async fn no_alert_id_lands_in_two_batches() {
     let week7 = cut("week-7").await;
     assert_eq!(week7.banks["alpha"].alerts_in, 1);
     assert_eq!(week7.banks["alpha"].duplicates_dropped, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_whose_model_or_adapter_is_not_in_the_store_is_refused_before_the_cut() {
+    let nats = NatsServer::start().expect("nats-server");
+    let topology = Topology::new(nats.connect().await.expect("connect"));
+    topology.ensure_streams().await.expect("streams");
+    let jetstream = topology.jetstream().clone();
+    let publisher = Publisher::new(jetstream.clone());
+    // A store whose URLs name its objects (as s3:// does); file:// URLs are local paths,
+    // which may be the workers' own and are not checked.
+    let storage = Storage::open("memory://", &Default::default()).unwrap();
+    let config = ScoringConfig {
+        model_url: storage.url_of("models/base"),
+        adapter_url: storage.url_of("models/run-1/adapter"),
+        shard_size: 8,
+        ..Default::default()
+    };
+    let fingerprinter = Fingerprinter::default();
+    let cut = |batch: &'static str| {
+        let (jetstream, storage, config) = (&jetstream, &storage, &config);
+        let fingerprinter = &fingerprinter;
+        async move { cut_batch(jetstream, storage, fingerprinter, config, batch, &[], 8).await }
+    };
+    push(&publisher, "alpha", &ids("alpha", 0..5), true).await;
+
+    let refused = cut("no-model").await.expect_err("refused").to_string();
+    assert!(
+        refused.contains("the model") && refused.contains("holds no objects"),
+        "{refused}"
+    );
+    storage
+        .put("models/base/config.json", "{}".into())
+        .await
+        .expect("put");
+    let refused = cut("no-adapter").await.expect_err("refused").to_string();
+    assert!(
+        refused.contains("bank alpha's adapter") && refused.contains("holds no objects"),
+        "{refused}"
+    );
+    assert!(
+        !storage
+            .exists(&layout::manifest("no-adapter"))
+            .await
+            .expect("exists"),
+        "nothing was cut"
+    );
+    storage
+        .put("models/run-1/adapter/adapter_config.json", "{}".into())
+        .await
+        .expect("put");
+    let manifest = cut("both-there").await.expect("cut");
+    assert_eq!(
+        manifest.banks["alpha"].alerts_in, 5,
+        "the alerts were left for it"
+    );
 }
