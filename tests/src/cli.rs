@@ -36,6 +36,9 @@ pub fn train_command<'a>(model: &'a str, data: &'a str, out: &'a str) -> Vec<&'a
     ]
 }
 
+/// No extra environment variables, for [`Cli::run`].
+pub const NO_ENV: &[(&str, &str)] = &[];
+
 /// A command-line program under test.
 pub struct Cli {
     program: PathBuf,
@@ -50,10 +53,10 @@ impl Cli {
     }
 
     /// Runs it to the end with `args` and extra environment variables.
-    pub fn run(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    pub fn run<V: AsRef<std::ffi::OsStr>>(&self, args: &[&str], envs: &[(&str, V)]) -> Output {
         Command::new(&self.program)
             .args(args)
-            .envs(envs.iter().copied())
+            .envs(envs.iter().map(|(name, value)| (name, value)))
             .output()
             .unwrap_or_else(|error| panic!("{}: {error}", self.program.display()))
     }
@@ -76,7 +79,7 @@ impl Cli {
                 "--validate",
             ],
         ] {
-            let output = self.run(&args, &[]);
+            let output = self.run(&args, NO_ENV);
             assert!(
                 output.status.success(),
                 "aml {}: {}",

@@ -9,8 +9,7 @@ use aml_storage::Storage;
 #[tokio::test]
 async fn a_model_directory_lands_under_its_url_and_replaces_what_was_there() {
     let s3 = S3Server::start("aml-push").expect("moto");
-    let variables = s3.aml_env("aml-push");
-    let env: Vec<(&str, &str)> = variables.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env = s3.aml_env("aml-push");
     let bucket = Storage::open("s3://aml-push", &s3.options()).expect("s3");
     let cli = Cli::new(env!("CARGO_BIN_EXE_aml"));
     let temp = tempfile::tempdir().expect("tempdir");

@@ -102,7 +102,7 @@ fn day_from_now(days: i64) -> String {
 }
 
 /// Runs the retention story against `storage`, reached by the CLI with `envs`.
-async fn retention_story(storage: &Storage, envs: &[(&str, &str)]) {
+async fn retention_story<V: AsRef<std::ffi::OsStr>>(storage: &Storage, envs: &[(&str, V)]) {
     let cli = Cli::new(env!("CARGO_BIN_EXE_aml"));
     let now = chrono::Utc::now().timestamp_millis();
     write_batch(storage, "week-1", &["alpha", "bravo"], now).await;
@@ -188,7 +188,5 @@ async fn retention_lists_then_deletes_what_is_past_it_on_files_and_s3() {
 
     let s3 = S3Server::start("aml-retention").expect("moto");
     let bucket = Storage::open("s3://aml-retention", &s3.options()).expect("s3");
-    let variables = s3.aml_env("aml-retention");
-    let env: Vec<(&str, &str)> = variables.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    retention_story(&bucket, &env).await;
+    retention_story(&bucket, &s3.aml_env("aml-retention")).await;
 }

@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use aml_integration_tests::cli::{Cli, SMALL_CURRICULUM, train_command};
+use aml_integration_tests::cli::{Cli, NO_ENV, SMALL_CURRICULUM, train_command};
 use aml_integration_tests::oracle::hf_oracle;
 
 fn aml(args: &[&str]) -> Output {
-    Cli::new(env!("CARGO_BIN_EXE_aml")).run(args, &[])
+    Cli::new(env!("CARGO_BIN_EXE_aml")).run(args, NO_ENV)
 }
 
 fn prepare(root: &Path) -> (String, String) {

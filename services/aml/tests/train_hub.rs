@@ -120,10 +120,10 @@ async fn hub_model_llm_judge_and_push_as_the_user_wrote_them() {
         cli.run(
             &args,
             &[
-                ("HF_ENDPOINT", &url),
+                ("HF_ENDPOINT", url.as_str()),
                 ("HF_TOKEN", "hf_test"),
                 ("ANTHROPIC_API_KEY", "sk-ant-test"),
-                ("ANTHROPIC_BASE_URL", &url),
+                ("ANTHROPIC_BASE_URL", url.as_str()),
             ],
         )
     })

@@ -15,8 +15,7 @@ async fn a_run_whose_output_is_in_s3_lands_there_phase_by_phase() {
     let cli = Cli::new(env!("CARGO_BIN_EXE_aml"));
     let (model, data) = cli.tiny_model_and_data(root.path());
     let staging = path("staging");
-    let variables = s3.aml_env("aml-train");
-    let envs: Vec<(&str, &str)> = variables.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let envs = s3.aml_env("aml-train");
     let train = |output: &str| {
         let mut args = train_command(&model, &data, output);
         args.extend(["--staging_dir", &staging, "--run_judge", "false"]);

@@ -43,6 +43,15 @@ async fn push(publisher: &Publisher, bank: &str, ids: &[String], message_id: boo
     }
 }
 
+/// A nats-server with the streams, its topology and a publisher.
+async fn bus() -> (NatsServer, Topology, Publisher) {
+    let nats = NatsServer::start().expect("nats-server");
+    let topology = Topology::new(nats.connect().await.expect("connect"));
+    topology.ensure_streams().await.expect("streams");
+    let publisher = Publisher::new(topology.jetstream().clone());
+    (nats, topology, publisher)
+}
+
 fn ids(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
     range.map(|index| format!("{prefix}-{index:03}")).collect()
 }
@@ -64,11 +73,8 @@ async fn shard_ids(storage: &Storage, manifest: &BatchManifest) -> BTreeSet<Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_alert_id_lands_in_two_batches() {
-    let nats = NatsServer::start().expect("nats-server");
-    let topology = Topology::new(nats.connect().await.expect("connect"));
-    topology.ensure_streams().await.expect("streams");
+    let (_nats, topology, publisher) = bus().await;
     let jetstream = topology.jetstream().clone();
-    let publisher = Publisher::new(jetstream.clone());
     let dir = tempfile::tempdir().expect("tempdir");
     let storage = Storage::open(
         &format!("file://{}", dir.path().display()),
@@ -225,11 +231,8 @@ async fn no_alert_id_lands_in_two_batches() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_whose_model_or_adapter_is_not_in_the_store_is_refused_before_the_cut() {
-    let nats = NatsServer::start().expect("nats-server");
-    let topology = Topology::new(nats.connect().await.expect("connect"));
-    topology.ensure_streams().await.expect("streams");
+    let (_nats, topology, publisher) = bus().await;
     let jetstream = topology.jetstream().clone();
-    let publisher = Publisher::new(jetstream.clone());
     // A store whose URLs name its objects (as s3:// does); file:// URLs are local paths,
     // which may be the workers' own and are not checked.
     let storage = Storage::open("memory://", &Default::default()).unwrap();
