@@ -34,7 +34,7 @@ enum Command {
     Auth(AuthCommand),
     /// List what is in the dead-letter queue, with the reasons.
     Dlq(commands::dlq::DlqArgs),
-    /// Model runtime: build tiny models, print logits, score and generate.
+    /// Model runtime: build tiny models, print logits, score and generate; push a model to object storage.
     #[command(subcommand)]
     Model(commands::model::ModelCommand),
     /// Banks' alerts: push a JSONL file onto aml.alerts.<bank>.
